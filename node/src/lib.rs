@@ -1,0 +1,16 @@
+//! gpaxos-node: Lamport's Generalized Paxos ("Generalized Consensus and
+//! Paxos", MSR-TR-2005-33) over command histories.
+//!
+//! * [`cstruct`]: the c-struct sets of Section 4.
+//! * [`protocol`]: the sans-I/O core of Section 5.5 and appendix C.6.
+//! * [`app`]: the replicated kv / bank state machine.
+
+pub mod app;
+pub mod command;
+pub mod cstruct;
+// Gated only while the protocol core is being written, so c-struct work can
+// build on its own; removed before landing.
+#[cfg(not(feature = "cstruct-only"))]
+pub mod protocol;
+
+pub use command::{CmdId, Command, Key, Op};

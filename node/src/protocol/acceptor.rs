@@ -1,0 +1,343 @@
+//! The acceptor: `Phase1b`, `Phase2bClassic` and `Phase2bFast` of
+//! appendix C.6, over a sequence of instances (Section 6.3).
+//!
+//! Per instance the acceptor keeps C.6's `bal[a]` and `val[a]` (a
+//! [`VoteLog`]); `mbal[a]` is shared by all instances, as in Multi-Paxos, so
+//! one phase 1 covers every instance. Instances without an explicit vote
+//! have `bal = rest_bal` and `val = ⊥`. Every change is emitted as a
+//! [`Record`] before the message that reports it; the replica holds the
+//! message until the record is durable.
+
+use super::ballot::{Ballot, NodeId};
+use super::message::{Instance, InstanceVote, Message, Record, Suggestion};
+use super::outbox::Outbox;
+use super::planted::{planted, Planted};
+use super::vote::VoteLog;
+use crate::command::Command;
+use crate::cstruct::CStruct;
+use std::collections::BTreeMap;
+
+#[derive(Debug)]
+pub struct Acceptor<C> {
+    id: NodeId,
+    /// `mbal[a]`: the ballot the acceptor is participating in.
+    mbal: Ballot,
+    /// `bal[a]` of every instance without an explicit vote.
+    rest_bal: Ballot,
+    /// `bal[a]`, `val[a]` per instance, for instances `≥ forgotten_below`.
+    votes: BTreeMap<Instance, VoteLog<C>>,
+    /// Instances below this are decided and forgotten (Section 6.3).
+    forgotten_below: Instance,
+    /// Proposals received while no instance could take a fast vote (between
+    /// joining a fast ballot and hearing its Phase2Start).
+    buffered: Vec<Command>,
+    planted: Planted,
+}
+
+impl<C: CStruct> Acceptor<C> {
+    /// The initial state of C.6's `Init`: every acceptor is in ballot 0 and
+    /// has voted `⊥` in it, in every instance.
+    pub fn new(id: NodeId, planted: Planted) -> Self {
+        Acceptor {
+            id,
+            mbal: Ballot::ZERO,
+            rest_bal: Ballot::ZERO,
+            votes: BTreeMap::new(),
+            forgotten_below: 0,
+            buffered: Vec::new(),
+            planted,
+        }
+    }
+
+    pub fn mbal(&self) -> Ballot {
+        self.mbal
+    }
+
+    pub fn forgotten_below(&self) -> Instance {
+        self.forgotten_below
+    }
+
+    /// The acceptor's vote in an instance, if it has not forgotten it.
+    pub fn vote(&self, instance: Instance) -> Option<(Ballot, &[Command])> {
+        if instance < self.forgotten_below {
+            return None;
+        }
+        Some(match self.votes.get(&instance) {
+            Some(v) => (v.bal, &v.log[..]),
+            None => (self.rest_bal, &[]),
+        })
+    }
+
+    /// Rebuilds the durable state from records, in the order written.
+    pub fn recover(&mut self, r: &Record) {
+        match r {
+            Record::Promise { mbal } => self.mbal = self.mbal.max(*mbal),
+            Record::Vote { instance, bal, base, cmds } => {
+                let v = self.votes.entry(*instance).or_insert_with(|| VoteLog::bottom(*bal));
+                if v.bal != *bal || *base == 0 {
+                    *v = VoteLog::bottom(*bal);
+                }
+                let _ = v.apply_delta(*base, cmds);
+                self.mbal = self.mbal.max(*bal);
+            }
+            Record::Rest { from, bal } => self.set_rest(*from, *bal),
+            Record::Forget { below } => self.forget(*below),
+            Record::LeaderRound { .. } | Record::Learned { .. } => {}
+        }
+    }
+
+    /// `Phase1b(a, m)`: join ballot `m` iff `mbal[a] < m` (PAPER.md trap 1:
+    /// the prose of Section 5.5 has the comparison reversed) and report
+    /// `bal[a]`, `val[a]` of every instance.
+    pub fn phase1b(&mut self, m: Ballot, out: &mut Outbox) {
+        let joins = self.mbal < m || (planted!(self.planted, Phase1bJoinsLower) && m != self.mbal);
+        if joins {
+            self.mbal = m;
+            out.write(Record::Promise { mbal: m });
+        } else if self.mbal > m {
+            out.send(m.leader_of(), Message::Preempted { bal: m, mbal: self.mbal });
+            return;
+        } else if self.votes.values().any(|v| v.bal == m) || self.rest_bal == m {
+            // Already voting in m: the leader has finished phase 1 and a 1b
+            // reporting a vote in m itself would not be a 1b of C.6.
+            return;
+        }
+        // A repeated 1a for the ballot we are in: repeat the 1b (lost
+        // messages).
+        let votes = self
+            .votes
+            .iter()
+            .map(|(&instance, v)| InstanceVote { instance, vbal: v.bal, vote: v.log.clone() })
+            .collect();
+        out.send(
+            m.leader_of(),
+            Message::Phase1b {
+                bal: m,
+                acc: self.id,
+                from: self.forgotten_below,
+                votes,
+                rest_bal: self.rest_bal,
+            },
+        );
+    }
+
+    /// Joining a ballot by receiving its 2a without its 1a is `JoinBallot`
+    /// followed by a vote, which the abstract algorithm allows.
+    fn join_for_phase2(&mut self, m: Ballot, out: &mut Outbox) -> bool {
+        if self.mbal > m {
+            out.send(m.leader_of(), Message::Preempted { bal: m, mbal: self.mbal });
+            return false;
+        }
+        if self.mbal < m {
+            self.mbal = m;
+            out.write(Record::Promise { mbal: m });
+        }
+        true
+    }
+
+    /// `Phase2bClassic(a, v)` for the values a leader suggested when it
+    /// started ballot `m` (Section 5.4, `Phase2Start`).
+    pub fn phase2b_classic_start(
+        &mut self,
+        m: Ballot,
+        values: &[Suggestion],
+        rest_from: Instance,
+        out: &mut Outbox,
+    ) {
+        if !self.join_for_phase2(m, out) {
+            return;
+        }
+        let mut dropped = Vec::new();
+        for s in values {
+            self.vote_classic(m, s.instance, 0, &s.value, &mut dropped, out);
+        }
+        if self.rest_bal < m {
+            for (_, v) in self.votes.range(rest_from..) {
+                if v.bal < m {
+                    dropped.extend(v.log.iter().cloned());
+                }
+            }
+            let from = rest_from.max(self.forgotten_below);
+            self.set_rest(from, m);
+            out.write(Record::Rest { from, bal: m });
+        }
+        if m.fast {
+            // Commands this acceptor fast-voted that the new ballot's
+            // suggestion left out were proposed, so they may be fast-voted
+            // again, in the next open instance.
+            let mut again = std::mem::take(&mut self.buffered);
+            again.extend(dropped);
+            self.phase2b_fast(&again, out);
+        }
+    }
+
+    /// `Phase2bClassic(a, v)` for a `Phase2aClassic` delta of the leader of
+    /// ballot `m`.
+    pub fn phase2b_classic(
+        &mut self,
+        m: Ballot,
+        instance: Instance,
+        base: u32,
+        cmds: &[Command],
+        out: &mut Outbox,
+    ) {
+        if !self.join_for_phase2(m, out) {
+            return;
+        }
+        let mut dropped = Vec::new();
+        self.vote_classic(m, instance, base, cmds, &mut dropped, out);
+    }
+
+    /// Votes for the leader's suggestion `v` in `instance` of ballot `m`,
+    /// where `v` is the leader's earlier suggestion of length `base` followed
+    /// by `cmds`. Enabled iff `bal[a] < mbal[a]` or `val[a] < v` (C.6).
+    fn vote_classic(
+        &mut self,
+        m: Ballot,
+        instance: Instance,
+        base: u32,
+        cmds: &[Command],
+        dropped: &mut Vec<Command>,
+        out: &mut Outbox,
+    ) {
+        if instance < self.forgotten_below {
+            return;
+        }
+        let current_bal = self.votes.get(&instance).map_or(self.rest_bal, |v| v.bal);
+        if current_bal < m {
+            if base != 0 {
+                out.send(m.leader_of(), Message::Resend { bal: m, instance, have: 0 });
+                return;
+            }
+            let new = VoteLog::<C>::from_commands(m, cmds);
+            if let Some(old) = self.votes.get(&instance) {
+                dropped.extend(old.log.iter().filter(|c| !new.val.contains(&c.id)).cloned());
+            }
+            let log = new.log.clone();
+            self.votes.insert(instance, new);
+            out.write(Record::Vote { instance, bal: m, base: 0, cmds: log.clone() });
+            self.send_2b(m, instance, 0, log, false, out);
+            return;
+        }
+        if current_bal > m {
+            return;
+        }
+        let vote = self.votes.entry(instance).or_insert_with(|| VoteLog::bottom(m));
+        let before = vote.len();
+        if let Err(have) = vote.apply_delta(base, cmds) {
+            out.send(m.leader_of(), Message::Resend { bal: m, instance, have });
+            return;
+        }
+        if vote.len() > before {
+            let delta = vote.log[before as usize..].to_vec();
+            out.write(Record::Vote { instance, bal: m, base: before, cmds: delta.clone() });
+            self.send_2b(m, instance, before, delta, false, out);
+        }
+    }
+
+    /// `Phase2bFast(a, C)` for a batch of proposed commands. Enabled only if
+    /// the acceptor's ballot is fast (Sections 5.3 and 5.4; PAPER.md trap 2)
+    /// and it has voted in it (`bal[a] = mbal[a]`). Each command goes to the
+    /// lowest open instance; a checkpoint closes it and later commands go to
+    /// the next one.
+    pub fn phase2b_fast(&mut self, cmds: &[Command], out: &mut Outbox) {
+        if cmds.is_empty() {
+            return;
+        }
+        if !self.mbal.fast && !planted!(self.planted, FastVoteInClassic) {
+            return;
+        }
+        let mut deltas: BTreeMap<Instance, u32> = BTreeMap::new();
+        for cmd in cmds {
+            if self.votes.values().any(|v| v.val.contains(&cmd.id)) {
+                continue;
+            }
+            let Some(instance) = self.open_instance() else {
+                if !self.buffered.iter().any(|c| c.id == cmd.id) {
+                    self.buffered.push(cmd.clone());
+                }
+                continue;
+            };
+            let rest_bal = self.rest_bal;
+            let vote = self.votes.entry(instance).or_insert_with(|| VoteLog::bottom(rest_bal));
+            let before = vote.len();
+            if vote.append(cmd) {
+                deltas.entry(instance).or_insert(before);
+            }
+        }
+        for (instance, base) in deltas {
+            let vote = &self.votes[&instance];
+            let delta = vote.log[base as usize..].to_vec();
+            let bal = vote.bal;
+            out.write(Record::Vote { instance, bal, base, cmds: delta.clone() });
+            self.send_2b(bal, instance, base, delta, true, out);
+        }
+    }
+
+    /// The lowest instance in which the acceptor may fast-vote: one it has
+    /// voted in within its current ballot and that no checkpoint closed.
+    fn open_instance(&self) -> Option<Instance> {
+        let votable = |bal: Ballot| bal == self.mbal || planted!(self.planted, FastVoteInClassic);
+        let mut next = self.forgotten_below;
+        for (&i, v) in &self.votes {
+            if i > next && votable(self.rest_bal) {
+                return Some(next);
+            }
+            if votable(v.bal) && !v.val.is_closed() {
+                return Some(i);
+            }
+            next = i + 1;
+        }
+        votable(self.rest_bal).then_some(next)
+    }
+
+    fn send_2b(&self, bal: Ballot, instance: Instance, base: u32, cmds: Vec<Command>, fast: bool, out: &mut Outbox) {
+        out.broadcast(Message::Phase2b { bal, acc: self.id, instance, base, cmds, fast });
+    }
+
+    /// A learner missed part of this acceptor's vote, or asks for it whole.
+    pub fn resend_vote(&self, to: NodeId, instance: Instance, bal: Option<Ballot>, have: u32, out: &mut Outbox) {
+        let Some((vbal, log)) = self.vote(instance) else { return };
+        if log.is_empty() {
+            return;
+        }
+        let base = if bal == Some(vbal) { have.min(log.len() as u32) } else { 0 };
+        out.send(
+            to,
+            Message::Phase2b {
+                bal: vbal,
+                acc: self.id,
+                instance,
+                base,
+                cmds: log[base as usize..].to_vec(),
+                fast: vbal.fast,
+            },
+        );
+    }
+
+    /// Forgets the instances below `below`, which this node's learner has
+    /// learned closed: no later ballot needs their votes (Section 6.3).
+    pub fn forget_below(&mut self, below: Instance, out: &mut Outbox) {
+        if below > self.forgotten_below {
+            self.forget(below);
+            out.write(Record::Forget { below });
+        }
+    }
+
+    fn forget(&mut self, below: Instance) {
+        self.forgotten_below = self.forgotten_below.max(below);
+        self.votes = self.votes.split_off(&self.forgotten_below);
+    }
+
+    /// Gives every instance `≥ from` without an explicit vote `bal` and `⊥`;
+    /// instances below `from` without one keep the old `rest_bal`, so they
+    /// are written down first.
+    fn set_rest(&mut self, from: Instance, bal: Ballot) {
+        let old = self.rest_bal;
+        for i in self.forgotten_below..from {
+            self.votes.entry(i).or_insert_with(|| VoteLog::bottom(old));
+        }
+        self.votes.retain(|&i, v| i < from || v.bal >= bal);
+        self.rest_bal = bal;
+    }
+}

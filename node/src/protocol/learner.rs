@@ -1,0 +1,370 @@
+//! The learner: `Learn(l, v)` of appendix C.6, per instance.
+//!
+//! A learner learns `v` when every acceptor of some m-quorum sent a 2b for
+//! ballot m whose value extends `v`; it then sets `learned := learned ⊔ v`.
+//! The largest such `v` for a quorum Q is the glb of Q's votes, so learning
+//! is: for each m-quorum, `learned ⊔= ⊓ {vote(a) : a ∈ Q}` (PAPER.md trap 4:
+//! the glb of a quorum, never one acceptor's value). The quorum size depends
+//! on the ballot (trap 3).
+//!
+//! Learned commands are handed out instance by instance: the history is
+//! `v_1 • C • v_2 • C • ...` (Section 6.3), so nothing of instance i+1 is
+//! handed out before instance i is closed by its checkpoint. A command learned
+//! in two instances (a retry that raced) counts once: histories have no
+//! duplicates.
+
+use super::ballot::{Ballot, NodeId, Quorums};
+use super::message::{Instance, Message, Record};
+use super::outbox::Outbox;
+use super::planted::{planted, Planted};
+use super::vote::VoteLog;
+use crate::command::{CmdId, Command};
+use crate::cstruct::CStruct;
+use std::collections::{BTreeMap, HashSet};
+
+/// How many ballots' votes a learner keeps per instance. Older ballots can
+/// only have chosen values that later ballots extend.
+const BALLOTS_KEPT: usize = 3;
+
+/// How many closed instances a learner keeps to hand to lagging nodes.
+const CLOSED_KEPT: usize = 4096;
+
+#[derive(Debug)]
+struct InstanceState<C> {
+    learned: C,
+    /// The learned commands in the order learned, with whether each was
+    /// learned on the fast path.
+    order: Vec<(Command, bool)>,
+    ballots: BTreeMap<Ballot, Vec<Option<VoteLog<C>>>>,
+    /// Commands that reached an acceptor's vote through a leader's
+    /// suggestion rather than a fast vote, per ballot.
+    suggested: HashSet<(Ballot, CmdId)>,
+    /// When the learner last learned something here or saw a vote it has
+    /// not learned yet, and whether such a vote is outstanding.
+    unlearned_since: Option<u64>,
+    /// The fast ballot in which a collision was last reported.
+    collision: Option<Ballot>,
+}
+
+impl<C: CStruct> InstanceState<C> {
+    fn new() -> Self {
+        InstanceState {
+            learned: C::bottom(),
+            order: Vec::new(),
+            ballots: BTreeMap::new(),
+            suggested: HashSet::new(),
+            unlearned_since: None,
+            collision: None,
+        }
+    }
+}
+
+/// A collision seen in a fast ballot: two acceptors voted incompatible
+/// c-structs (Section 6.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Collision {
+    pub instance: Instance,
+    pub bal: Ballot,
+}
+
+#[derive(Debug)]
+pub struct Learner<C> {
+    n: usize,
+    quorums: Quorums,
+    /// The lowest instance not yet learned closed.
+    next: Instance,
+    /// Instances `≥ next` being learned.
+    open: BTreeMap<Instance, InstanceState<C>>,
+    /// Recently closed instances, to hand to lagging nodes.
+    closed: BTreeMap<Instance, Vec<Command>>,
+    /// How many commands of instance `next` have been handed out.
+    handed_out: usize,
+    /// Ids handed out, so a command learned twice is handed out once.
+    seen: HashSet<CmdId>,
+    /// The highest `closed_below` a leader reported.
+    hint: Instance,
+    last_sync: u64,
+    /// Learned values that were incompatible with what was learned before:
+    /// a safety violation this learner noticed. Counted, never acted on.
+    pub incompatible: u64,
+    planted: Planted,
+}
+
+impl<C: CStruct> Learner<C> {
+    pub fn new(n: usize, quorums: Quorums, planted: Planted) -> Self {
+        Learner {
+            n,
+            quorums,
+            next: 0,
+            open: BTreeMap::new(),
+            closed: BTreeMap::new(),
+            handed_out: 0,
+            seen: HashSet::new(),
+            hint: 0,
+            last_sync: 0,
+            incompatible: 0,
+            planted,
+        }
+    }
+
+    /// Every instance below this one is learned closed.
+    pub fn closed_below(&self) -> Instance {
+        self.next
+    }
+
+    /// The number of commands learned in the lowest open instance.
+    pub fn open_len(&self) -> usize {
+        self.open.get(&self.next).map_or(0, |s| s.learned.len())
+    }
+
+    /// Rebuilds learned state from the learner's records.
+    pub fn recover(&mut self, r: &Record, out: &mut Outbox) {
+        if let Record::Learned { instance, cmds } = r {
+            if *instance < self.next {
+                return;
+            }
+            let st = self.open.entry(*instance).or_insert_with(InstanceState::new);
+            for c in cmds {
+                if !st.learned.contains(&c.id) && !st.learned.is_closed() {
+                    st.learned.append(c);
+                    st.order.push((c.clone(), false));
+                }
+            }
+            self.hand_out(out, false);
+        }
+    }
+
+    /// Receipt of `⟨"2b", m, a, v⟩` as a delta. Returns a collision if this
+    /// vote is incompatible with another acceptor's vote in the same fast
+    /// ballot.
+    #[allow(clippy::too_many_arguments)]
+    pub fn on_phase2b(
+        &mut self,
+        bal: Ballot,
+        acc: NodeId,
+        instance: Instance,
+        base: u32,
+        cmds: &[Command],
+        fast: bool,
+        now: u64,
+        out: &mut Outbox,
+    ) -> Option<Collision> {
+        if instance < self.next || acc as usize >= self.n {
+            return None;
+        }
+        let n = self.n;
+        let st = self.open.entry(instance).or_insert_with(InstanceState::new);
+        if st.learned.is_closed() {
+            return None;
+        }
+        let votes = st.ballots.entry(bal).or_insert_with(|| vec![None; n]);
+        let vote = &mut votes[acc as usize];
+        match vote {
+            None if base == 0 => *vote = Some(VoteLog::from_commands(bal, cmds)),
+            None => {
+                out.send(acc, Message::Resend { bal, instance, have: 0 });
+                return None;
+            }
+            Some(v) => {
+                if let Err(have) = v.apply_delta(base, cmds) {
+                    out.send(acc, Message::Resend { bal, instance, have });
+                    return None;
+                }
+            }
+        }
+        if !fast {
+            st.suggested.extend(cmds.iter().map(|c| (bal, c.id)));
+        }
+        while st.ballots.len() > BALLOTS_KEPT {
+            st.ballots.pop_first();
+        }
+        if cmds.iter().any(|c| !st.learned.contains(&c.id)) && st.unlearned_since.is_none() {
+            st.unlearned_since = Some(now);
+        }
+        let collision = self.detect_collision(instance, bal, acc);
+        self.learn(instance, bal, acc, cmds, now, out);
+        collision
+    }
+
+    fn detect_collision(&mut self, instance: Instance, bal: Ballot, acc: NodeId) -> Option<Collision> {
+        if !bal.fast {
+            return None;
+        }
+        let st = self.open.get_mut(&instance)?;
+        if st.collision == Some(bal) {
+            return None;
+        }
+        let votes = st.ballots.get(&bal)?;
+        let mine = votes[acc as usize].as_ref()?;
+        let collided = votes.iter().flatten().any(|other| !mine.val.compatible(&other.val));
+        if collided {
+            st.collision = Some(bal);
+            return Some(Collision { instance, bal });
+        }
+        None
+    }
+
+    /// `Learn(l, v)` for the quorums of ballot `bal` that include `acc`,
+    /// whose vote just grew by `delta`. Only quorums whose every member now
+    /// holds one of the new commands can have a larger glb than before.
+    fn learn(&mut self, instance: Instance, bal: Ballot, acc: NodeId, delta: &[Command], now: u64, out: &mut Outbox) {
+        let mut size = self.quorums.size(bal);
+        if bal.fast && planted!(self.planted, FastLearnerClassicQuorum) {
+            size = self.quorums.classic;
+        }
+        let Some(st) = self.open.get_mut(&instance) else { return };
+        let Some(votes) = st.ballots.get(&bal) else { return };
+        let voters: Vec<usize> = (0..votes.len()).filter(|&i| votes[i].is_some()).collect();
+        if voters.len() < size {
+            return;
+        }
+        let others: Vec<usize> = voters.iter().copied().filter(|&i| i != acc as usize).collect();
+        let mut learned_any = false;
+        for rest in combinations(&others, size - 1) {
+            let members: Vec<&VoteLog<C>> =
+                std::iter::once(acc as usize).chain(rest).map(|i| votes[i].as_ref().expect("voter")).collect();
+            let grows = delta.iter().any(|c| !st.learned.contains(&c.id) && members.iter().all(|m| m.val.contains(&c.id)));
+            if !grows {
+                continue;
+            }
+            let glb = C::glb_all(members.iter().map(|m| &m.val)).expect("a quorum is not empty");
+            if glb.is_prefix_of(&st.learned) {
+                continue;
+            }
+            match st.learned.lub(&glb) {
+                Some(new) => {
+                    let added = new.suffix_after(&st.learned);
+                    for c in &added {
+                        let fast = bal.fast && !st.suggested.contains(&(bal, c.id));
+                        st.order.push((c.clone(), fast));
+                    }
+                    out.write(Record::Learned { instance, cmds: added });
+                    st.learned = new;
+                    learned_any = true;
+                }
+                None => self.incompatible += 1,
+            }
+        }
+        if learned_any {
+            let outstanding = st
+                .ballots
+                .values()
+                .flat_map(|v| v.iter().flatten())
+                .any(|v| v.log.iter().any(|c| !st.learned.contains(&c.id)));
+            st.unlearned_since = outstanding.then_some(now);
+            self.hand_out(out, true);
+        }
+    }
+
+    /// A closed instance's value from a learner that learned it.
+    pub fn on_chosen(&mut self, instance: Instance, value: &[Command], out: &mut Outbox) {
+        if instance < self.next {
+            return;
+        }
+        let v = C::from_commands(value);
+        if !v.is_closed() {
+            return;
+        }
+        let st = self.open.entry(instance).or_insert_with(InstanceState::new);
+        match st.learned.lub(&v) {
+            Some(new) => {
+                let added = new.suffix_after(&st.learned);
+                if added.is_empty() {
+                    return;
+                }
+                st.order.extend(added.iter().map(|c| (c.clone(), false)));
+                out.write(Record::Learned { instance, cmds: added });
+                st.learned = new;
+                self.hand_out(out, true);
+            }
+            None => self.incompatible += 1,
+        }
+    }
+
+    /// Hands out what is learned of instance `next` and moves past every
+    /// closed instance.
+    fn hand_out(&mut self, out: &mut Outbox, live: bool) {
+        while let Some(st) = self.open.get(&self.next) {
+            for (cmd, fast) in &st.order[self.handed_out..] {
+                if self.seen.insert(cmd.id) {
+                    out.learn(self.next, cmd.clone(), *fast && live);
+                }
+            }
+            self.handed_out = st.order.len();
+            if !st.learned.is_closed() {
+                return;
+            }
+            let st = self.open.remove(&self.next).expect("present");
+            self.closed.insert(self.next, st.order.into_iter().map(|(c, _)| c).collect());
+            while self.closed.len() > CLOSED_KEPT {
+                self.closed.pop_first();
+            }
+            self.next += 1;
+            self.handed_out = 0;
+        }
+    }
+
+    /// A node asks for an instance's value; answer if it is closed here.
+    pub fn on_sync(&self, from: NodeId, instance: Instance, out: &mut Outbox) {
+        if let Some(value) = self.closed.get(&instance) {
+            out.send(from, Message::Chosen { instance, value: value.clone() });
+        }
+    }
+
+    /// A leader reports how far it has learned.
+    pub fn on_hint(&mut self, closed_below: Instance) {
+        self.hint = self.hint.max(closed_below);
+    }
+
+    /// When the lowest open instance has had votes this learner has not
+    /// learned from, since when.
+    pub fn unlearned_since(&self) -> Option<u64> {
+        self.open.get(&self.next).and_then(|s| s.unlearned_since)
+    }
+
+    /// Asks everyone for instance `next` when this learner is behind a
+    /// leader or has seen votes it could not learn from for a while (lost
+    /// messages, a restart).
+    pub fn tick(&mut self, now: u64, sync_ticks: u64, out: &mut Outbox) {
+        if now < self.last_sync + sync_ticks {
+            return;
+        }
+        let behind = self.hint > self.next;
+        let stalled = self.unlearned_since().is_some_and(|t| now >= t + sync_ticks);
+        if behind || stalled {
+            self.last_sync = now;
+            out.broadcast(Message::Sync { instance: self.next });
+        }
+    }
+}
+
+/// Every `k`-element subset of `items`.
+fn combinations(items: &[usize], k: usize) -> Vec<Vec<usize>> {
+    if k == 0 {
+        return vec![Vec::new()];
+    }
+    if items.len() < k {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for (i, &first) in items.iter().enumerate() {
+        for mut rest in combinations(&items[i + 1..], k - 1) {
+            rest.insert(0, first);
+            out.push(rest);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::combinations;
+
+    #[test]
+    fn combinations_count() {
+        assert_eq!(combinations(&[0, 1, 2, 3, 4], 3).len(), 10);
+        assert_eq!(combinations(&[0, 1, 2, 3], 3).len(), 4);
+        assert_eq!(combinations(&[0, 1], 3).len(), 0);
+        assert_eq!(combinations(&[7], 0), vec![Vec::<usize>::new()]);
+    }
+}

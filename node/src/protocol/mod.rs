@@ -1,0 +1,36 @@
+//! The sans-I/O Generalized Paxos core (Section 5.5, appendix C.6).
+//!
+//! Roles are plain structs: [`acceptor::Acceptor`], [`leader::Leader`],
+//! [`learner::Learner`], [`proposer::Proposer`]. A [`Replica`] holds one of
+//! each (every node plays every role) and is driven like raft-rs's RawNode:
+//!
+//! 1. feed it inputs: [`Replica::step`] (a message), [`Replica::tick`] (a
+//!    timer tick), [`Replica::propose`] (a client command) and
+//!    [`Replica::durable`] (storage caught up);
+//! 2. call [`Replica::drain`] and, in this order, append its `writes` to
+//!    stable storage, send its `messages`, hand its `learned` commands to the
+//!    state machine;
+//! 3. report with [`Replica::durable`] once the writes are synced.
+//!
+//! `drain` only hands out a message or a learned command once every write
+//! emitted before it has been reported durable, so an acceptor's 1b or 2b
+//! never leaves before the state it reports is on disk (PAPER.md trap 9),
+//! whatever the driver does.
+
+pub mod acceptor;
+pub mod ballot;
+pub mod leader;
+pub mod learner;
+pub mod message;
+pub mod proposer;
+pub mod outbox;
+mod planted;
+mod replica;
+pub mod vote;
+
+pub use ballot::{node_name, Ballot, NodeId, QuorumError, Quorums};
+pub use message::{Instance, InstanceVote, Message, Record, Suggestion};
+pub use replica::{Config, Learned, Output, Replica, Stats};
+
+#[cfg(feature = "planted-bugs")]
+pub use replica::PlantedBug;

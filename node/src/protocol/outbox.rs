@@ -1,0 +1,46 @@
+//! What a role's action produces: durable writes, messages and learned
+//! commands, in the order produced. The replica gates messages and learned
+//! commands behind the writes emitted before them.
+
+use super::ballot::NodeId;
+use super::message::{Instance, Message, Record};
+use crate::command::Command;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dest {
+    To(NodeId),
+    /// Every node, this one included.
+    All,
+}
+
+#[derive(Debug)]
+pub enum Effect {
+    Write(Record),
+    Send(Dest, Message),
+    /// A command newly learned in `instance`; `fast` when it was chosen by
+    /// fast votes rather than suggested by a leader.
+    Learn { instance: Instance, cmd: Command, fast: bool },
+}
+
+#[derive(Debug, Default)]
+pub struct Outbox {
+    pub effects: Vec<Effect>,
+}
+
+impl Outbox {
+    pub fn write(&mut self, r: Record) {
+        self.effects.push(Effect::Write(r));
+    }
+
+    pub fn send(&mut self, to: NodeId, m: Message) {
+        self.effects.push(Effect::Send(Dest::To(to), m));
+    }
+
+    pub fn broadcast(&mut self, m: Message) {
+        self.effects.push(Effect::Send(Dest::All, m));
+    }
+
+    pub fn learn(&mut self, instance: Instance, cmd: Command, fast: bool) {
+        self.effects.push(Effect::Learn { instance, cmd, fast });
+    }
+}

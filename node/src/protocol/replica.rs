@@ -1,0 +1,552 @@
+//! A replica: one node's proposer, acceptor, leader and learner, driven by
+//! messages, ticks, client commands and storage completions.
+
+use super::acceptor::Acceptor;
+use super::ballot::{Ballot, NodeId, QuorumError, Quorums};
+use super::leader::{Leader, OneB, StartError};
+use super::learner::{Collision, Learner};
+use super::message::{Instance, Message, Record};
+use super::outbox::{Dest, Effect, Outbox};
+use super::planted::{planted, Planted};
+use super::proposer::Proposer;
+use crate::command::{CmdId, Command};
+use crate::cstruct::CStruct;
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+
+#[cfg(feature = "planted-bugs")]
+pub use super::planted::PlantedBug;
+
+/// The client id under which leader `l` proposes checkpoints; clients use
+/// ids below `u64::MAX - 1024`.
+pub fn checkpoint_client(leader: NodeId) -> u64 {
+    u64::MAX - leader as u64
+}
+
+/// Protocol parameters. Times are in ticks; the driver decides how long a
+/// tick is.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub quorums: Quorums,
+    /// Use fast ballots when enough acceptors answer. `false` runs classic
+    /// ballots only: with the sequence c-struct this is Multi-Paxos.
+    pub fast: bool,
+    /// A leader proposes a checkpoint once the open instance holds this
+    /// many commands (Section 6.3).
+    pub checkpoint_every: usize,
+    pub heartbeat_ticks: u64,
+    /// Silence from the leader after which `n1` starts a ballot; later nodes
+    /// wait longer so that one of them usually wins.
+    pub election_ticks: u64,
+    /// A proposer resends a command not learned after this long.
+    pub retry_ticks: u64,
+    /// A learner asks for an instance it cannot make progress on after this
+    /// long; the leader starts a new ballot for it after `2 ×` this long.
+    pub sync_ticks: u64,
+    pub max_batch: usize,
+    pub planted: Planted,
+}
+
+impl Config {
+    /// Defaults for `n` acceptors, with quorums of Section 6.1.
+    pub fn new(n: usize) -> Result<Config, QuorumError> {
+        Ok(Config {
+            quorums: Quorums::for_cluster(n)?,
+            fast: true,
+            checkpoint_every: 256,
+            heartbeat_ticks: 2,
+            election_ticks: 10,
+            retry_ticks: 20,
+            sync_ticks: 6,
+            max_batch: 512,
+            planted: Default::default(),
+        })
+    }
+
+    pub fn n(&self) -> usize {
+        self.quorums.n
+    }
+}
+
+/// A command learned by this node, in the order of its learned history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Learned {
+    /// Position in this learner's learned sequence (0-based).
+    pub position: u64,
+    pub instance: Instance,
+    pub cmd: Command,
+    /// Learned through fast votes in the ballot it was proposed in, without
+    /// a leader suggesting it.
+    pub fast: bool,
+}
+
+/// What the driver must do, in this order: make `writes` durable (then call
+/// [`Replica::durable`]), send `messages`, apply `learned`.
+#[derive(Debug, Default)]
+pub struct Output {
+    pub writes: Vec<Record>,
+    pub messages: Vec<(NodeId, Message)>,
+    pub learned: Vec<Learned>,
+}
+
+/// Counters for `status` and the simulator's report.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    pub learned_fast: u64,
+    pub learned_slow: u64,
+    pub collisions: u64,
+    pub recoveries: u64,
+    pub ballots_started: u64,
+    pub elections: u64,
+    pub mode_switches: u64,
+    pub checkpoints_proposed: u64,
+    pub writes: u64,
+    pub messages: u64,
+    pub max_batch: u64,
+    pub incompatible_learned: u64,
+    pub start_errors: u64,
+}
+
+#[derive(Debug)]
+enum Held {
+    Send(Dest, Message),
+    Learned(Instance, Command, bool),
+}
+
+pub struct Replica<C> {
+    id: NodeId,
+    config: Config,
+    acceptor: Acceptor<C>,
+    leader: Leader<C>,
+    learner: Learner<C>,
+    proposer: Proposer,
+    now: u64,
+    /// The highest ballot seen in any message: the current leader is its
+    /// owner.
+    max_seen: Ballot,
+    last_leader_contact: u64,
+    /// Last tick each acceptor answered this node's heartbeats.
+    acks: Vec<Option<u64>>,
+    last_heartbeat: u64,
+    /// Writes emitted so far and how many of them are durable.
+    emitted: u64,
+    synced: u64,
+    writes: Vec<Record>,
+    /// Messages and learned commands waiting for the writes before them.
+    held: VecDeque<(u64, Held)>,
+    inbox: VecDeque<Message>,
+    out: Output,
+    learned_log: Vec<Command>,
+    checkpoint_for: Option<Instance>,
+    stats: Stats,
+}
+
+impl<C: CStruct> Replica<C> {
+    pub fn new(id: NodeId, config: Config) -> Self {
+        let n = config.n();
+        assert!((id as usize) < n, "node id {id} outside a cluster of {n}");
+        Replica {
+            id,
+            acceptor: Acceptor::new(id, config.planted),
+            leader: Leader::new(id, n, config.quorums, config.planted),
+            learner: Learner::new(n, config.quorums, config.planted),
+            proposer: Proposer::new(config.max_batch),
+            now: 0,
+            max_seen: Ballot::ZERO,
+            last_leader_contact: 0,
+            acks: vec![None; n],
+            last_heartbeat: 0,
+            emitted: 0,
+            synced: 0,
+            writes: Vec::new(),
+            held: VecDeque::new(),
+            inbox: VecDeque::new(),
+            out: Output::default(),
+            learned_log: Vec::new(),
+            checkpoint_for: None,
+            stats: Stats::default(),
+            config,
+        }
+    }
+
+    /// Rebuilds a replica from its durable records after a crash. Its
+    /// learned commands are handed out again, from position 0, so the driver
+    /// can rebuild the state machine.
+    pub fn recover<'a>(id: NodeId, config: Config, records: impl IntoIterator<Item = &'a Record>) -> Self {
+        let mut r = Replica::new(id, config);
+        let mut out = Outbox::default();
+        for rec in records {
+            r.acceptor.recover(rec);
+            r.leader.recover(rec);
+            r.learner.recover(rec, &mut out);
+        }
+        r.leader.step_down();
+        r.max_seen = r.acceptor.mbal();
+        r.absorb(out, false);
+        r
+    }
+
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The learned sequence handed out so far.
+    pub fn learned_log(&self) -> &[Command] {
+        &self.learned_log
+    }
+
+    /// The ballot this node's acceptor is in (`mbal`).
+    pub fn mbal(&self) -> Ballot {
+        self.acceptor.mbal()
+    }
+
+    /// The ballot this node leads in phase 2, if any.
+    pub fn leading(&self) -> Option<Ballot> {
+        self.leader.leading()
+    }
+
+    /// The node this node believes leads.
+    pub fn leader_hint(&self) -> NodeId {
+        self.max_seen.leader_of()
+    }
+
+    pub fn closed_below(&self) -> Instance {
+        self.learner.closed_below()
+    }
+
+    pub fn pending_proposals(&self) -> usize {
+        self.proposer.pending()
+    }
+
+    /// A client command submitted at this node.
+    pub fn propose(&mut self, cmd: Command) {
+        self.proposer.propose(cmd, self.now);
+        let mut out = Outbox::default();
+        self.proposer.flush(&mut out);
+        self.absorb(out, true);
+    }
+
+    /// The storage reports that the first `upto` writes handed out are
+    /// durable.
+    pub fn durable(&mut self, upto: u64) {
+        self.synced = self.synced.max(upto.min(self.emitted));
+        self.release();
+    }
+
+    /// Starts a ballot now, as if the election timer had fired: a second
+    /// would-be leader (safety must not depend on there being one leader,
+    /// Section 6.2).
+    pub fn start_election(&mut self) {
+        let mut out = Outbox::default();
+        let fast = self.config.fast;
+        self.start_ballot(fast, &mut out);
+        self.stats.elections += 1;
+        self.absorb(out, true);
+    }
+
+    /// Everything released since the last call. Messages to this node are
+    /// delivered to it here, before returning.
+    pub fn drain(&mut self) -> Output {
+        while let Some(msg) = self.inbox.pop_front() {
+            self.step(self.id, msg);
+        }
+        let out = std::mem::take(&mut self.out);
+        self.stats.messages += out.messages.len() as u64;
+        out
+    }
+
+    /// A timer tick.
+    pub fn tick(&mut self) {
+        self.now += 1;
+        let now = self.now;
+        let mut out = Outbox::default();
+        self.proposer.tick(now, self.config.retry_ticks, &mut out);
+        self.learner.tick(now, self.config.sync_ticks, &mut out);
+        if let Some(bal) = self.leader.leading() {
+            self.lead(bal, &mut out);
+        } else if let Some(bal) = self.leader.ballot() {
+            // Phase 1 did not gather a quorum in time: try a higher ballot,
+            // classic if a fast quorum did not answer.
+            if now >= self.leader.started_at + self.config.election_ticks {
+                let fast = bal.fast && self.alive() >= self.config.quorums.fast;
+                self.start_ballot(fast && self.config.fast, &mut out);
+            }
+        } else if now >= self.last_leader_contact + self.election_timeout() {
+            self.stats.elections += 1;
+            let fast = self.config.fast;
+            self.start_ballot(fast, &mut out);
+        }
+        self.absorb(out, true);
+    }
+
+    fn election_timeout(&self) -> u64 {
+        let e = self.config.election_ticks;
+        e + self.id as u64 * e.div_ceil(2)
+    }
+
+    /// Acceptors that answered a heartbeat recently, this one included.
+    fn alive(&self) -> usize {
+        let window = 3 * self.config.heartbeat_ticks + 1;
+        self.acks
+            .iter()
+            .enumerate()
+            .filter(|(i, t)| *i as NodeId == self.id || t.is_some_and(|t| t + window >= self.now))
+            .count()
+    }
+
+    fn start_ballot(&mut self, fast: bool, out: &mut Outbox) {
+        let m = self.leader.next_ballot(self.max_seen, fast);
+        self.max_seen = m;
+        self.last_leader_contact = self.now;
+        self.stats.ballots_started += 1;
+        self.leader.phase1a(m, self.now, out);
+    }
+
+    /// The leader's duties on a tick (Section 6.2): heartbeats, switching
+    /// between fast and classic ballots as acceptors fail and return,
+    /// recovering an instance that stopped making progress, checkpoints.
+    fn lead(&mut self, bal: Ballot, out: &mut Outbox) {
+        let now = self.now;
+        self.last_leader_contact = now;
+        if now >= self.last_heartbeat + self.config.heartbeat_ticks {
+            self.last_heartbeat = now;
+            out.broadcast(Message::Heartbeat { bal, closed_below: self.learner.closed_below() });
+        }
+        let settled = now >= self.leader.started_at + 2 * self.config.election_ticks;
+        let alive = self.alive();
+        if bal.fast && alive < self.config.quorums.fast && settled {
+            self.stats.mode_switches += 1;
+            self.start_ballot(false, out);
+            return;
+        }
+        if !bal.fast && self.config.fast && alive >= self.config.quorums.fast && settled {
+            self.stats.mode_switches += 1;
+            self.start_ballot(true, out);
+            return;
+        }
+        if let Some(since) = self.learner.unlearned_since() {
+            if now >= since + 2 * self.config.sync_ticks && now >= self.leader.started_at + 2 * self.config.sync_ticks
+            {
+                self.stats.recoveries += 1;
+                self.start_ballot(bal.fast, out);
+                return;
+            }
+        }
+        self.maybe_checkpoint(bal, out);
+    }
+
+    /// Proposes a checkpoint once the open instance is long enough
+    /// (Section 6.3). In a classic ballot the leader places it itself.
+    fn maybe_checkpoint(&mut self, bal: Ballot, out: &mut Outbox) {
+        let instance = self.learner.closed_below();
+        let len = if bal.fast { self.learner.open_len() } else { self.leader.open_len().unwrap_or(0) };
+        if len < self.config.checkpoint_every || self.checkpoint_for == Some(instance) {
+            return;
+        }
+        self.checkpoint_for = Some(instance);
+        self.stats.checkpoints_proposed += 1;
+        let cmd = Command::checkpoint(CmdId { client: checkpoint_client(self.id), seq: instance });
+        if bal.fast {
+            self.proposer.propose(cmd, self.now);
+            self.proposer.flush(out);
+        } else {
+            self.leader.phase2a_classic(&[cmd], out);
+        }
+    }
+
+    /// Receipt of a message from node `from`.
+    pub fn step(&mut self, from: NodeId, msg: Message) {
+        if from as usize >= self.config.n() {
+            return;
+        }
+        let mut out = Outbox::default();
+        match msg {
+            Message::Propose { cmds } => {
+                self.stats.max_batch = self.stats.max_batch.max(cmds.len() as u64);
+                self.acceptor.phase2b_fast(&cmds, &mut out);
+                self.leader.phase2a_classic(&cmds, &mut out);
+            }
+            Message::Phase1a { bal } => {
+                self.observe(bal, true);
+                self.acceptor.phase1b(bal, &mut out);
+            }
+            Message::Phase1b { bal, acc, from: first, votes, rest_bal } => {
+                let oneb = OneB { from: first, votes, rest_bal };
+                if let Err(StartError::NothingProvedSafe { .. }) = self.leader.on_phase1b(bal, acc, oneb, &mut out) {
+                    self.stats.start_errors += 1;
+                }
+                if self.leader.leading() == Some(bal) {
+                    self.last_heartbeat = 0;
+                }
+            }
+            Message::Preempted { bal, mbal } => {
+                self.observe(mbal, false);
+                if self.leader.ballot() == Some(bal) && mbal > bal {
+                    self.leader.step_down();
+                }
+            }
+            Message::Phase2Start { bal, values, rest_from } => {
+                self.observe(bal, true);
+                self.acceptor.phase2b_classic_start(bal, &values, rest_from, &mut out);
+            }
+            Message::Phase2a { bal, instance, base, cmds } => {
+                self.observe(bal, true);
+                self.acceptor.phase2b_classic(bal, instance, base, &cmds, &mut out);
+            }
+            Message::Phase2b { bal, acc, instance, base, cmds, fast } => {
+                let collision = self.learner.on_phase2b(bal, acc, instance, base, &cmds, fast, self.now, &mut out);
+                if let Some(c) = collision {
+                    self.on_collision(c, &mut out);
+                }
+                self.after_learning(&mut out);
+            }
+            Message::Resend { bal, instance, have } => {
+                self.leader.resend(from, bal, instance, have, &mut out);
+                self.acceptor.resend_vote(from, instance, Some(bal), have, &mut out);
+            }
+            Message::Sync { instance } => {
+                self.acceptor.resend_vote(from, instance, None, 0, &mut out);
+                self.learner.on_sync(from, instance, &mut out);
+            }
+            Message::Chosen { instance, value } => {
+                self.learner.on_chosen(instance, &value, &mut out);
+                self.after_learning(&mut out);
+            }
+            Message::Heartbeat { bal, closed_below } => {
+                self.observe(bal, true);
+                self.learner.on_hint(closed_below);
+                out.send(from, Message::HeartbeatAck { acc: self.id, mbal: self.acceptor.mbal() });
+                if self.acceptor.mbal() < bal {
+                    // This acceptor missed the ballot's start.
+                    out.send(from, Message::Resend { bal, instance: self.learner.closed_below(), have: 0 });
+                }
+            }
+            Message::HeartbeatAck { acc, mbal } => {
+                if let Some(slot) = self.acks.get_mut(acc as usize) {
+                    *slot = Some(self.now);
+                }
+                self.observe(mbal, false);
+                if let Some(b) = self.leader.ballot() {
+                    if mbal > b {
+                        self.leader.step_down();
+                    } else if mbal < b && self.leader.leading() == Some(b) {
+                        self.leader.repeat_start(acc, &mut out);
+                    }
+                }
+            }
+        }
+        self.absorb(out, true);
+    }
+
+    /// Notes a ballot seen in a message; a message from the leader of the
+    /// highest ballot counts as contact with the leader.
+    fn observe(&mut self, bal: Ballot, from_leader: bool) {
+        if bal > self.max_seen {
+            self.max_seen = bal;
+            if let Some(mine) = self.leader.ballot() {
+                if mine < bal {
+                    self.leader.step_down();
+                }
+            }
+        }
+        if from_leader && bal >= self.max_seen {
+            self.last_leader_contact = self.now;
+        }
+    }
+
+    /// The leader of a fast ballot saw two acceptors vote incompatible
+    /// c-structs: it starts a higher ballot whose Phase2Start orders the
+    /// colliding commands (Section 6.1).
+    fn on_collision(&mut self, c: Collision, out: &mut Outbox) {
+        self.stats.collisions += 1;
+        if self.leader.leading() == Some(c.bal) {
+            self.stats.recoveries += 1;
+            self.start_ballot(true, out);
+        }
+    }
+
+    /// Lets the acceptor forget instances the learner has closed.
+    fn after_learning(&mut self, out: &mut Outbox) {
+        let closed = self.learner.closed_below();
+        self.acceptor.forget_below(closed, out);
+        self.stats.incompatible_learned = self.learner.incompatible;
+    }
+
+    /// Queues a role's effects behind the writes emitted before them.
+    fn absorb(&mut self, out: Outbox, live: bool) {
+        for e in out.effects {
+            match e {
+                Effect::Write(r) => {
+                    self.writes.push(r);
+                    self.emitted += 1;
+                    self.stats.writes += 1;
+                }
+                Effect::Send(dest, msg) => {
+                    if planted!(self.config.planted, ReplyBeforeDurable)
+                        && matches!(msg, Message::Phase1b { .. } | Message::Phase2b { .. })
+                    {
+                        self.route(Held::Send(dest, msg));
+                    } else {
+                        self.held.push_back((self.emitted, Held::Send(dest, msg)));
+                    }
+                }
+                Effect::Learn { instance, cmd, fast } => {
+                    self.proposer.learned(&cmd.id);
+                    self.held.push_back((self.emitted, Held::Learned(instance, cmd, fast && live)));
+                }
+            }
+        }
+        self.out.writes.append(&mut self.writes);
+        if !live {
+            // Recovered records are durable already.
+            self.synced = self.emitted;
+        }
+        self.release();
+    }
+
+    /// Releases held messages and learned commands whose writes are durable.
+    fn release(&mut self) {
+        // Gates are non-decreasing, so stopping at the first blocked item
+        // keeps FIFO order.
+        while let Some((gate, _)) = self.held.front() {
+            if *gate > self.synced {
+                break;
+            }
+            let (_, item) = self.held.pop_front().expect("front exists");
+            self.route(item);
+        }
+    }
+
+    fn route(&mut self, item: Held) {
+        match item {
+            Held::Send(Dest::To(to), msg) if to == self.id => self.inbox.push_back(msg),
+            Held::Send(Dest::To(to), msg) => self.out.messages.push((to, msg)),
+            Held::Send(Dest::All, msg) => {
+                for to in 0..self.config.n() as NodeId {
+                    if to != self.id {
+                        self.out.messages.push((to, msg.clone()));
+                    }
+                }
+                self.inbox.push_back(msg);
+            }
+            Held::Learned(instance, cmd, fast) => {
+                if fast {
+                    self.stats.learned_fast += 1;
+                } else {
+                    self.stats.learned_slow += 1;
+                }
+                let position = self.learned_log.len() as u64;
+                self.learned_log.push(cmd.clone());
+                self.out.learned.push(Learned { position, instance, cmd, fast });
+            }
+        }
+    }
+}
