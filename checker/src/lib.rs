@@ -1,0 +1,17 @@
+//! `gpaxos-checker`: an independent oracle for gpaxos runs.
+//!
+//! It reads a recorded run (`history`), decides whether the learners'
+//! c-structs meet the consensus requirements of Section 4.3 of Lamport's
+//! "Generalized Consensus and Paxos" (`consensus`), and whether the results
+//! clients saw agree with one learner's learned sequence replayed through the
+//! checker's own model of the state machine (`execution`).
+//!
+//! The checker deliberately shares no code with `gpaxos-node`: its model of
+//! command histories is its own, so a bug in the node's c-struct code cannot
+//! hide itself.
+
+pub mod history;
+pub mod verdict;
+
+pub use history::History;
+pub use verdict::Verdict;
