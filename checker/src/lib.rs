@@ -10,6 +10,7 @@
 //! command histories is its own, so a bug in the node's c-struct code cannot
 //! hide itself.
 
+pub mod consensus;
 pub mod history;
 pub mod verdict;
 

@@ -1,0 +1,627 @@
+//! The consensus requirements of Section 4.3, checked over the learners'
+//! observations of a run: Nontriviality, Stability, Consistency, and
+//! Liveness from the final heal on.
+//!
+//! The learned c-structs are command histories without duplicates
+//! (Section 4.4); [`cstruct::KeyedHistory`] is the checker's own model of
+//! them.
+
+pub mod cstruct;
+pub mod learner;
+pub mod table;
+pub mod violation;
+
+#[cfg(test)]
+mod tests;
+
+pub use violation::{Property, SideBySide, Violation};
+
+use crate::history::{CmdId, Command, EventKind, History, Record};
+use crate::verdict::Verdict;
+use cstruct::{Divergence, KeyedHistory};
+use learner::{Finding, Replay, Run, Seen, Timeline};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use table::{CmdIx, CommandTable};
+
+/// At most this many violations of one property are explained; the rest
+/// are counted.
+const MAX_EXPLAINED: usize = 50;
+/// Commands listed in one Liveness violation.
+const MAX_LISTED: usize = 20;
+/// Projection entries shown on each side of a divergence.
+const CONTEXT: usize = 5;
+
+/// What the learners looked like, for the report.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LearnerSummary {
+    pub node: String,
+    pub observations: usize,
+    /// Commands in its last learned history.
+    pub learned: usize,
+    /// Runs: more than one means a Stability violation cut its timeline.
+    pub runs: usize,
+    pub has_final: bool,
+}
+
+/// The outcome of [`check`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ConsensusResult {
+    pub verdict: Verdict,
+    pub violations: Vec<Violation>,
+    /// Violations found beyond the explained ones, per property.
+    pub unexplained: BTreeMap<Property, usize>,
+    /// What was not judged, and why; a reason here without a violation
+    /// makes the verdict `unknown`.
+    pub unknown_reasons: Vec<String>,
+    /// Other things a reader should know (what was vacuous).
+    pub notes: Vec<String>,
+    pub learners: Vec<LearnerSummary>,
+    /// Whether Liveness was judged (there was a final heal).
+    pub liveness_judged: bool,
+}
+
+/// A client operation, gathered from its invocation and completion.
+struct ClientOp<'h> {
+    command: &'h Command,
+    invoked: u64,
+    completed: Option<(EventKind, u64)>,
+}
+
+/// Checks the four requirements of Section 4.3 over every learner
+/// observation of `history`.
+pub fn check(history: &History) -> ConsensusResult {
+    let ops = client_ops(history);
+    let mut table = CommandTable::new();
+    let mut checker = Checker::default();
+
+    let mut replays: Vec<Replay> = Vec::new();
+    let mut by_node: HashMap<&str, usize> = HashMap::new();
+    let mut unproposed_seen: HashSet<(usize, &CmdId)> = HashSet::new();
+    for (record, &line) in history.records.iter().zip(&history.lines) {
+        let Record::Learned(obs) = record else {
+            continue;
+        };
+        let learner = *by_node.entry(obs.node.as_str()).or_insert_with(|| {
+            replays.push(Replay::new(&obs.node));
+            replays.len() - 1
+        });
+        replays[learner].apply(&mut table, obs, line);
+        for cmd in &obs.cmds {
+            if cmd.is_checkpoint() || !unproposed_seen.insert((learner, &cmd.id)) {
+                continue;
+            }
+            checker.proposed(&obs.node, cmd, ops.get(&cmd.id), obs.time, line);
+        }
+    }
+    let timelines: Vec<Timeline> = replays.into_iter().map(Replay::finish).collect();
+    if timelines.is_empty() {
+        checker
+            .notes
+            .push("no learner observations: the consensus requirements hold vacuously".into());
+    }
+
+    for timeline in &timelines {
+        checker.findings(&table, timeline);
+    }
+    checker.consistency(&table, &timelines);
+    let liveness_judged = checker.liveness(&table, &timelines, &ops, history.final_heal_time());
+
+    let verdict = if !checker.violations.is_empty() {
+        Verdict::Invalid
+    } else if !checker.unknown_reasons.is_empty() {
+        Verdict::Unknown
+    } else {
+        Verdict::Valid
+    };
+    let learners = timelines
+        .iter()
+        .map(|t| LearnerSummary {
+            node: t.node.clone(),
+            observations: t.observations,
+            learned: t.last_seq().len(),
+            runs: t.runs.len(),
+            has_final: t.final_seen.is_some(),
+        })
+        .collect();
+    ConsensusResult {
+        verdict,
+        violations: checker.violations,
+        unexplained: checker.unexplained,
+        unknown_reasons: checker.unknown_reasons,
+        notes: checker.notes,
+        learners,
+        liveness_judged,
+    }
+}
+
+fn client_ops(history: &History) -> HashMap<&CmdId, ClientOp<'_>> {
+    let mut ops: HashMap<&CmdId, ClientOp<'_>> = HashMap::new();
+    for event in history.client_events() {
+        let id = &event.command.id;
+        match event.kind {
+            EventKind::Invoke => {
+                ops.entry(id).or_insert(ClientOp {
+                    command: &event.command,
+                    invoked: event.time,
+                    completed: None,
+                });
+            }
+            kind => {
+                if let Some(op) = ops.get_mut(id) {
+                    op.completed.get_or_insert((kind, event.time));
+                }
+            }
+        }
+    }
+    ops
+}
+
+#[derive(Default)]
+struct Checker {
+    violations: Vec<Violation>,
+    unexplained: BTreeMap<Property, usize>,
+    explained: BTreeMap<Property, usize>,
+    unknown_reasons: Vec<String>,
+    notes: Vec<String>,
+}
+
+/// A time since the run started, in the unit that reads best.
+pub(crate) fn time_label(ns: u64) -> String {
+    let t = ns as f64;
+    match ns {
+        0..1_000 => format!("t={ns}ns"),
+        1_000..1_000_000 => format!("t={:.3}µs", t / 1e3),
+        1_000_000..1_000_000_000 => format!("t={:.3}ms", t / 1e6),
+        _ => format!("t={:.3}s", t / 1e9),
+    }
+}
+
+fn describe(table: &CommandTable, cmd: CmdIx) -> String {
+    table.command(cmd).to_string()
+}
+
+fn key_label(table: &CommandTable, d: &Divergence) -> String {
+    match d.key {
+        Some(k) => format!("key {:?}", table.key_name(k)),
+        None => "the checkpoints (they touch every key)".into(),
+    }
+}
+
+fn side_by_side(
+    table: &CommandTable,
+    d: &Divergence,
+    (left, left_label): (&KeyedHistory, String),
+    (right, right_label): (&KeyedHistory, String),
+) -> SideBySide {
+    let start = d.index.saturating_sub(CONTEXT);
+    let window = |h: &KeyedHistory| -> Vec<CmdId> {
+        let p = h.projection(d.key);
+        let end = (d.index + CONTEXT + 1).min(p.len());
+        p.get(start..end)
+            .unwrap_or(&[])
+            .iter()
+            .map(|&c| table.id(c).clone())
+            .collect()
+    };
+    SideBySide {
+        key: d.key.map(|k| table.key_name(k).to_owned()),
+        left_label,
+        right_label,
+        start,
+        left: window(left),
+        right: window(right),
+        marked: d.index - start,
+    }
+}
+
+impl Checker {
+    fn push(&mut self, violation: Violation) {
+        let explained = self.explained.entry(violation.property).or_default();
+        if *explained < MAX_EXPLAINED {
+            *explained += 1;
+            self.violations.push(violation);
+        } else {
+            *self.unexplained.entry(violation.property).or_default() += 1;
+        }
+    }
+
+    /// Nontriviality: a learned command must have been proposed, that is
+    /// invoked by some client with the same operation. Checkpoints are
+    /// proposed by leaders and exempt.
+    fn proposed(
+        &mut self,
+        node: &str,
+        cmd: &Command,
+        op: Option<&ClientOp<'_>>,
+        time: u64,
+        line: usize,
+    ) {
+        let message = match op {
+            None => format!(
+                "learner {node} learned {cmd}, which no client invoked (observation at {}, line {line})",
+                time_label(time)
+            ),
+            Some(op) if op.command.op != cmd.op => format!(
+                "learner {node} learned {cmd}, but the client invoked {} under that id (observation at {}, line {line})",
+                op.command,
+                time_label(time)
+            ),
+            Some(_) => return,
+        };
+        self.push(Violation {
+            property: Property::Nontriviality,
+            message,
+            learners: vec![node.to_owned()],
+            commands: vec![cmd.id.clone()],
+            times: vec![time],
+            lines: vec![line],
+            side_by_side: None,
+        });
+    }
+
+    /// Turns what the replay of one learner found into violations.
+    fn findings(&mut self, table: &CommandTable, timeline: &Timeline) {
+        let node = &timeline.node;
+        for finding in &timeline.findings {
+            match finding {
+                Finding::Duplicate {
+                    cmd,
+                    first_position,
+                    position,
+                    at,
+                } => self.push(Violation {
+                    property: Property::Nontriviality,
+                    message: format!(
+                        "learner {node} learned {} twice, at positions {first_position} and {position} of its sequence \
+                         (observation at {}, line {}); a history without duplicates holds each command once",
+                        describe(table, *cmd),
+                        time_label(at.time),
+                        at.line
+                    ),
+                    learners: vec![node.clone()],
+                    commands: vec![table.id(*cmd).clone()],
+                    times: vec![at.time],
+                    lines: vec![at.line],
+                    side_by_side: None,
+                }),
+                Finding::Unstable {
+                    previous,
+                    at,
+                    before,
+                    after,
+                    divergences,
+                } => self.unstable(table, node, *previous, *at, before, after, divergences),
+                Finding::Gap { at, from, known } => self.unknown_reasons.push(format!(
+                    "learner {node}: the observation at {} (line {}) starts at position {from} but only {known} \
+                     positions are known; its later observations were not judged",
+                    time_label(at.time),
+                    at.line
+                )),
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn unstable(
+        &mut self,
+        table: &CommandTable,
+        node: &str,
+        previous: Seen,
+        at: Seen,
+        before: &[CmdIx],
+        after: &[CmdIx],
+        divergences: &[Divergence],
+    ) {
+        let old = KeyedHistory::from_sequence(table, before);
+        let new = KeyedHistory::from_sequence(table, after);
+        // Report where the learner went back earliest in its own sequence.
+        let Some(d) = divergences
+            .iter()
+            .min_by_key(|d| d.left.and_then(|c| old.position(c)).unwrap_or(usize::MAX))
+        else {
+            return;
+        };
+        let lost = d
+            .left
+            .expect("a prefix check fails on a command of the left side");
+        let what = match d.right {
+            None => "no longer has it, nor anything in its place".to_owned(),
+            Some(r) if new.contains(lost) => format!(
+                "now has {} there, before it ({})",
+                describe(table, r),
+                if old.contains(r) {
+                    "it had ordered them the other way"
+                } else {
+                    "a command it had not learned"
+                }
+            ),
+            Some(r) => format!("has dropped it and has {} in its place", describe(table, r)),
+        };
+        let message = format!(
+            "learner {node}'s history at {} (line {}) does not extend its history at {} (line {}): at index {} \
+             of {}, it had learned {}, and {what}",
+            time_label(at.time),
+            at.line,
+            time_label(previous.time),
+            previous.line,
+            d.index,
+            key_label(table, d),
+            describe(table, lost),
+        );
+        let mut commands = vec![table.id(lost).clone()];
+        commands.extend(d.right.map(|r| table.id(r).clone()));
+        self.push(Violation {
+            property: Property::Stability,
+            message,
+            learners: vec![node.to_owned()],
+            commands,
+            times: vec![previous.time, at.time],
+            lines: vec![previous.line, at.line],
+            side_by_side: Some(side_by_side(
+                table,
+                d,
+                (&old, format!("{node} at {}", time_label(previous.time))),
+                (&new, format!("{node} at {}", time_label(at.time))),
+            )),
+        });
+    }
+
+    /// Consistency: every two learners' histories are compatible at all
+    /// times. Within a run a learner's history only grows, and a prefix of
+    /// a compatible history is compatible, so it suffices to compare the
+    /// largest histories of every two runs that overlap in time; the time
+    /// reported is when both sides had learned the offending pair.
+    ///
+    /// After a Stability violation a run's largest history may not be what
+    /// the learner held while the other run overlapped it; a divergence
+    /// whose commands were learned only after the overlap ended is not
+    /// reported (the run is invalid for Stability already).
+    fn consistency(&mut self, table: &CommandTable, timelines: &[Timeline]) {
+        let models: Vec<Vec<KeyedHistory>> = timelines
+            .iter()
+            .map(|t| {
+                t.runs
+                    .iter()
+                    .map(|r| KeyedHistory::from_sequence(table, &r.seq))
+                    .collect()
+            })
+            .collect();
+        for a in 0..timelines.len() {
+            for b in a + 1..timelines.len() {
+                for (ra, run_a) in timelines[a].runs.iter().enumerate() {
+                    for (rb, run_b) in timelines[b].runs.iter().enumerate() {
+                        if !overlap(run_a, run_b) {
+                            continue;
+                        }
+                        let Err(divergences) = models[a][ra].compatible(&models[b][rb]) else {
+                            continue;
+                        };
+                        let until = match (run_a.end, run_b.end) {
+                            (Some(x), Some(y)) => x.min(y),
+                            (Some(x), None) | (None, Some(x)) => x,
+                            (None, None) => u64::MAX,
+                        };
+                        let first = divergences
+                            .iter()
+                            .filter_map(|d| {
+                                let seen_a = run_a.learned_at.get(&d.left?)?;
+                                let seen_b = run_b.learned_at.get(&d.right?)?;
+                                let t = seen_a.time.max(seen_b.time);
+                                (t < until || until == u64::MAX).then_some((t, d, *seen_a, *seen_b))
+                            })
+                            .min_by_key(|(t, d, _, _)| (*t, d.index));
+                        if let Some((_, d, seen_a, seen_b)) = first {
+                            let sides = [
+                                (&timelines[a].node, &models[a][ra], seen_a),
+                                (&timelines[b].node, &models[b][rb], seen_b),
+                            ];
+                            self.incompatible(table, sides, d, divergences.len());
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn incompatible(
+        &mut self,
+        table: &CommandTable,
+        [(left_node, left, seen_l), (right_node, right, seen_r)]: [(&String, &KeyedHistory, Seen);
+            2],
+        d: &Divergence,
+        keys: usize,
+    ) {
+        let (x, y) = (
+            d.left.expect("compatibility parts on two commands"),
+            d.right.expect("compatibility parts on two commands"),
+        );
+        let on = key_label(table, d);
+        let mut message = if left.contains(y) && right.contains(x) {
+            format!(
+                "learners {left_node} and {right_node} order the interfering commands {} and {} differently: \
+                 on {on}, {left_node} has {} before {} (learned by {}, line {}), {right_node} has {} before {} \
+                 (learned by {}, line {})",
+                describe(table, x),
+                describe(table, y),
+                table.id(x),
+                table.id(y),
+                time_label(seen_l.time),
+                seen_l.line,
+                table.id(y),
+                table.id(x),
+                time_label(seen_r.time),
+                seen_r.line,
+            )
+        } else {
+            let lacks = |node: &str, h: &KeyedHistory, c: CmdIx| {
+                if h.contains(c) {
+                    String::new()
+                } else {
+                    format!("; {node} has not learned {}", table.id(c))
+                }
+            };
+            format!(
+                "learners {left_node} and {right_node} learned incompatible histories: at index {} of {on}, \
+                 {left_node} has {} (learned by {}, line {}) where {right_node} has {} (learned by {}, line {}){}{}",
+                d.index,
+                describe(table, x),
+                time_label(seen_l.time),
+                seen_l.line,
+                describe(table, y),
+                time_label(seen_r.time),
+                seen_r.line,
+                lacks(right_node, right, x),
+                lacks(left_node, left, y),
+            )
+        };
+        if keys > 1 {
+            message.push_str(&format!(" ({} other keys part too)", keys - 1));
+        }
+        self.push(Violation {
+            property: Property::Consistency,
+            message,
+            learners: vec![left_node.clone(), right_node.clone()],
+            commands: vec![table.id(x).clone(), table.id(y).clone()],
+            times: vec![seen_l.time, seen_r.time],
+            lines: vec![seen_l.line, seen_r.line],
+            side_by_side: Some(side_by_side(
+                table,
+                d,
+                (left, left_node.clone()),
+                (right, right_node.clone()),
+            )),
+        });
+    }
+
+    /// Liveness after the final heal: every command invoked before it that
+    /// some learner learned, or whose client saw `ok` or `fail`, is in every
+    /// learner's final observation (`Liveness(C, l)`, Section 4.3, for the
+    /// commands the run gave time to finish). Returns whether it judged.
+    fn liveness(
+        &mut self,
+        table: &CommandTable,
+        timelines: &[Timeline],
+        ops: &HashMap<&CmdId, ClientOp<'_>>,
+        heal: Option<u64>,
+    ) -> bool {
+        let Some(heal) = heal else {
+            self.notes
+                .push("no final heal record: Liveness was not judged".into());
+            return false;
+        };
+        // Who learned what first, over every run of every learner.
+        let mut learned: HashMap<CmdIx, (u64, &str)> = HashMap::new();
+        for t in timelines {
+            for run in &t.runs {
+                for (&cmd, seen) in &run.learned_at {
+                    let entry = learned.entry(cmd).or_insert((seen.time, &t.node));
+                    if seen.time < entry.0 {
+                        *entry = (seen.time, &t.node);
+                    }
+                }
+            }
+        }
+        // (sort key, command, why it must be learned)
+        let mut required: Vec<(u64, CmdIx, String)> = Vec::new();
+        for op in ops.values().filter(|op| op.invoked < heal) {
+            let cmd = table.lookup(&op.command.id);
+            let why = match (op.completed, cmd.and_then(|c| learned.get(&c))) {
+                (Some((kind @ (EventKind::Ok | EventKind::Fail), at)), _) => {
+                    format!(
+                        "invoked at {}, completed {} at {}",
+                        time_label(op.invoked),
+                        kind.name(),
+                        time_label(at)
+                    )
+                }
+                (_, Some((at, node))) => {
+                    format!(
+                        "invoked at {}, learned by {node} at {}",
+                        time_label(op.invoked),
+                        time_label(*at)
+                    )
+                }
+                _ => continue,
+            };
+            match cmd {
+                Some(cmd) => required.push((op.invoked, cmd, why)),
+                None => required.push((op.invoked, CmdIx::MAX, format!("{} ({why})", op.command))),
+            }
+        }
+        for (&cmd, &(at, node)) in &learned {
+            if table.command(cmd).is_checkpoint() && at <= heal {
+                required.push((at, cmd, format!("learned by {node} at {}", time_label(at))));
+            }
+        }
+        required.sort_by(|a, b| (a.0, a.2.as_str()).cmp(&(b.0, b.2.as_str())));
+
+        let mut judged_any = false;
+        for t in timelines {
+            let Some(final_seen) = t.final_seen else {
+                self.notes.push(format!(
+                    "learner {} has no final observation (not live at the end): Liveness not judged for it",
+                    t.node
+                ));
+                continue;
+            };
+            if t.abandoned {
+                continue;
+            }
+            judged_any = true;
+            let holds: HashSet<CmdIx> = t.last_seq().iter().copied().collect();
+            let missing: Vec<&(u64, CmdIx, String)> = required
+                .iter()
+                .filter(|(_, c, _)| !holds.contains(c))
+                .collect();
+            if missing.is_empty() {
+                continue;
+            }
+            let name = |&&(_, c, ref why): &&(u64, CmdIx, String)| {
+                if c == CmdIx::MAX {
+                    why.clone()
+                } else {
+                    format!("{} ({why})", describe(table, c))
+                }
+            };
+            let listed: Vec<String> = missing.iter().take(3).map(name).collect();
+            let message = format!(
+                "after the final heal at {}, learner {}'s final history (at {}, line {}) lacks {} command(s) it \
+                 must have learned, first: {}",
+                time_label(heal),
+                t.node,
+                time_label(final_seen.time),
+                final_seen.line,
+                missing.len(),
+                listed.join("; ")
+            );
+            let commands = missing
+                .iter()
+                .take(MAX_LISTED)
+                .filter(|(_, c, _)| *c != CmdIx::MAX)
+                .map(|(_, c, _)| table.id(*c).clone())
+                .collect();
+            self.push(Violation {
+                property: Property::Liveness,
+                message,
+                learners: vec![t.node.clone()],
+                commands,
+                times: vec![heal, final_seen.time],
+                lines: vec![final_seen.line],
+                side_by_side: None,
+            });
+        }
+        if !judged_any && !required.is_empty() {
+            self.unknown_reasons.push(
+                "a final heal was recorded but no learner has a final observation: Liveness could not be judged"
+                    .into(),
+            );
+        }
+        judged_any
+    }
+}
+
+fn overlap(a: &Run, b: &Run) -> bool {
+    let ends_after = |end: Option<u64>, start: u64| end.is_none_or(|e| e > start);
+    ends_after(a.end, b.start) && ends_after(b.end, a.start)
+}
