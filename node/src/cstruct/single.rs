@@ -49,12 +49,13 @@ impl CStruct for SingleValue {
         }
     }
 
-    /// Section 4.4: "every command contains every command, since
-    /// `C = C • ⟨D⟩`". So a non-`⊥` value contains every id, and `⊥`
-    /// contains none. Answering "is this the chosen command" instead would
-    /// not be the paper's `contains`, and CS4 is stated with the paper's.
-    fn contains(&self, _id: &CmdId) -> bool {
-        self.0.is_some()
+    /// Membership, as in [`super::History`], not the paper's `contains`:
+    /// Section 4.4 notes that with `⊥` "every command contains every
+    /// command, since `C = C • ⟨D⟩`", which would tell the proposer of a
+    /// losing command that it was chosen. Membership satisfies CS4 as well
+    /// (two compatible values that hold `C` are both `C`).
+    fn contains(&self, id: &CmdId) -> bool {
+        self.0.as_ref().is_some_and(|c| c.id == *id)
     }
 
     fn linearize(&self) -> Vec<Command> {
