@@ -11,6 +11,7 @@
 //! hide itself.
 
 pub mod consensus;
+pub mod execution;
 pub mod history;
 pub mod verdict;
 
