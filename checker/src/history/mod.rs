@@ -5,12 +5,20 @@
 //! client events (`invoke | ok | fail | info`), nemesis events and learner
 //! observations. Every record type is `Serialize` as well as `Deserialize`,
 //! so the harness can write histories with the same types the checker reads.
+//!
+//! Jepsen's EDN histories and old text logs are read too (`jepsen`), for
+//! checking client histories no one here wrote.
 
+pub mod edn;
 mod error;
+pub mod format;
+pub mod jepsen;
 mod jsonl;
 mod wire;
 
 pub use error::HistoryError;
+pub use format::{Format, Loaded};
+pub use jepsen::{JepsenEvent, Process};
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

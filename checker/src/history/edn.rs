@@ -1,0 +1,447 @@
+//! A small reader for EDN, the notation of Jepsen histories: enough of it
+//! (nil, booleans, numbers, strings, characters, keywords, symbols, lists,
+//! vectors, sets, maps, tagged values, comments and `#_` discards) to read
+//! any history Jepsen writes.
+
+use std::fmt;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Edn {
+    Nil,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Char(char),
+    /// Without the leading colon.
+    Keyword(String),
+    Symbol(String),
+    List(Vec<Edn>),
+    Vector(Vec<Edn>),
+    Set(Vec<Edn>),
+    Map(Vec<(Edn, Edn)>),
+    Tagged(String, Box<Edn>),
+}
+
+impl Edn {
+    /// The value under keyword `key` in a map.
+    pub fn get(&self, key: &str) -> Option<&Edn> {
+        match self {
+            Edn::Map(entries) => entries
+                .iter()
+                .find(|(k, _)| matches!(k, Edn::Keyword(name) if name == key))
+                .map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    pub fn as_keyword(&self) -> Option<&str> {
+        match self {
+            Edn::Keyword(k) => Some(k),
+            _ => None,
+        }
+    }
+
+    pub fn as_int(&self) -> Option<i64> {
+        match self {
+            Edn::Int(i) => Some(*i),
+            _ => None,
+        }
+    }
+
+    /// The elements of a vector or list.
+    pub fn as_seq(&self) -> Option<&[Edn]> {
+        match self {
+            Edn::Vector(v) | Edn::List(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Edn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let seq = |f: &mut fmt::Formatter<'_>, open: &str, items: &[Edn], close: &str| {
+            f.write_str(open)?;
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(" ")?;
+                }
+                write!(f, "{item}")?;
+            }
+            f.write_str(close)
+        };
+        match self {
+            Edn::Nil => f.write_str("nil"),
+            Edn::Bool(b) => write!(f, "{b}"),
+            Edn::Int(i) => write!(f, "{i}"),
+            Edn::Float(x) => write!(f, "{x}"),
+            Edn::Str(s) => write!(f, "{s:?}"),
+            Edn::Char(c) => write!(f, "\\{c}"),
+            Edn::Keyword(k) => write!(f, ":{k}"),
+            Edn::Symbol(s) => f.write_str(s),
+            Edn::List(v) => seq(f, "(", v, ")"),
+            Edn::Vector(v) => seq(f, "[", v, "]"),
+            Edn::Set(v) => seq(f, "#{", v, "}"),
+            Edn::Map(entries) => {
+                f.write_str("{")?;
+                for (i, (k, v)) in entries.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{k} {v}")?;
+                }
+                f.write_str("}")
+            }
+            Edn::Tagged(tag, v) => write!(f, "#{tag} {v}"),
+        }
+    }
+}
+
+/// Why EDN text could not be read, and where (1-based line).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EdnError {
+    pub line: usize,
+    pub message: String,
+}
+
+/// Reads EDN values one after another, counting lines.
+pub struct Reader<'a> {
+    text: &'a [u8],
+    pos: usize,
+    line: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(text: &'a str) -> Self {
+        Reader {
+            text: text.as_bytes(),
+            pos: 0,
+            line: 1,
+        }
+    }
+
+    /// The line the next value starts on (after skipping whitespace).
+    pub fn line(&mut self) -> usize {
+        self.skip_blank();
+        self.line
+    }
+
+    /// Steps into a top-level vector, if the text starts with one, so that
+    /// its elements can be read one by one with their lines.
+    pub fn open_vector(&mut self) -> bool {
+        self.skip_blank();
+        let opens = self.peek() == Some(b'[');
+        if opens {
+            self.bump();
+        }
+        opens
+    }
+
+    /// Steps out of the vector [`Reader::open_vector`] entered, if the next
+    /// form closes it.
+    pub fn close_vector(&mut self) -> bool {
+        self.skip_blank();
+        let closes = self.peek() == Some(b']');
+        if closes {
+            self.bump();
+        }
+        closes
+    }
+
+    /// The next top-level value, or `None` at the end of the text.
+    pub fn next_value(&mut self) -> Result<Option<Edn>, EdnError> {
+        self.skip_blank();
+        if self.pos >= self.text.len() {
+            return Ok(None);
+        }
+        self.value().map(Some)
+    }
+
+    fn error<T>(&self, message: impl Into<String>) -> Result<T, EdnError> {
+        Err(EdnError {
+            line: self.line,
+            message: message.into(),
+        })
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.text.get(self.pos).copied()
+    }
+
+    fn bump(&mut self) -> Option<u8> {
+        let c = self.peek()?;
+        self.pos += 1;
+        if c == b'\n' {
+            self.line += 1;
+        }
+        Some(c)
+    }
+
+    /// Whitespace, commas and `;` comments.
+    fn skip_blank(&mut self) {
+        while let Some(c) = self.peek() {
+            match c {
+                b' ' | b'\t' | b'\r' | b'\n' | b',' => {
+                    self.bump();
+                }
+                b';' => {
+                    while let Some(c) = self.bump() {
+                        if c == b'\n' {
+                            break;
+                        }
+                    }
+                }
+                _ => break,
+            }
+        }
+    }
+
+    fn value(&mut self) -> Result<Edn, EdnError> {
+        self.skip_blank();
+        let Some(c) = self.peek() else {
+            return self.error("unexpected end of input: expected a value");
+        };
+        match c {
+            b'(' => {
+                self.bump();
+                Ok(Edn::List(self.items(b')')?))
+            }
+            b'[' => {
+                self.bump();
+                Ok(Edn::Vector(self.items(b']')?))
+            }
+            b'{' => {
+                self.bump();
+                let items = self.items(b'}')?;
+                if items.len() % 2 != 0 {
+                    return self.error(
+                        "a map needs an even number of forms: expected a value for every key",
+                    );
+                }
+                let mut entries = Vec::with_capacity(items.len() / 2);
+                let mut it = items.into_iter();
+                while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                    entries.push((k, v));
+                }
+                Ok(Edn::Map(entries))
+            }
+            b'"' => self.string(),
+            b'\\' => {
+                self.bump();
+                let token = self.token();
+                let ch = match token.as_str() {
+                    "newline" => '\n',
+                    "space" => ' ',
+                    "tab" => '\t',
+                    "return" => '\r',
+                    t if t.chars().count() == 1 => t.chars().next().unwrap_or(' '),
+                    t => return self.error(format!("unknown character literal \\{t}")),
+                };
+                Ok(Edn::Char(ch))
+            }
+            b'#' => {
+                self.bump();
+                match self.peek() {
+                    Some(b'{') => {
+                        self.bump();
+                        Ok(Edn::Set(self.items(b'}')?))
+                    }
+                    Some(b'_') => {
+                        self.bump();
+                        self.value()?;
+                        self.value()
+                    }
+                    _ => {
+                        let tag = self.token();
+                        if tag.is_empty() {
+                            return self.error("expected a tag, a set or a discard after #");
+                        }
+                        Ok(Edn::Tagged(tag, Box::new(self.value()?)))
+                    }
+                }
+            }
+            b')' | b']' | b'}' => {
+                self.error(format!("unexpected '{}': expected a value", c as char))
+            }
+            b':' => {
+                self.bump();
+                let name = self.token();
+                if name.is_empty() {
+                    return self.error("expected a keyword name after ':'");
+                }
+                Ok(Edn::Keyword(name))
+            }
+            _ => {
+                let token = self.token();
+                if token.is_empty() {
+                    return self.error(format!("unexpected character '{}'", c as char));
+                }
+                self.atom(token)
+            }
+        }
+    }
+
+    fn items(&mut self, close: u8) -> Result<Vec<Edn>, EdnError> {
+        let mut items = Vec::new();
+        loop {
+            self.skip_blank();
+            match self.peek() {
+                None => {
+                    return self.error(format!(
+                        "unexpected end of input: expected '{}'",
+                        close as char
+                    ))
+                }
+                Some(c) if c == close => {
+                    self.bump();
+                    return Ok(items);
+                }
+                Some(_) => items.push(self.value()?),
+            }
+        }
+    }
+
+    fn token(&mut self) -> String {
+        let start = self.pos;
+        while let Some(c) = self.peek() {
+            if matches!(
+                c,
+                b' ' | b'\t'
+                    | b'\r'
+                    | b'\n'
+                    | b','
+                    | b'('
+                    | b')'
+                    | b'['
+                    | b']'
+                    | b'{'
+                    | b'}'
+                    | b'"'
+                    | b';'
+            ) {
+                break;
+            }
+            self.bump();
+        }
+        String::from_utf8_lossy(&self.text[start..self.pos]).into_owned()
+    }
+
+    fn atom(&self, token: String) -> Result<Edn, EdnError> {
+        match token.as_str() {
+            "nil" => return Ok(Edn::Nil),
+            "true" => return Ok(Edn::Bool(true)),
+            "false" => return Ok(Edn::Bool(false)),
+            _ => {}
+        }
+        let first = token.as_bytes()[0];
+        let numeric = first.is_ascii_digit()
+            || ((first == b'-' || first == b'+')
+                && token.len() > 1
+                && token.as_bytes()[1].is_ascii_digit());
+        if !numeric {
+            return Ok(Edn::Symbol(token));
+        }
+        let digits = token.trim_end_matches(['N', 'M']);
+        if let Ok(i) = digits.parse::<i64>() {
+            return Ok(Edn::Int(i));
+        }
+        match digits.parse::<f64>() {
+            Ok(x) => Ok(Edn::Float(x)),
+            Err(_) => self.error(format!("malformed number {token:?}")),
+        }
+    }
+
+    fn string(&mut self) -> Result<Edn, EdnError> {
+        self.bump();
+        let mut out = Vec::new();
+        loop {
+            let Some(c) = self.bump() else {
+                return self.error("unexpected end of input inside a string: expected '\"'");
+            };
+            match c {
+                b'"' => break,
+                b'\\' => {
+                    let Some(e) = self.bump() else {
+                        return self.error("unexpected end of input after '\\' in a string");
+                    };
+                    match e {
+                        b'n' => out.push(b'\n'),
+                        b't' => out.push(b'\t'),
+                        b'r' => out.push(b'\r'),
+                        b'"' | b'\\' => out.push(e),
+                        b'u' => {
+                            let end = (self.pos + 4).min(self.text.len());
+                            let hex =
+                                String::from_utf8_lossy(&self.text[self.pos..end]).into_owned();
+                            let Some(ch) =
+                                u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32)
+                            else {
+                                return self
+                                    .error(format!("malformed \\u escape {hex:?} in a string"));
+                            };
+                            self.pos = end;
+                            let mut buf = [0u8; 4];
+                            out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+                        }
+                        other => {
+                            out.push(b'\\');
+                            out.push(other);
+                        }
+                    }
+                }
+                _ => out.push(c),
+            }
+        }
+        Ok(Edn::Str(String::from_utf8_lossy(&out).into_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_all(text: &str) -> Vec<Edn> {
+        let mut r = Reader::new(text);
+        let mut out = Vec::new();
+        while let Some(v) = r.next_value().unwrap() {
+            out.push(v);
+        }
+        out
+    }
+
+    #[test]
+    fn reads_a_jepsen_event() {
+        let v = read_all(r#"{:process 0, :type :invoke, :f :append, :key "4", :value "x 0 1 y"}"#);
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0].get("process"), Some(&Edn::Int(0)));
+        assert_eq!(v[0].get("type").and_then(Edn::as_keyword), Some("invoke"));
+        assert_eq!(v[0].get("value"), Some(&Edn::Str("x 0 1 y".into())));
+        assert_eq!(v[0].get("missing"), None);
+    }
+
+    #[test]
+    fn reads_every_form() {
+        let v = read_all(
+            "nil true -3 4.5 12N \"a\\\"b\\n\" \\x :k sym (1 2) [3 [4]] #{5} {:a {:b nil}} #inst \"2020\" #_ 99 ; comment\n 7",
+        );
+        assert_eq!(v.len(), 15);
+        assert_eq!(v[2], Edn::Int(-3));
+        assert_eq!(v[4], Edn::Int(12));
+        assert_eq!(v[5], Edn::Str("a\"b\n".into()));
+        assert_eq!(v[6], Edn::Char('x'));
+        assert_eq!(v[8], Edn::Symbol("sym".into()));
+        assert!(matches!(&v[13], Edn::Tagged(t, _) if t == "inst"));
+        assert_eq!(v[14], Edn::Int(7));
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let mut r = Reader::new("{:a 1}\n{:b 2\n");
+        assert!(r.next_value().unwrap().is_some());
+        let e = r.next_value().unwrap_err();
+        assert_eq!(e.line, 3);
+        assert!(e.message.contains("expected '}'"), "{}", e.message);
+        let e = Reader::new("{:a}").next_value().unwrap_err();
+        assert!(e.message.contains("even number"), "{}", e.message);
+    }
+}
