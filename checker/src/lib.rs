@@ -13,6 +13,7 @@
 pub mod consensus;
 pub mod execution;
 pub mod history;
+pub mod linear;
 pub mod verdict;
 
 pub use history::History;

@@ -1,0 +1,66 @@
+//! Every verdict in the shared corpus, through the library.
+
+use gpaxos_checker::history::format::{load, Format, Loaded};
+use gpaxos_checker::linear::{self, from_jepsen, Options};
+use gpaxos_checker::Verdict;
+use std::path::PathBuf;
+
+fn corpus() -> Option<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus");
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("the shared corpus is missing at {}", dir.display());
+    }
+    eprintln!("skipping: no shared corpus at {}", dir.display());
+    None
+}
+
+#[test]
+fn every_expected_verdict() {
+    let Some(root) = corpus() else { return };
+    let mut checked = 0;
+    let started = std::time::Instant::now();
+    for expected in glob(&root) {
+        let dir = expected.parent().unwrap().to_path_buf();
+        for line in std::fs::read_to_string(&expected).unwrap().lines() {
+            let Some((file, verdict)) = line.split_once(' ') else {
+                continue;
+            };
+            let want = match verdict.trim() {
+                "linearizable" => Verdict::Valid,
+                "not-linearizable" => Verdict::Invalid,
+                other => panic!("unknown verdict {other}"),
+            };
+            let path = dir.join(file);
+            let (_, loaded) = load(&path, Format::Auto).unwrap();
+            let Loaded::Jepsen(events) = loaded else {
+                panic!("{file}: not a Jepsen history")
+            };
+            let h = from_jepsen(file, &events, None).unwrap();
+            let t = std::time::Instant::now();
+            let r = linear::check(&h, &Options::default());
+            eprintln!("{file}: {} in {:?}", r.verdict, t.elapsed());
+            assert_eq!(r.verdict, want, "{file}: {:#?}", r.failures.first());
+            checked += 1;
+        }
+    }
+    eprintln!("{checked} histories in {:?}", started.elapsed());
+    assert!(checked >= 50);
+}
+
+fn glob(root: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for suite in std::fs::read_dir(root).unwrap().flatten() {
+        if let Ok(entries) = std::fs::read_dir(suite.path()) {
+            for e in entries.flatten() {
+                if e.path().is_dir() && e.path().join("EXPECTED").is_file() {
+                    out.push(e.path().join("EXPECTED"));
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
