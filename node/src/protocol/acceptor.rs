@@ -68,6 +68,22 @@ impl<C: CStruct> Acceptor<C> {
         })
     }
 
+    /// A summary of the acceptor's votes, for diagnosis.
+    pub fn describe(&self) -> String {
+        let votes: Vec<String> = self
+            .votes
+            .iter()
+            .map(|(i, v)| format!("{i}@{:?}:{}{}", v.bal, v.len(), if v.val.is_closed() { "c" } else { "" }))
+            .collect();
+        format!(
+            "votes=[{}] rest={:?} forgotten_below={} buffered={}",
+            votes.join(" "),
+            self.rest_bal,
+            self.forgotten_below,
+            self.buffered.len()
+        )
+    }
+
     /// Rebuilds the durable state from records, in the order written.
     pub fn recover(&mut self, r: &Record) {
         match r {
@@ -276,7 +292,7 @@ impl<C: CStruct> Acceptor<C> {
 
     /// The lowest instance in which the acceptor may fast-vote: one it has
     /// voted in within its current ballot and that no checkpoint closed.
-    fn open_instance(&self) -> Option<Instance> {
+    pub fn open_instance(&self) -> Option<Instance> {
         let votable = |bal: Ballot| bal == self.mbal || planted!(self.planted, FastVoteInClassic);
         let mut next = self.forgotten_below;
         for (&i, v) in &self.votes {

@@ -12,7 +12,7 @@ use super::message::{Instance, InstanceVote, Message, Record, Suggestion};
 use super::outbox::Outbox;
 use super::planted::{planted, Planted};
 use super::vote::VoteLog;
-use crate::command::Command;
+use crate::command::{CmdId, Command};
 use crate::cstruct::CStruct;
 use std::collections::BTreeMap;
 
@@ -64,6 +64,8 @@ pub struct Leader<C> {
     /// The highest round this leader has used, durable across restarts.
     claimed_round: u64,
     pub started_at: u64,
+    /// Checkpoints this leader proposed since it claimed `claimed_round`.
+    checkpoints: u64,
     planted: Planted,
 }
 
@@ -76,7 +78,7 @@ impl<C: CStruct> Leader<C> {
         } else {
             (None, Phase::Idle)
         };
-        Leader { id, n, quorums, bal, phase, claimed_round: 0, started_at: 0, planted }
+        Leader { id, n, quorums, bal, phase, claimed_round: 0, started_at: 0, checkpoints: 0, planted }
     }
 
     pub fn recover(&mut self, r: &Record) {
@@ -120,6 +122,7 @@ impl<C: CStruct> Leader<C> {
         debug_assert_eq!(m.leader_of(), self.id, "LeaderOf(m) = ldr");
         if m.round > self.claimed_round {
             self.claimed_round = m.round;
+            self.checkpoints = 0;
             out.write(Record::LeaderRound { round: m.round });
         }
         let pending = match std::mem::replace(&mut self.phase, Phase::Idle) {
@@ -130,6 +133,13 @@ impl<C: CStruct> Leader<C> {
         self.phase = Phase::Collecting { oneb: BTreeMap::new(), pending };
         self.started_at = now;
         out.broadcast(Message::Phase1a { bal: m });
+    }
+
+    /// A fresh id for a checkpoint: unique across this leader's restarts
+    /// because `claimed_round` is durable and only grows.
+    pub fn next_checkpoint_id(&mut self) -> CmdId {
+        self.checkpoints += 1;
+        CmdId { client: u64::MAX - self.id as u64, seq: (self.claimed_round << 32) | self.checkpoints }
     }
 
     /// Stops leading: a higher ballot exists.

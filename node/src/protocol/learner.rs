@@ -83,6 +83,8 @@ pub struct Learner<C> {
     seen: HashSet<CmdId>,
     /// The highest `closed_below` a leader reported.
     hint: Instance,
+    /// How many commands of an instance a leader has learned.
+    open_hint: (Instance, usize),
     last_sync: u64,
     /// Learned values that were incompatible with what was learned before:
     /// a safety violation this learner noticed. Counted, never acted on.
@@ -101,6 +103,7 @@ impl<C: CStruct> Learner<C> {
             handed_out: 0,
             seen: HashSet::new(),
             hint: 0,
+            open_hint: (0, 0),
             last_sync: 0,
             incompatible: 0,
             planted,
@@ -115,6 +118,12 @@ impl<C: CStruct> Learner<C> {
     /// The number of commands learned in the lowest open instance.
     pub fn open_len(&self) -> usize {
         self.open.get(&self.next).map_or(0, |s| s.learned.len())
+    }
+
+    /// Whether anything is known of an instance after the lowest open one:
+    /// it cannot be handed out until the open instance closes.
+    pub fn blocked(&self) -> bool {
+        self.open.range(self.next + 1..).next().is_some()
     }
 
     /// Rebuilds learned state from the learner's records.
@@ -316,6 +325,11 @@ impl<C: CStruct> Learner<C> {
         self.hint = self.hint.max(closed_below);
     }
 
+    /// A leader reports how much of an open instance it has learned.
+    pub fn on_open_hint(&mut self, instance: Instance, len: usize) {
+        self.open_hint = (instance, len);
+    }
+
     /// When the lowest open instance has had votes this learner has not
     /// learned from, since when.
     pub fn unlearned_since(&self) -> Option<u64> {
@@ -329,7 +343,9 @@ impl<C: CStruct> Learner<C> {
         if now < self.last_sync + sync_ticks {
             return;
         }
-        let behind = self.hint > self.next;
+        let behind = self.hint > self.next
+            || self.blocked()
+            || (self.open_hint.0 == self.next && self.open_hint.1 > self.open_len());
         let stalled = self.unlearned_since().is_some_and(|t| now >= t + sync_ticks);
         if behind || stalled {
             self.last_sync = now;

@@ -61,10 +61,12 @@ pub enum Message {
     /// that asked for it (catch-up of a lagging or restarted node).
     Chosen { instance: Instance, value: Vec<Command> },
     /// The leader of `bal` is alive; its learner has learned every instance
-    /// below `closed_below`, so a node that has not can catch up.
-    Heartbeat { bal: Ballot, closed_below: Instance },
-    /// An acceptor answers a heartbeat with the ballot it is in.
-    HeartbeatAck { acc: NodeId, mbal: Ballot },
+    /// below `closed_below` and `open_len` commands of the next one, so a
+    /// node that has not can catch up.
+    Heartbeat { bal: Ballot, closed_below: Instance, open_len: u32 },
+    /// An acceptor answers a heartbeat with the ballot it is in and how far
+    /// its node has learned.
+    HeartbeatAck { acc: NodeId, mbal: Ballot, closed_below: Instance },
 }
 
 impl Message {

@@ -9,19 +9,13 @@ use super::message::{Instance, Message, Record};
 use super::outbox::{Dest, Effect, Outbox};
 use super::planted::{planted, Planted};
 use super::proposer::Proposer;
-use crate::command::{CmdId, Command};
+use crate::command::Command;
 use crate::cstruct::CStruct;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
 #[cfg(feature = "planted-bugs")]
 pub use super::planted::PlantedBug;
-
-/// The client id under which leader `l` proposes checkpoints; clients use
-/// ids below `u64::MAX - 1024`.
-pub fn checkpoint_client(leader: NodeId) -> u64 {
-    u64::MAX - leader as u64
-}
 
 /// Protocol parameters. Times are in ticks; the driver decides how long a
 /// tick is.
@@ -137,7 +131,8 @@ pub struct Replica<C> {
     inbox: VecDeque<Message>,
     out: Output,
     learned_log: Vec<Command>,
-    checkpoint_for: Option<Instance>,
+    /// The instance this node last proposed a checkpoint for, and when.
+    checkpoint_for: Option<(Instance, u64)>,
     stats: Stats,
 }
 
@@ -224,6 +219,27 @@ impl<C: CStruct> Replica<C> {
 
     pub fn pending_proposals(&self) -> usize {
         self.proposer.pending()
+    }
+
+    /// A one-line summary of the replica's protocol state, for status
+    /// output and diagnosing stalled runs.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} {} mbal={:?} leading={:?} starting={:?} closed_below={} learned={} pending={} held={} synced={}/{} unlearned_since={:?} now={}",
+            super::ballot::node_name(self.id),
+            self.acceptor.describe(),
+            self.acceptor.mbal(),
+            self.leader.leading(),
+            self.leader.ballot(),
+            self.learner.closed_below(),
+            self.learned_log.len(),
+            self.proposer.pending(),
+            self.held.len(),
+            self.synced,
+            self.emitted,
+            self.learner.unlearned_since(),
+            self.now,
+        )
     }
 
     /// A client command submitted at this node.
@@ -318,7 +334,11 @@ impl<C: CStruct> Replica<C> {
         self.last_leader_contact = now;
         if now >= self.last_heartbeat + self.config.heartbeat_ticks {
             self.last_heartbeat = now;
-            out.broadcast(Message::Heartbeat { bal, closed_below: self.learner.closed_below() });
+            out.broadcast(Message::Heartbeat {
+                bal,
+                closed_below: self.learner.closed_below(),
+                open_len: self.learner.open_len() as u32,
+            });
         }
         let settled = now >= self.leader.started_at + 2 * self.config.election_ticks;
         let alive = self.alive();
@@ -343,17 +363,31 @@ impl<C: CStruct> Replica<C> {
         self.maybe_checkpoint(bal, out);
     }
 
-    /// Proposes a checkpoint once the open instance is long enough
+    /// Proposes a checkpoint once the open instance is long enough, or when
+    /// later instances wait behind it (a recovery can leave a checkpoint in
+    /// a later instance than the one it was meant to close), and again with
+    /// a fresh id if the instance has not closed after a while
     /// (Section 6.3). In a classic ballot the leader places it itself.
     fn maybe_checkpoint(&mut self, bal: Ballot, out: &mut Outbox) {
         let instance = self.learner.closed_below();
         let len = if bal.fast { self.learner.open_len() } else { self.leader.open_len().unwrap_or(0) };
-        if len < self.config.checkpoint_every || self.checkpoint_for == Some(instance) {
+        if len < self.config.checkpoint_every && !self.learner.blocked() {
             return;
         }
-        self.checkpoint_for = Some(instance);
+        // A checkpoint lands in the acceptors' lowest open instance; if that
+        // is not the one this learner waits on, the learner is behind and
+        // must catch up instead.
+        if bal.fast && self.acceptor.open_instance() != Some(instance) {
+            return;
+        }
+        if let Some((i, at)) = self.checkpoint_for {
+            if i == instance && self.now < at + 2 * self.config.retry_ticks {
+                return;
+            }
+        }
+        self.checkpoint_for = Some((instance, self.now));
         self.stats.checkpoints_proposed += 1;
-        let cmd = Command::checkpoint(CmdId { client: checkpoint_client(self.id), seq: instance });
+        let cmd = Command::checkpoint(self.leader.next_checkpoint_id());
         if bal.fast {
             self.proposer.propose(cmd, self.now);
             self.proposer.flush(out);
@@ -420,16 +454,21 @@ impl<C: CStruct> Replica<C> {
                 self.learner.on_chosen(instance, &value, &mut out);
                 self.after_learning(&mut out);
             }
-            Message::Heartbeat { bal, closed_below } => {
+            Message::Heartbeat { bal, closed_below, open_len } => {
                 self.observe(bal, true);
                 self.learner.on_hint(closed_below);
-                out.send(from, Message::HeartbeatAck { acc: self.id, mbal: self.acceptor.mbal() });
+                self.learner.on_open_hint(closed_below, open_len as usize);
+                out.send(
+                    from,
+                    Message::HeartbeatAck { acc: self.id, mbal: self.acceptor.mbal(), closed_below: self.learner.closed_below() },
+                );
                 if self.acceptor.mbal() < bal {
                     // This acceptor missed the ballot's start.
                     out.send(from, Message::Resend { bal, instance: self.learner.closed_below(), have: 0 });
                 }
             }
-            Message::HeartbeatAck { acc, mbal } => {
+            Message::HeartbeatAck { acc, mbal, closed_below } => {
+                self.learner.on_hint(closed_below);
                 if let Some(slot) = self.acks.get_mut(acc as usize) {
                     *slot = Some(self.now);
                 }

@@ -1,0 +1,555 @@
+//! One simulated run.
+
+use super::disk::Disk;
+use super::network::{LinkFaults, Network};
+use crate::record;
+use crate::workload::KvWorkload;
+use gpaxos_checker::history::History as CheckedHistory;
+use gpaxos_node::app::StateMachine;
+use gpaxos_node::cstruct::History;
+use gpaxos_node::protocol::{node_name, Config, Message, NodeId, Replica, Stats};
+use gpaxos_node::{CmdId, Command};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+
+const MS: u64 = 1_000;
+
+/// Which faults the nemesis injects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+pub enum Faults {
+    /// No loss, duplication, partitions, crashes or forced elections; links
+    /// still jitter.
+    None,
+    /// Loss, duplication, jitter, partitions, crashes with restarts, and
+    /// forced elections (several would-be leaders), healed before the end.
+    Default,
+}
+
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    pub nodes: usize,
+    pub commands: usize,
+    pub clients: usize,
+    pub conflict: f64,
+    pub faults: Faults,
+    /// One-way link delay and jitter in µs.
+    pub link_us: u64,
+    pub jitter_us: u64,
+    pub fsync_us: u64,
+    pub tick_us: u64,
+    /// A client gives up on an operation after this long (an `info`).
+    pub client_timeout_us: u64,
+    /// Faults happen in `[0, fault_window_us)`; then everything heals.
+    pub fault_window_us: u64,
+    /// Simulated time after which an unfinished run is cut off.
+    pub max_us: u64,
+    pub protocol: Config,
+}
+
+impl SimConfig {
+    pub fn new(nodes: usize, commands: usize, conflict: f64, faults: Faults) -> anyhow::Result<SimConfig> {
+        let mut protocol = Config::new(nodes)?;
+        protocol.checkpoint_every = 64;
+        Ok(SimConfig {
+            nodes,
+            commands,
+            clients: 5,
+            conflict,
+            faults,
+            link_us: 1_000,
+            jitter_us: 500,
+            fsync_us: 200,
+            tick_us: 10 * MS,
+            client_timeout_us: 1_000 * MS,
+            fault_window_us: 3_000 * MS,
+            max_us: 120_000 * MS,
+            protocol,
+        })
+    }
+}
+
+/// What one seed did.
+#[derive(Debug)]
+pub struct SimOutcome {
+    pub seed: u64,
+    pub history: CheckedHistory,
+    pub stats: Stats,
+    pub ok: usize,
+    pub fail: usize,
+    pub info: usize,
+    pub sim_time_us: u64,
+    /// Set when the run was cut off at `max_us` before every operation
+    /// completed and every learner caught up.
+    pub timed_out: bool,
+    /// Each node's protocol state at the end, for a run that timed out.
+    pub diagnosis: Vec<String>,
+}
+
+#[derive(Debug)]
+enum Event {
+    Deliver { from: NodeId, to: NodeId, msg: Message },
+    Tick { node: NodeId },
+    Fsync { node: NodeId, upto: u64, incarnation: u64 },
+    ClientInvoke { client: usize },
+    ClientTimeout { client: usize, id: CmdId },
+    Nemesis,
+    Heal { what: Heal },
+    Observe,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Heal {
+    Partition,
+    Restart(NodeId),
+    Final,
+}
+
+struct Queued {
+    at: u64,
+    seq: u64,
+    event: Event,
+}
+
+impl PartialEq for Queued {
+    fn eq(&self, o: &Self) -> bool {
+        (self.at, self.seq) == (o.at, o.seq)
+    }
+}
+impl Eq for Queued {}
+impl PartialOrd for Queued {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Queued {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        (self.at, self.seq).cmp(&(o.at, o.seq))
+    }
+}
+
+struct Node {
+    replica: Option<Replica<History>>,
+    disk: Disk,
+    app: StateMachine,
+    incarnation: u64,
+    fsync_pending: bool,
+    observed: usize,
+}
+
+/// A Jepsen-style client process: one operation at a time; after an `info`
+/// it continues as a fresh process.
+struct Client {
+    process: u64,
+    seq: u64,
+    waiting: Option<(Command, NodeId)>,
+}
+
+struct Sim {
+    cfg: SimConfig,
+    rng: SmallRng,
+    now: u64,
+    seq: u64,
+    queue: BinaryHeap<Reverse<Queued>>,
+    net: Network,
+    nodes: Vec<Node>,
+    clients: Vec<Client>,
+    next_process: u64,
+    issued: usize,
+    /// Which client waits for a command at which node.
+    waiting: BTreeMap<CmdId, usize>,
+    history: CheckedHistory,
+    workload: KvWorkload,
+    healed: bool,
+    ok: usize,
+    fail: usize,
+    info: usize,
+    /// Stats of replicas lost to crashes.
+    lost_stats: Vec<Stats>,
+}
+
+pub fn run_seed(cfg: &SimConfig, seed: u64) -> SimOutcome {
+    let mut sim = Sim::new(cfg.clone(), seed);
+    let timed_out = !sim.run();
+    sim.finish(seed, timed_out)
+}
+
+impl Sim {
+    fn new(cfg: SimConfig, seed: u64) -> Sim {
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let faults = match cfg.faults {
+            Faults::None => LinkFaults { base_us: cfg.link_us, jitter_us: cfg.jitter_us, loss: 0.0, duplicate: 0.0 },
+            Faults::Default => LinkFaults {
+                base_us: cfg.link_us,
+                jitter_us: cfg.jitter_us,
+                loss: rng.gen_range(0.0..0.05),
+                duplicate: rng.gen_range(0.0..0.03),
+            },
+        };
+        let nodes = (0..cfg.nodes as NodeId)
+            .map(|id| Node {
+                replica: Some(Replica::new(id, cfg.protocol.clone())),
+                disk: Disk::default(),
+                app: StateMachine::new(),
+                incarnation: 0,
+                fsync_pending: false,
+                observed: 0,
+            })
+            .collect();
+        let clients = (0..cfg.clients).map(|i| Client { process: i as u64, seq: 0, waiting: None }).collect();
+        let workload = KvWorkload { conflict: cfg.conflict };
+        let mut sim = Sim {
+            next_process: cfg.clients as u64,
+            net: Network::new(faults),
+            rng,
+            now: 0,
+            seq: 0,
+            queue: BinaryHeap::new(),
+            nodes,
+            clients,
+            issued: 0,
+            waiting: BTreeMap::new(),
+            history: CheckedHistory::new(),
+            workload,
+            healed: false,
+            ok: 0,
+            fail: 0,
+            info: 0,
+            lost_stats: Vec::new(),
+            cfg,
+        };
+        for id in 0..sim.cfg.nodes as NodeId {
+            let phase = sim.rng.gen_range(0..sim.cfg.tick_us);
+            sim.schedule(phase, Event::Tick { node: id });
+        }
+        for c in 0..sim.cfg.clients {
+            let at = sim.rng.gen_range(0..MS);
+            sim.schedule(at, Event::ClientInvoke { client: c });
+        }
+        sim.schedule(50 * MS, Event::Observe);
+        match sim.cfg.faults {
+            Faults::Default => {
+                let at = sim.rng.gen_range(50 * MS..300 * MS);
+                sim.schedule(at, Event::Nemesis);
+                let end = sim.cfg.fault_window_us;
+                sim.schedule(end, Event::Heal { what: Heal::Final });
+            }
+            Faults::None => sim.schedule(0, Event::Heal { what: Heal::Final }),
+        }
+        sim
+    }
+
+    fn schedule(&mut self, after: u64, event: Event) {
+        self.seq += 1;
+        self.queue.push(Reverse(Queued { at: self.now + after, seq: self.seq, event }));
+    }
+
+    /// Runs to completion; false if cut off at `max_us`.
+    fn run(&mut self) -> bool {
+        while let Some(Reverse(q)) = self.queue.pop() {
+            self.now = q.at;
+            if self.now > self.cfg.max_us {
+                return false;
+            }
+            self.handle(q.event);
+            if self.healed && self.done() {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Every operation was issued and completed, and every node has learned
+    /// the same sequence length with nothing left to propose.
+    fn done(&self) -> bool {
+        if self.issued < self.cfg.commands || self.clients.iter().any(|c| c.waiting.is_some()) {
+            return false;
+        }
+        let lens: Vec<usize> = self
+            .nodes
+            .iter()
+            .filter_map(|n| n.replica.as_ref())
+            .map(|r| if r.pending_proposals() > 0 { usize::MAX } else { r.learned_log().len() })
+            .collect();
+        lens.len() == self.nodes.len() && lens.windows(2).all(|w| w[0] == w[1]) && lens[0] != usize::MAX
+    }
+
+    fn handle(&mut self, event: Event) {
+        match event {
+            Event::Deliver { from, to, msg } => {
+                if let Some(r) = self.nodes[to as usize].replica.as_mut() {
+                    r.step(from, msg);
+                    self.pump(to);
+                }
+            }
+            Event::Tick { node } => {
+                if let Some(r) = self.nodes[node as usize].replica.as_mut() {
+                    r.tick();
+                    self.pump(node);
+                }
+                let t = self.cfg.tick_us;
+                self.schedule(t, Event::Tick { node });
+            }
+            Event::Fsync { node, upto, incarnation } => {
+                let n = &mut self.nodes[node as usize];
+                if n.incarnation != incarnation {
+                    return;
+                }
+                n.fsync_pending = false;
+                n.disk.synced(upto);
+                if let Some(r) = n.replica.as_mut() {
+                    r.durable(upto);
+                }
+                self.pump(node);
+            }
+            Event::ClientInvoke { client } => self.invoke(client),
+            Event::ClientTimeout { client, id } => {
+                let c = &mut self.clients[client];
+                if let Some((cmd, _)) = c.waiting.take_if(|(cmd, _)| cmd.id == id) {
+                    self.waiting.remove(&id);
+                    self.history.push(record::info(c.process, self.now * 1000, &cmd));
+                    self.info += 1;
+                    c.process = self.next_process;
+                    c.seq = 0;
+                    self.next_process += 1;
+                    self.schedule(0, Event::ClientInvoke { client });
+                }
+            }
+            Event::Nemesis => self.nemesis(),
+            Event::Heal { what } => self.heal(what),
+            Event::Observe => {
+                self.observe(false);
+                self.schedule(50 * MS, Event::Observe);
+            }
+        }
+    }
+
+    fn invoke(&mut self, client: usize) {
+        if self.issued >= self.cfg.commands {
+            return;
+        }
+        self.issued += 1;
+        let c = &mut self.clients[client];
+        c.seq += 1;
+        let cmd = self.workload.next(c.process, c.seq, &mut self.rng);
+        let node = self.rng.gen_range(0..self.cfg.nodes) as NodeId;
+        let c = &mut self.clients[client];
+        self.history.push(record::invoke(c.process, self.now * 1000, &cmd));
+        c.waiting = Some((cmd.clone(), node));
+        self.waiting.insert(cmd.id, client);
+        let timeout = self.cfg.client_timeout_us;
+        self.schedule(timeout, Event::ClientTimeout { client, id: cmd.id });
+        match self.nodes[node as usize].replica.as_mut() {
+            Some(r) => {
+                r.propose(cmd);
+                self.pump(node);
+            }
+            // The node is down: the request is lost and the client will time
+            // out, exactly as against a crashed server.
+            None => {}
+        }
+    }
+
+    /// Carries out what a replica handed out: writes to its disk (with an
+    /// fsync in flight at most once: group commit), messages to the network,
+    /// learned commands to its state machine and waiting clients.
+    fn pump(&mut self, id: NodeId) {
+        let n = &mut self.nodes[id as usize];
+        let Some(r) = n.replica.as_mut() else { return };
+        let out = r.drain();
+        let node = &mut self.nodes[id as usize];
+        if !out.writes.is_empty() {
+            node.disk.append(out.writes);
+        }
+        if !node.fsync_pending && node.disk.has_unsynced() {
+            let (upto, incarnation) = (node.disk.appended(), node.incarnation);
+            node.fsync_pending = true;
+            let d = self.cfg.fsync_us;
+            self.schedule(d, Event::Fsync { node: id, upto, incarnation });
+        }
+        for l in out.learned {
+            let reply = self.nodes[id as usize].app.apply(&l.cmd);
+            if let Some(&client) = self.waiting.get(&l.cmd.id) {
+                let c = &mut self.clients[client];
+                if matches!(&c.waiting, Some((cmd, at)) if cmd.id == l.cmd.id && *at == id) {
+                    let (cmd, _) = c.waiting.take().expect("waiting");
+                    self.waiting.remove(&cmd.id);
+                    let rec = record::completion(c.process, self.now * 1000, &cmd, &reply);
+                    match &rec {
+                        gpaxos_checker::history::Record::Client(e)
+                            if e.kind == gpaxos_checker::history::EventKind::Fail =>
+                        {
+                            self.fail += 1
+                        }
+                        _ => self.ok += 1,
+                    }
+                    self.history.push(rec);
+                    let think = self.rng.gen_range(0..MS);
+                    self.schedule(think, Event::ClientInvoke { client });
+                }
+            }
+        }
+        for (to, msg) in out.messages {
+            for delay in self.net.transmit(id, to, &mut self.rng) {
+                self.schedule(delay, Event::Deliver { from: id, to, msg: msg.clone() });
+            }
+        }
+    }
+
+    fn nemesis(&mut self) {
+        if self.now >= self.cfg.fault_window_us {
+            return;
+        }
+        let n = self.cfg.nodes;
+        match self.rng.gen_range(0..10) {
+            0..=2 if !self.net.is_partitioned() => {
+                let mut ids: Vec<NodeId> = (0..n as NodeId).collect();
+                for i in (1..ids.len()).rev() {
+                    let j = self.rng.gen_range(0..=i);
+                    ids.swap(i, j);
+                }
+                let cut = self.rng.gen_range(1..n);
+                let (a, b) = ids.split_at(cut);
+                self.net.partition(a, b);
+                self.history.push(record::nemesis(
+                    self.now * 1000,
+                    "partition",
+                    "start",
+                    Some(format!("{a:?} | {b:?}")),
+                ));
+                let d = self.rng.gen_range(100 * MS..600 * MS);
+                self.schedule(d, Event::Heal { what: Heal::Partition });
+            }
+            3..=5 => {
+                let down = self.nodes.iter().filter(|x| x.replica.is_none()).count();
+                let victim = self.rng.gen_range(0..n) as NodeId;
+                if down < n.div_ceil(2) - 1 && self.nodes[victim as usize].replica.is_some() {
+                    self.crash(victim);
+                    let d = self.rng.gen_range(50 * MS..500 * MS);
+                    self.schedule(d, Event::Heal { what: Heal::Restart(victim) });
+                }
+            }
+            6..=7 => {
+                // A second would-be leader (Section 6.2; PAPER.md trap 8).
+                let who = self.rng.gen_range(0..n) as NodeId;
+                if let Some(r) = self.nodes[who as usize].replica.as_mut() {
+                    r.start_election();
+                    self.history.push(record::nemesis(self.now * 1000, "elect", "start", Some(node_name(who))));
+                    self.pump(who);
+                }
+            }
+            _ => {
+                // Two at once, racing.
+                for who in [0, self.rng.gen_range(1..n) as NodeId] {
+                    if let Some(r) = self.nodes[who as usize].replica.as_mut() {
+                        r.start_election();
+                        self.pump(who);
+                    }
+                }
+                self.history.push(record::nemesis(self.now * 1000, "elect", "start", Some("dueling".into())));
+            }
+        }
+        let d = self.rng.gen_range(50 * MS..300 * MS);
+        self.schedule(d, Event::Nemesis);
+    }
+
+    fn crash(&mut self, id: NodeId) {
+        let node = &mut self.nodes[id as usize];
+        if let Some(r) = node.replica.take() {
+            self.lost_stats.push(r.stats().clone());
+        }
+        node.disk.crash();
+        node.incarnation += 1;
+        node.fsync_pending = false;
+        node.app = StateMachine::new();
+        node.observed = 0;
+        self.history.push(record::nemesis(self.now * 1000, "kill", "start", Some(node_name(id))));
+    }
+
+    fn restart(&mut self, id: NodeId) {
+        let node = &mut self.nodes[id as usize];
+        if node.replica.is_some() {
+            return;
+        }
+        node.replica = Some(Replica::recover(id, self.cfg.protocol.clone(), node.disk.durable()));
+        self.history.push(record::nemesis(self.now * 1000, "kill", "stop", Some(node_name(id))));
+        self.pump(id);
+    }
+
+    fn heal(&mut self, what: Heal) {
+        match what {
+            Heal::Partition => {
+                if self.net.is_partitioned() {
+                    self.net.heal();
+                    self.history.push(record::nemesis(self.now * 1000, "partition", "stop", None));
+                }
+            }
+            Heal::Restart(id) => self.restart(id),
+            Heal::Final => {
+                self.net.heal();
+                self.net.faults.loss = 0.0;
+                self.net.faults.duplicate = 0.0;
+                for id in 0..self.cfg.nodes as NodeId {
+                    self.restart(id);
+                }
+                self.healed = true;
+                self.history.push(record::nemesis(self.now * 1000, "heal", "final", None));
+            }
+        }
+    }
+
+    /// Records what each live learner learned since its last observation.
+    fn observe(&mut self, is_final: bool) {
+        for (i, node) in self.nodes.iter_mut().enumerate() {
+            let Some(r) = node.replica.as_ref() else { continue };
+            let log = r.learned_log();
+            if log.len() > node.observed || is_final {
+                let from = node.observed.min(log.len());
+                self.history.push(record::learned(node_name(i as NodeId), self.now * 1000, from, &log[from..], is_final));
+                node.observed = log.len();
+            }
+        }
+    }
+
+    fn finish(mut self, seed: u64, timed_out: bool) -> SimOutcome {
+        self.observe(true);
+        let mut stats = Stats::default();
+        let live: Vec<Stats> = self.nodes.iter().filter_map(|n| n.replica.as_ref()).map(|r| r.stats().clone()).collect();
+        for s in live.iter().chain(self.lost_stats.iter()) {
+            stats.learned_fast += s.learned_fast;
+            stats.learned_slow += s.learned_slow;
+            stats.collisions += s.collisions;
+            stats.recoveries += s.recoveries;
+            stats.ballots_started += s.ballots_started;
+            stats.elections += s.elections;
+            stats.mode_switches += s.mode_switches;
+            stats.checkpoints_proposed += s.checkpoints_proposed;
+            stats.writes += s.writes;
+            stats.messages += s.messages;
+            stats.max_batch = stats.max_batch.max(s.max_batch);
+            stats.incompatible_learned += s.incompatible_learned;
+            stats.start_errors += s.start_errors;
+        }
+        let diagnosis = if timed_out {
+            self.nodes
+                .iter()
+                .map(|n| n.replica.as_ref().map_or("down".to_owned(), |r| r.describe()))
+                .chain(self.clients.iter().filter_map(|c| c.waiting.as_ref()).map(|(cmd, at)| format!("client waits for {:?} at {}", cmd.id, node_name(*at))))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        SimOutcome {
+            diagnosis,
+            seed,
+            history: self.history,
+            stats,
+            ok: self.ok,
+            fail: self.fail,
+            info: self.info,
+            sim_time_us: self.now,
+            timed_out,
+        }
+    }
+}

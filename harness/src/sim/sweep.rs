@@ -1,0 +1,145 @@
+//! Many seeds: run each, check each, summarise.
+
+use super::run::{run_seed, SimConfig, SimOutcome};
+use gpaxos_node::protocol::Stats;
+use std::fmt;
+use std::ops::Range;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// A seed whose run the checker rejected.
+#[derive(Debug)]
+pub struct Failure {
+    pub seed: u64,
+    pub problems: Vec<String>,
+    pub history_file: Option<String>,
+    pub replay: String,
+}
+
+#[derive(Debug, Default)]
+pub struct SweepReport {
+    pub seeds: u64,
+    pub elapsed_s: f64,
+    pub stats: Stats,
+    pub ok: usize,
+    pub fail: usize,
+    pub info: usize,
+    pub failures: Vec<Failure>,
+}
+
+/// The problems the checker (and the run itself) found in one outcome.
+pub fn judge(out: &SimOutcome) -> Vec<String> {
+    let mut problems: Vec<String> = Vec::new();
+    if out.stats.incompatible_learned > 0 {
+        problems.push(format!("a learner saw {} incompatible chosen values", out.stats.incompatible_learned));
+    }
+    if out.timed_out {
+        problems.push(format!(
+            "liveness: the run did not finish within {} s of simulated time after the final heal",
+            out.sim_time_us / 1_000_000
+        ));
+        problems.extend(out.diagnosis.iter().map(|d| format!("  state: {d}")));
+    }
+    problems
+}
+
+fn replay_command(cfg: &SimConfig, seed: u64) -> String {
+    format!(
+        "gpaxos-harness sim --seeds 1 --start-seed {seed} --nodes {} --commands {} --conflict {} --faults {}",
+        cfg.nodes,
+        cfg.commands,
+        cfg.conflict,
+        match cfg.faults {
+            super::Faults::None => "none",
+            super::Faults::Default => "default",
+        }
+    )
+}
+
+pub fn sweep(cfg: &SimConfig, seeds: Range<u64>, threads: usize, store: &Path) -> anyhow::Result<SweepReport> {
+    let started = Instant::now();
+    let next = AtomicU64::new(seeds.start);
+    let report = Mutex::new(SweepReport::default());
+    std::thread::scope(|s| {
+        for _ in 0..threads.max(1) {
+            s.spawn(|| loop {
+                let seed = next.fetch_add(1, Ordering::Relaxed);
+                if seed >= seeds.end {
+                    break;
+                }
+                let out = run_seed(cfg, seed);
+                let problems = judge(&out);
+                let failure = (!problems.is_empty()).then(|| {
+                    let dir = store.join(format!("seed-{seed}"));
+                    let file = std::fs::create_dir_all(&dir).ok().and_then(|_| {
+                        let path = dir.join("history.jsonl");
+                        let mut f = std::fs::File::create(&path).ok()?;
+                        out.history.write_jsonl(&mut f).ok()?;
+                        Some(path.display().to_string())
+                    });
+                    Failure { seed, problems, history_file: file, replay: replay_command(cfg, seed) }
+                });
+                let mut r = report.lock().expect("report lock");
+                r.seeds += 1;
+                add_stats(&mut r.stats, &out.stats);
+                r.ok += out.ok;
+                r.fail += out.fail;
+                r.info += out.info;
+                if let Some(f) = failure {
+                    r.failures.push(f);
+                }
+            });
+        }
+    });
+    let mut report = report.into_inner().expect("report lock");
+    report.failures.sort_by_key(|f| f.seed);
+    report.elapsed_s = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+fn add_stats(a: &mut Stats, s: &Stats) {
+    a.learned_fast += s.learned_fast;
+    a.learned_slow += s.learned_slow;
+    a.collisions += s.collisions;
+    a.recoveries += s.recoveries;
+    a.ballots_started += s.ballots_started;
+    a.elections += s.elections;
+    a.mode_switches += s.mode_switches;
+    a.checkpoints_proposed += s.checkpoints_proposed;
+    a.writes += s.writes;
+    a.messages += s.messages;
+    a.max_batch = a.max_batch.max(s.max_batch);
+    a.incompatible_learned += s.incompatible_learned;
+    a.start_errors += s.start_errors;
+}
+
+impl fmt::Display for SweepReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = &self.stats;
+        let learned = s.learned_fast + s.learned_slow;
+        let ratio = if learned == 0 { 0.0 } else { 100.0 * s.learned_fast as f64 / learned as f64 };
+        let per_min = if self.elapsed_s > 0.0 { self.seeds as f64 * 60.0 / self.elapsed_s } else { 0.0 };
+        writeln!(f, "seeds:        {} in {:.1} s ({:.0} seeds/min)", self.seeds, self.elapsed_s, per_min)?;
+        writeln!(f, "operations:   {} ok, {} fail, {} info", self.ok, self.fail, self.info)?;
+        writeln!(f, "fast path:    {ratio:.2}% of {learned} learned commands (all learners)")?;
+        writeln!(
+            f,
+            "collisions:   {} seen, {} recoveries, {} ballots started, {} elections, {} mode switches, {} checkpoints",
+            s.collisions, s.recoveries, s.ballots_started, s.elections, s.mode_switches, s.checkpoints_proposed
+        )?;
+        writeln!(f, "violations:   {}", self.failures.len())?;
+        for fl in &self.failures {
+            writeln!(f, "\nseed {} FAILED", fl.seed)?;
+            for p in &fl.problems {
+                writeln!(f, "  {p}")?;
+            }
+            if let Some(h) = &fl.history_file {
+                writeln!(f, "  history: {h}")?;
+            }
+            writeln!(f, "  replay:  {}", fl.replay)?;
+        }
+        Ok(())
+    }
+}
