@@ -10,10 +10,12 @@
 //! command histories is its own, so a bug in the node's c-struct code cannot
 //! hide itself.
 
+pub mod check;
 pub mod consensus;
 pub mod execution;
 pub mod history;
 pub mod linear;
+pub mod report;
 pub mod verdict;
 
 pub use history::History;

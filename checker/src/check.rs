@@ -1,0 +1,166 @@
+//! Every check that applies to one history file, and its combined verdict.
+//! This is what `gpaxos-checker check` runs per file, and what the harness
+//! calls on a run's `history.jsonl`.
+
+use crate::consensus::{self, ConsensusResult};
+use crate::execution::{self, ExecutionResult};
+use crate::history::format::{self, Format, Loaded};
+use crate::history::History;
+use crate::linear::{self, LinearResult, ModelKind, Options};
+use crate::verdict::Verdict;
+use serde::Serialize;
+use std::path::Path;
+use std::time::Instant;
+
+/// What to check a file against, and within what budget.
+#[derive(Clone, Debug, Default)]
+pub struct CheckOptions {
+    /// The linearizability model; `None` picks it from the operations.
+    pub model: Option<ModelKind>,
+    pub format: Option<Format>,
+    pub linear: Options,
+}
+
+/// The results of every check of one file.
+#[derive(Clone, Debug, Serialize)]
+pub struct FileResult {
+    pub file: String,
+    pub format: String,
+    pub verdict: Verdict,
+    /// Why the file could not be checked at all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The consensus requirements of Section 4.3 (project histories).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consensus: Option<ConsensusResult>,
+    /// The replay of a learned sequence (project histories with learner
+    /// observations).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub execution: Option<ExecutionResult>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub linearizability: Option<LinearResult>,
+    pub elapsed_us: u64,
+}
+
+impl FileResult {
+    fn failed(file: &str, format: Format, error: String, started: Instant) -> Self {
+        FileResult {
+            file: file.to_owned(),
+            format: format.name().to_owned(),
+            verdict: Verdict::Unknown,
+            error: Some(error),
+            consensus: None,
+            execution: None,
+            linearizability: None,
+            elapsed_us: started.elapsed().as_micros() as u64,
+        }
+    }
+
+    /// One-line explanations of what is wrong or undecided, most important
+    /// first.
+    pub fn findings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(e) = &self.error {
+            out.push(e.clone());
+        }
+        if let Some(c) = &self.consensus {
+            out.extend(c.violations.iter().map(ToString::to_string));
+            out.extend(
+                c.unknown_reasons
+                    .iter()
+                    .map(|r| format!("consensus not judged: {r}")),
+            );
+        }
+        if let Some(e) = &self.execution {
+            out.extend(
+                e.mismatches
+                    .iter()
+                    .map(|m| format!("Execution: {}", m.message)),
+            );
+            if e.judged {
+                out.extend(
+                    e.unknown_reasons
+                        .iter()
+                        .map(|r| format!("execution not judged: {r}")),
+                );
+            }
+        }
+        if let Some(l) = &self.linearizability {
+            out.extend(
+                l.failures
+                    .iter()
+                    .map(|f| format!("Linearizability: {}", f.message)),
+            );
+            out.extend(
+                l.unknown
+                    .iter()
+                    .map(|u| format!("linearizability unknown: {u}")),
+            );
+        }
+        out
+    }
+}
+
+/// Runs every check that applies to a project history.
+pub fn check_history(file: &str, history: &History, options: &CheckOptions) -> FileResult {
+    let started = Instant::now();
+    let consensus = consensus::check(history);
+    let execution = execution::check(history);
+    let (linearizability, error) = match linear::from_history(file, history, options.model) {
+        Ok(h) => (Some(linear::check(&h, &options.linear)), None),
+        Err(e) => (None, Some(e.to_string())),
+    };
+    let mut verdict = consensus.verdict;
+    if execution.judged {
+        verdict = verdict.and(execution.verdict);
+    }
+    if let Some(l) = &linearizability {
+        verdict = verdict.and(l.verdict);
+    }
+    if error.is_some() {
+        verdict = verdict.and(Verdict::Unknown);
+    }
+    FileResult {
+        file: file.to_owned(),
+        format: Format::Jsonl.name().to_owned(),
+        verdict,
+        error,
+        consensus: Some(consensus),
+        execution: Some(execution),
+        linearizability,
+        elapsed_us: started.elapsed().as_micros() as u64,
+    }
+}
+
+/// Reads and checks one file. A file that cannot be read or parsed gets the
+/// verdict `unknown` and the error.
+pub fn check_file(path: &Path, options: &CheckOptions) -> FileResult {
+    let started = Instant::now();
+    let file = path.display().to_string();
+    let asked = options.format.unwrap_or(Format::Auto);
+    let (format, loaded) = match format::load(path, asked) {
+        Ok(x) => x,
+        Err(e) => return FileResult::failed(&file, asked, e.to_string(), started),
+    };
+    let mut result = match loaded {
+        Loaded::Jsonl(history) => check_history(&file, &history, options),
+        Loaded::Jepsen(events) => match linear::from_jepsen(&file, &events, options.model) {
+            Ok(h) => {
+                let l = linear::check(&h, &options.linear);
+                FileResult {
+                    file: file.clone(),
+                    format: format.name().to_owned(),
+                    verdict: l.verdict,
+                    error: None,
+                    consensus: None,
+                    execution: None,
+                    linearizability: Some(l),
+                    elapsed_us: 0,
+                }
+            }
+            Err(e) => FileResult::failed(&file, format, e.to_string(), started),
+        },
+    };
+    result.elapsed_us = started.elapsed().as_micros() as u64;
+    result
+}

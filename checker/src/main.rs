@@ -1,0 +1,210 @@
+//! `gpaxos-checker`: checks recorded histories and exits 0 (all valid),
+//! 1 (some invalid) or 2 (none invalid, some unknown).
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use gpaxos_checker::check::{check_file, CheckOptions, FileResult};
+use gpaxos_checker::history::Format;
+use gpaxos_checker::linear::{ModelKind, Options};
+use gpaxos_checker::report::{self, Summary};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+#[command(
+    name = "gpaxos-checker",
+    version,
+    about = "Checks gpaxos and Jepsen histories"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Checks each history file and prints one verdict line per file.
+    Check(CheckArgs),
+}
+
+#[derive(clap::Args)]
+struct CheckArgs {
+    /// History files: JSON Lines, Jepsen EDN, or Jepsen text logs.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// The linearizability model; by default it follows the operations.
+    #[arg(long, value_enum)]
+    model: Option<ModelArg>,
+    #[arg(long, value_enum, default_value = "auto")]
+    format: FormatArg,
+    /// Directory for results.json and report.html.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Seconds each file's linearizability search may take before its
+    /// verdict is unknown.
+    #[arg(long, value_name = "SECONDS")]
+    time_limit: Option<f64>,
+    /// Memory the search may take per file (bytes, or with KiB, MiB, GiB).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    memory_limit: Option<usize>,
+    /// Worker threads for the search; 0 is one per core.
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Checks every file this many times and reports the times (a
+    /// benchmark mode; the verdicts are those of the last round).
+    #[arg(long, value_name = "ROUNDS")]
+    bench: Option<usize>,
+    /// Prints only the summary line.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ModelArg {
+    Register,
+    CasRegister,
+    Kv,
+    Bank,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FormatArg {
+    Auto,
+    Jsonl,
+    Edn,
+    JepsenLog,
+}
+
+fn parse_size(s: &str) -> Result<usize, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("expected a size such as 4GiB, found {s:?}"))?;
+    let scale = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" | "kib" => 1024.0,
+        "m" | "mb" | "mib" => 1024.0 * 1024.0,
+        "g" | "gb" | "gib" => 1024.0 * 1024.0 * 1024.0,
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?}: expected B, KiB, MiB or GiB"
+            ))
+        }
+    };
+    Ok((number * scale) as usize)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check(args) => match check(args) {
+            Ok(verdict) => ExitCode::from(verdict.exit_code() as u8),
+            Err(e) => {
+                eprintln!("gpaxos-checker: {e:#}");
+                ExitCode::from(3)
+            }
+        },
+    }
+}
+
+fn print_result(r: &FileResult) {
+    let mut parts = Vec::new();
+    if let Some(c) = &r.consensus {
+        parts.push(format!("consensus {}", c.verdict));
+    }
+    if let Some(e) = r.execution.as_ref().filter(|e| e.judged) {
+        parts.push(format!("execution {}", e.verdict));
+    }
+    if let Some(l) = &r.linearizability {
+        parts.push(format!(
+            "linearizability {} ({} ops, {} objects)",
+            l.verdict, l.operations, l.objects
+        ));
+    }
+    println!(
+        "{:<7} {}  [{}; {}] {:.1} ms",
+        r.verdict.to_string(),
+        r.file,
+        r.format,
+        parts.join(", "),
+        r.elapsed_us as f64 / 1000.0
+    );
+    let findings = r.findings();
+    for f in findings.iter().take(5) {
+        println!("        {f}");
+    }
+    if findings.len() > 5 {
+        println!(
+            "        ... and {} more (see results.json)",
+            findings.len() - 5
+        );
+    }
+}
+
+fn check(args: CheckArgs) -> Result<gpaxos_checker::Verdict> {
+    if args.bench == Some(0) {
+        bail!("--bench needs at least one round");
+    }
+    let options = CheckOptions {
+        model: args.model.map(|m| match m {
+            ModelArg::Register => ModelKind::Register,
+            ModelArg::CasRegister => ModelKind::CasRegister,
+            ModelArg::Kv => ModelKind::Kv,
+            ModelArg::Bank => ModelKind::Bank,
+        }),
+        format: Some(match args.format {
+            FormatArg::Auto => Format::Auto,
+            FormatArg::Jsonl => Format::Jsonl,
+            FormatArg::Edn => Format::Edn,
+            FormatArg::JepsenLog => Format::JepsenLog,
+        }),
+        linear: Options {
+            time_limit: args.time_limit.map(Duration::from_secs_f64),
+            memory_limit: args.memory_limit,
+            threads: args.threads,
+        },
+    };
+    let rounds = args.bench.unwrap_or(1);
+    let mut round_times = Vec::with_capacity(rounds);
+    let mut results = Vec::new();
+    for _ in 0..rounds {
+        let started = Instant::now();
+        results = args.files.iter().map(|f| check_file(f, &options)).collect();
+        round_times.push(started.elapsed());
+    }
+    if !args.quiet {
+        for r in &results {
+            print_result(r);
+        }
+    }
+    let summary = Summary::of(&results);
+    println!(
+        "{} file(s): {} valid, {} invalid, {} unknown => {}",
+        results.len(),
+        summary.valid,
+        summary.invalid,
+        summary.unknown,
+        summary.verdict()
+    );
+    if args.bench.is_some() {
+        round_times.sort();
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        println!(
+            "bench: {rounds} round(s) of {} file(s): min {:.2} ms, median {:.2} ms, max {:.2} ms",
+            results.len(),
+            ms(round_times[0]),
+            ms(round_times[round_times.len() / 2]),
+            ms(round_times[round_times.len() - 1])
+        );
+    }
+    if let Some(out) = &args.out {
+        report::write_results(out, &results)
+            .with_context(|| format!("writing {}", out.display()))?;
+    }
+    Ok(summary.verdict())
+}
