@@ -212,18 +212,25 @@ impl<'a> Reader<'a> {
             }
             b'{' => {
                 self.bump();
-                let items = self.items(b'}')?;
-                if items.len() % 2 != 0 {
-                    return self.error(
-                        "a map needs an even number of forms: expected a value for every key",
-                    );
+                let mut entries = Vec::with_capacity(6);
+                loop {
+                    self.skip_blank();
+                    match self.peek() {
+                        None => return self.error("unexpected end of input: expected '}'"),
+                        Some(b'}') => {
+                            self.bump();
+                            return Ok(Edn::Map(entries));
+                        }
+                        Some(_) => {
+                            let key = self.value()?;
+                            self.skip_blank();
+                            if self.peek() == Some(b'}') {
+                                return self.error("a map needs an even number of forms: expected a value for every key");
+                            }
+                            entries.push((key, self.value()?));
+                        }
+                    }
                 }
-                let mut entries = Vec::with_capacity(items.len() / 2);
-                let mut it = items.into_iter();
-                while let (Some(k), Some(v)) = (it.next(), it.next()) {
-                    entries.push((k, v));
-                }
-                Ok(Edn::Map(entries))
             }
             b'"' => self.string(),
             b'\\' => {
@@ -303,7 +310,8 @@ impl<'a> Reader<'a> {
 
     fn token(&mut self) -> String {
         let start = self.pos;
-        while let Some(c) = self.peek() {
+        // A token never holds a newline, so the line count stands.
+        while let Some(&c) = self.text.get(self.pos) {
             if matches!(
                 c,
                 b' ' | b'\t'
@@ -321,9 +329,13 @@ impl<'a> Reader<'a> {
             ) {
                 break;
             }
-            self.bump();
+            self.pos += 1;
         }
-        String::from_utf8_lossy(&self.text[start..self.pos]).into_owned()
+        // The text is a `str` and tokens end at ASCII delimiters, so the
+        // slice is UTF-8.
+        std::str::from_utf8(&self.text[start..self.pos])
+            .unwrap_or_default()
+            .to_owned()
     }
 
     fn atom(&self, token: String) -> Result<Edn, EdnError> {
@@ -358,6 +370,18 @@ impl<'a> Reader<'a> {
             let Some(c) = self.bump() else {
                 return self.error("unexpected end of input inside a string: expected '\"'");
             };
+            // Plain runs are copied at once.
+            if c != b'"' && c != b'\\' {
+                let start = self.pos - 1;
+                while let Some(&n) = self.text.get(self.pos) {
+                    if n == b'"' || n == b'\\' {
+                        break;
+                    }
+                    self.bump();
+                }
+                out.extend_from_slice(&self.text[start..self.pos]);
+                continue;
+            }
             match c {
                 b'"' => break,
                 b'\\' => {

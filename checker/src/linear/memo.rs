@@ -6,6 +6,13 @@
 //! stored from its first word that is not all ones to its last word that is
 //! not all zeros. A configuration costs a few words, not one bit per
 //! operation of the history, which is what lets long histories fit.
+//!
+//! Indeterminate operations have no deadline, so linearizing fewer of them
+//! never hurts: a configuration whose indeterminate operations are a
+//! superset of an explored one's, with the same determinate set and state,
+//! can do nothing the explored one could not (whatever completes it
+//! completes the explored one too). They are kept apart in a small mask and
+//! such dominated configurations are pruned.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -87,11 +94,15 @@ pub struct Memo<S> {
     offsets: Vec<usize>,
     words: Vec<u64>,
     states: Vec<S>,
+    /// `mask_words` words per configuration: its indeterminate operations.
+    masks: Vec<u64>,
+    mask_words: usize,
     pub bytes: usize,
 }
 
-impl<S: Clone + Eq> Default for Memo<S> {
-    fn default() -> Self {
+impl<S: Clone + Eq> Memo<S> {
+    /// A memo whose configurations carry masks of `mask_words` words.
+    pub fn new(mask_words: usize) -> Self {
         Memo {
             heads: HashMap::default(),
             next: Vec::new(),
@@ -99,27 +110,40 @@ impl<S: Clone + Eq> Default for Memo<S> {
             offsets: vec![0],
             words: Vec::new(),
             states: Vec::new(),
+            masks: Vec::new(),
+            mask_words,
             bytes: 0,
         }
     }
-}
 
-impl<S: Clone + Eq> Memo<S> {
-    fn matches(&self, i: usize, start: usize, span: &[u64], state: &S) -> bool {
+    /// Whether stored configuration `i` has this set and state, and at most
+    /// the indeterminate operations of `mask`.
+    fn covers(&self, i: usize, start: usize, span: &[u64], state: &S, mask: &[u64]) -> bool {
+        let stored = &self.masks[i * self.mask_words..(i + 1) * self.mask_words];
         self.starts[i] as usize == start
             && &self.words[self.offsets[i]..self.offsets[i + 1]] == span
+            && stored.iter().zip(mask).all(|(s, m)| s & !m == 0)
             && self.states[i] == *state
     }
 
-    /// Records the configuration; false if it was explored already.
-    /// `hash` must be a function of `set` and `state` only.
-    pub fn insert(&mut self, hash: u64, set: &OpSet, state: &S, state_bytes: usize) -> bool {
+    /// Records the configuration; false if it, or one it is dominated by,
+    /// was explored already. `hash` must be a function of `set` and `state`
+    /// only, not of `mask`.
+    pub fn insert(
+        &mut self,
+        hash: u64,
+        set: &OpSet,
+        mask: &[u64],
+        state: &S,
+        state_bytes: usize,
+    ) -> bool {
+        debug_assert_eq!(mask.len(), self.mask_words);
         let (start, span) = set.span();
         let new = self.states.len() as u32;
         let head = self.heads.get(&hash).copied().unwrap_or(NONE);
         let mut i = head;
         while i != NONE {
-            if self.matches(i as usize, start, span, state) {
+            if self.covers(i as usize, start, span, state, mask) {
                 return false;
             }
             i = self.next[i as usize];
@@ -130,8 +154,10 @@ impl<S: Clone + Eq> Memo<S> {
         self.words.extend_from_slice(span);
         self.offsets.push(self.words.len());
         self.states.push(state.clone());
-        // Arena words, chain link, start, offset, the table's slot, state.
-        self.bytes += span.len() * 8 + 4 + 4 + 8 + 16 + state_bytes;
+        self.masks.extend_from_slice(mask);
+        // Arena words, mask, chain link, start, offset, the table's slot,
+        // state.
+        self.bytes += (span.len() + mask.len()) * 8 + 4 + 4 + 8 + 16 + state_bytes;
         true
     }
 
@@ -167,14 +193,19 @@ mod tests {
 
     #[test]
     fn memo_tells_explored_configurations() {
-        let mut m: Memo<u32> = Memo::default();
+        let mut m: Memo<u32> = Memo::new(1);
         let mut s = OpSet::new(100);
         s.insert(70);
-        assert!(m.insert(7, &s, &1, 4));
-        assert!(!m.insert(7, &s, &1, 4));
-        assert!(m.insert(7, &s, &2, 4), "same hash, other state");
+        assert!(m.insert(7, &s, &[0b01], &1, 4));
+        assert!(!m.insert(7, &s, &[0b01], &1, 4));
+        assert!(
+            !m.insert(7, &s, &[0b11], &1, 4),
+            "dominated: one more indeterminate op"
+        );
+        assert!(m.insert(7, &s, &[0b10], &1, 4), "not dominated");
+        assert!(m.insert(7, &s, &[0b01], &2, 4), "same hash, other state");
         s.insert(1);
-        assert!(m.insert(7, &s, &1, 4), "same hash, other set");
-        assert_eq!(m.len(), 3);
+        assert!(m.insert(7, &s, &[0b01], &1, 4), "same hash, other set");
+        assert_eq!(m.len(), 4);
     }
 }

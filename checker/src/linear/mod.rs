@@ -26,6 +26,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+/// Histories with fewer operations are checked on the calling thread.
+const PARALLEL_FROM: usize = 20_000;
 /// Operations of the linearizable prefix shown before a failure.
 const PREFIX_SHOWN: usize = 10;
 
@@ -228,6 +230,12 @@ pub fn check(history: &LinearHistory, options: &Options) -> LinearResult {
     }
     .min(order.len())
     .max(1);
+    // Threads cost more than they save on small histories.
+    let threads = if history.operations() < PARALLEL_FROM {
+        1
+    } else {
+        threads
+    };
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<(usize, Checked)>> = Mutex::new(Vec::with_capacity(order.len()));
     let work = || loop {

@@ -21,6 +21,9 @@ const NONE: u32 = u32::MAX;
 const HEAD: u32 = 0;
 /// Steps between looks at the clock.
 const CLOCK_EVERY: u64 = 1 << 12;
+/// Up to this many indeterminate operations are kept in the memo's
+/// dominance mask; more are memoised exactly, like the others.
+const MASKED_MAX: usize = 256;
 
 /// Limits after which the search gives up with `unknown`.
 pub struct Budget<'a> {
@@ -172,6 +175,15 @@ enum Run<S> {
     Exhausted(Exhausted),
 }
 
+/// The candidates at a configuration are the calls before the first
+/// pending return; operations with a return are tried first, since a
+/// linearization must place them, and indeterminate ones only after.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Determinate,
+    Indeterminate,
+}
+
 fn zobrist(op: usize) -> u64 {
     mix(op as u64 ^ 0xA076_1D64_78BD_642F)
 }
@@ -183,21 +195,57 @@ fn run<M: Model>(
     stop_at: Option<u64>,
 ) -> Run<M::State> {
     let mut events = Events::new(ops);
-    let mut memo: Memo<M::State> = Memo::default();
+    // Indeterminate operations' places in the dominance mask, if few.
+    let indeterminate = ops.iter().filter(|o| o.ret.is_none()).count();
+    let mut mask_bit = vec![NONE; ops.len()];
+    if indeterminate <= MASKED_MAX {
+        for (bit, (i, _)) in ops
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| o.ret.is_none())
+            .enumerate()
+        {
+            mask_bit[i] = bit as u32;
+        }
+    }
+    let mut mask = vec![
+        0u64;
+        if indeterminate <= MASKED_MAX {
+            indeterminate.div_ceil(64)
+        } else {
+            0
+        }
+    ];
+    let mut memo: Memo<M::State> = Memo::new(mask.len());
     let mut set = OpSet::new(ops.len());
     let mut set_hash = 0u64;
     let mut state = model.init();
-    let mut stack: Vec<(u32, M::State)> = Vec::new();
-    let mut remaining = ops.iter().filter(|o| o.ret.is_some()).count();
+    let mut stack: Vec<(u32, M::State, Phase)> = Vec::new();
+    let mut phase = Phase::Determinate;
+    let mut remaining = ops.len() - indeterminate;
     let mut entry = events.next[HEAD as usize];
     let (mut steps, mut deepest, mut deepest_step) = (0u64, 0usize, 0u64);
     let mut charged = 0usize;
+    // Adds or removes an operation from the configuration.
+    let toggle = |op: usize, set: &mut OpSet, set_hash: &mut u64, mask: &mut [u64], on: bool| {
+        let bit = mask_bit[op];
+        if bit != NONE {
+            mask[bit as usize / 64] ^= 1 << (bit % 64);
+        } else {
+            *set_hash ^= zobrist(op);
+            if on {
+                set.insert(op);
+            } else {
+                set.remove(op);
+            }
+        }
+    };
     let result = loop {
         if remaining == 0 {
             break Run::Done(
                 stack
                     .iter()
-                    .map(|&(e, _)| events.op[e as usize] as usize)
+                    .map(|&(e, _, _)| events.op[e as usize] as usize)
                     .collect(),
             );
         }
@@ -221,36 +269,53 @@ fn run<M: Model>(
         }
         if entry != NONE && events.is_call[entry as usize] {
             let op = events.op[entry as usize] as usize;
-            if let Some(next) = model.step(&state, &ops[op].action) {
-                set.insert(op);
-                set_hash ^= zobrist(op);
-                if memo.insert(set_hash ^ M::hash(&next), &set, &next, M::bytes(&next)) {
-                    stack.push((entry, std::mem::replace(&mut state, next)));
-                    events.lift(entry);
-                    if ops[op].ret.is_some() {
-                        remaining -= 1;
+            let indeterminate_op = ops[op].ret.is_none();
+            if indeterminate_op == (phase == Phase::Indeterminate) {
+                if let Some(next) = model.step(&state, &ops[op].action) {
+                    // An indeterminate operation that changes nothing here
+                    // is better left out: not placing it dominates.
+                    if !(indeterminate_op && next == state) {
+                        toggle(op, &mut set, &mut set_hash, &mut mask, true);
+                        if memo.insert(
+                            set_hash ^ M::hash(&next),
+                            &set,
+                            &mask,
+                            &next,
+                            M::bytes(&next),
+                        ) {
+                            stack.push((entry, std::mem::replace(&mut state, next), phase));
+                            events.lift(entry);
+                            if !indeterminate_op {
+                                remaining -= 1;
+                            }
+                            if stack.len() > deepest {
+                                deepest = stack.len();
+                                deepest_step = steps;
+                            }
+                            entry = events.next[HEAD as usize];
+                            phase = Phase::Determinate;
+                            continue;
+                        }
+                        toggle(op, &mut set, &mut set_hash, &mut mask, false);
                     }
-                    if stack.len() > deepest {
-                        deepest = stack.len();
-                        deepest_step = steps;
-                    }
-                    entry = events.next[HEAD as usize];
-                    continue;
                 }
-                set.remove(op);
-                set_hash ^= zobrist(op);
             }
             entry = events.next[entry as usize];
+        } else if phase == Phase::Determinate {
+            // Every operation with a return has been tried here; now the
+            // indeterminate ones, which may be what the next one needs.
+            phase = Phase::Indeterminate;
+            entry = events.next[HEAD as usize];
         } else {
             // A return whose operation is not linearized (or the end of the
             // list): undo the last choice.
-            let Some((call, previous)) = stack.pop() else {
+            let Some((call, previous, previous_phase)) = stack.pop() else {
                 break Run::Failed { deepest_step };
             };
             let op = events.op[call as usize] as usize;
-            set.remove(op);
-            set_hash ^= zobrist(op);
+            toggle(op, &mut set, &mut set_hash, &mut mask, false);
             state = previous;
+            phase = previous_phase;
             events.unlift(call);
             if ops[op].ret.is_some() {
                 remaining += 1;
@@ -269,10 +334,10 @@ fn run<M: Model>(
     }
 }
 
-fn snapshot<S>(events: &Events, stack: &[(u32, S)], state: S) -> Deepest<S> {
+fn snapshot<S>(events: &Events, stack: &[(u32, S, Phase)], state: S) -> Deepest<S> {
     let linearized = stack
         .iter()
-        .map(|&(e, _)| events.op[e as usize] as usize)
+        .map(|&(e, _, _)| events.op[e as usize] as usize)
         .collect();
     let mut window = Vec::new();
     let mut blocking = None;
