@@ -1,4 +1,4 @@
-//! Every verdict in the shared corpus, through the library.
+//! Every verdict in the shared corpus (`../shared/corpus/*/*/EXPECTED`).
 
 use gpaxos_checker::history::format::{load, Format, Loaded};
 use gpaxos_checker::linear::{self, from_jepsen, Options};
@@ -63,4 +63,38 @@ fn glob(root: &std::path::Path) -> Vec<PathBuf> {
     }
     out.sort();
     out
+}
+
+/// The same verdicts through the command line, one file at a time, with
+/// its exit code (0 valid, 1 invalid) and verdict line.
+#[test]
+fn every_expected_verdict_through_the_cli() {
+    let Some(root) = corpus() else { return };
+    let bin = env!("CARGO_BIN_EXE_gpaxos-checker");
+    let mut checked = 0;
+    for expected in glob(&root) {
+        let dir = expected.parent().unwrap().to_path_buf();
+        for line in std::fs::read_to_string(&expected).unwrap().lines() {
+            let Some((file, verdict)) = line.split_once(' ') else {
+                continue;
+            };
+            let (code, word) = match verdict.trim() {
+                "linearizable" => (0, "valid"),
+                _ => (1, "invalid"),
+            };
+            let out = std::process::Command::new(bin)
+                .args(["check", "--quiet"])
+                .arg(dir.join(file))
+                .output()
+                .unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert_eq!(out.status.code(), Some(code), "{file}: {stdout}");
+            assert!(
+                stdout.trim_end().ends_with(&format!("=> {word}")),
+                "{file}: {stdout}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 50);
 }
