@@ -285,3 +285,6 @@ pub fn check(history: &LinearHistory, options: &Options) -> LinearResult {
         elapsed_us: started.elapsed().as_micros() as u64,
     }
 }
+
+#[cfg(test)]
+mod tests;
