@@ -6,7 +6,7 @@ use gpaxos_node::app::Reply;
 use gpaxos_node::{Command, Op};
 
 pub fn command(c: &Command) -> h::Command {
-    let op = match &c.op {
+    let op = match &*c.op {
         Op::Get { key } => h::Op::Get { key: key.clone() },
         Op::Put { key, value } => h::Op::Put { key: key.clone(), value: value.clone() },
         Op::Cas { key, from, to } => h::Op::Cas { key: key.clone(), from: from.clone(), to: to.clone() },

@@ -8,9 +8,6 @@
 pub mod app;
 pub mod command;
 pub mod cstruct;
-// Gated only while the protocol core is being written, so c-struct work can
-// build on its own; removed before landing.
-#[cfg(not(feature = "cstruct-only"))]
 pub mod protocol;
 
 pub use command::{CmdId, Command, Key, Op};

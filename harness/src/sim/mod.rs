@@ -12,5 +12,5 @@ pub mod network;
 mod run;
 mod sweep;
 
-pub use run::{run_seed, Faults, SimConfig, SimOutcome};
+pub use run::{learning_delays, run_seed, Faults, SimConfig, SimOutcome};
 pub use sweep::{judge, sweep, Failure, SweepReport};

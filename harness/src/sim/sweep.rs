@@ -1,6 +1,7 @@
 //! Many seeds: run each, check each, summarise.
 
 use super::run::{run_seed, SimConfig, SimOutcome};
+use gpaxos_checker::{consensus, execution, Verdict};
 use gpaxos_node::protocol::Stats;
 use std::fmt;
 use std::ops::Range;
@@ -32,8 +33,15 @@ pub struct SweepReport {
 /// The problems the checker (and the run itself) found in one outcome.
 pub fn judge(out: &SimOutcome) -> Vec<String> {
     let mut problems: Vec<String> = Vec::new();
-    if out.stats.incompatible_learned > 0 {
-        problems.push(format!("a learner saw {} incompatible chosen values", out.stats.incompatible_learned));
+    let c = consensus::check(&out.history);
+    problems.extend(c.violations.iter().map(|v| v.to_string()));
+    if c.verdict == Verdict::Unknown {
+        problems.extend(c.unknown_reasons.iter().map(|r| format!("consensus unknown: {r}")));
+    }
+    let e = execution::check(&out.history);
+    problems.extend(e.mismatches.iter().map(|m| format!("execution: {}", m.message)));
+    if e.verdict == Verdict::Unknown {
+        problems.extend(e.unknown_reasons.iter().map(|r| format!("execution unknown: {r}")));
     }
     if out.timed_out {
         problems.push(format!(

@@ -15,17 +15,17 @@
 //! c-struct set: `⊥ • σ` depends only on σ up to its first checkpoint.
 
 use super::CStruct;
-use crate::command::{CmdId, Command, Key};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use crate::command::{CmdId, Command, FastHash, IdMap, IdSet, Key};
+use std::collections::HashMap;
 
 #[derive(Clone, Debug, Default)]
 pub struct History {
     /// Every command, in the order appended: one linearization of the history.
     cmds: Vec<Command>,
     /// Position of each command in `cmds`.
-    index: HashMap<CmdId, usize>,
+    index: IdMap<usize>,
     /// The projection on each key, in order.
-    per_key: BTreeMap<Key, Vec<CmdId>>,
+    per_key: HashMap<Key, Vec<CmdId>, FastHash>,
     /// Whether the last command is a checkpoint.
     closed: bool,
 }
@@ -73,57 +73,37 @@ impl History {
         })
     }
 
-    /// The commands of `self` that are in every c-struct below both `self`
-    /// and `other`: the greatest set downward closed in both whose
-    /// projections agree. Needs a fix-point because a multi-key command may
-    /// be in the common prefix of one key but not of another, which then
-    /// cuts the first key's prefix too (PAPER.md trap 5).
-    fn common_prefix_ids(&self, other: &Self) -> HashSet<CmdId> {
-        // Per key, the length of the common prefix of the two projections.
-        let mut cut: HashMap<&Key, usize> = HashMap::new();
-        for (k, a) in &self.per_key {
-            let n = match other.per_key.get(k) {
-                Some(b) => a.iter().zip(b).take_while(|(x, y)| x == y).count(),
-                None => 0,
-            };
-            cut.insert(k, n);
-        }
-        // Position of each command within each of its keys' projections.
-        loop {
-            let inside = |id: &CmdId, cut: &HashMap<&Key, usize>| -> bool {
-                let cmd = &self.cmds[self.index[id]];
-                match cmd.footprint().keys() {
-                    None => false,
-                    Some(keys) => keys.iter().all(|k| {
-                        let proj = &self.per_key[*k];
-                        let c = cut.get(k).copied().unwrap_or(0);
-                        proj[..c].contains(id)
-                    }),
-                }
-            };
-            let mut changed = false;
-            let keys: Vec<&Key> = cut.keys().copied().collect();
-            for k in keys {
-                let c = cut[k];
-                let proj = &self.per_key[k];
-                if let Some(bad) = (0..c).find(|&i| !inside(&proj[i], &cut)) {
-                    cut.insert(k, bad);
-                    changed = true;
-                }
-            }
-            if !changed {
-                break;
-            }
-        }
-        let mut ids = HashSet::new();
-        for (k, &c) in &cut {
-            ids.extend(self.per_key[*k][..c].iter().copied());
-        }
-        // Commands that touch no key interfere with nothing.
+    /// The commands of the greatest common prefix of `self` and `other`.
+    ///
+    /// A command belongs to it iff it is in `other` and, on every key it
+    /// touches, everything before it in `self` belongs too and it sits at
+    /// the same position in `other`'s projection. Going through `self` in
+    /// the order its commands were appended (a linearization) visits every
+    /// command after its predecessors, so one pass finds this greatest
+    /// fix-point (PAPER.md trap 5): once a key has lost a command, every
+    /// later command on that key is out, and with it, on its other keys,
+    /// everything after it.
+    fn common_prefix_ids(&self, other: &Self) -> IdSet {
+        // Per key: commands of `self` seen so far, and whether all of them
+        // were kept.
+        let mut seen: HashMap<&str, (usize, bool), FastHash> = HashMap::default();
+        let mut ids = IdSet::default();
         for cmd in &self.cmds {
-            if matches!(cmd.footprint().keys(), Some(ks) if ks.is_empty())
-                && other.index.contains_key(&cmd.id)
-            {
+            if cmd.is_checkpoint() {
+                continue;
+            }
+            let mut keep = other.index.contains_key(&cmd.id);
+            cmd.for_each_key(|k| {
+                let (n, intact) = *seen.get(k.as_str()).unwrap_or(&(0, true));
+                let same_place = other.per_key.get(k).and_then(|p| p.get(n)) == Some(&cmd.id);
+                keep &= intact && same_place;
+            });
+            cmd.for_each_key(|k| {
+                let e = seen.entry(k.as_str()).or_insert((0, true));
+                e.0 += 1;
+                e.1 &= keep;
+            });
+            if keep {
                 ids.insert(cmd.id);
             }
         }
@@ -141,14 +121,14 @@ impl CStruct for History {
             return;
         }
         self.index.insert(cmd.id, self.cmds.len());
-        match cmd.footprint().keys() {
-            None => self.closed = true,
-            Some(keys) => {
-                for k in keys {
-                    self.per_key.entry(k.clone()).or_default().push(cmd.id);
-                }
+        let per_key = &mut self.per_key;
+        let has_keys = cmd.for_each_key(|k| match per_key.get_mut(k) {
+            Some(p) => p.push(cmd.id),
+            None => {
+                per_key.insert(k.clone(), vec![cmd.id]);
             }
-        }
+        });
+        self.closed = !has_keys;
         self.cmds.push(cmd.clone());
     }
 
@@ -188,9 +168,10 @@ impl CStruct for History {
         if !self.projections_prefix_related(other) {
             return None;
         }
-        // Commands in only one history precede nothing in the other (see the
-        // proof sketch in the module docs of `tests/cstruct_laws.rs`), so
-        // appending `other`'s extra commands in its own order is valid.
+        // With every shared key's projections prefix-related, a command in
+        // both histories has only shared predecessors, and a command only in
+        // `other` precedes nothing in `self`; so appending `other`'s extra
+        // commands in its own order gives the lub.
         let mut out = self.clone();
         for c in &other.cmds {
             out.append(c);

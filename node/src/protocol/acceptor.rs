@@ -17,6 +17,10 @@ use crate::command::Command;
 use crate::cstruct::CStruct;
 use std::collections::BTreeMap;
 
+/// Proposals an acceptor holds while it cannot vote; beyond this the
+/// proposers' retries bring them again.
+const MAX_BUFFERED: usize = 4096;
+
 #[derive(Debug)]
 pub struct Acceptor<C> {
     id: NodeId,
@@ -31,13 +35,16 @@ pub struct Acceptor<C> {
     /// Proposals received while no instance could take a fast vote (between
     /// joining a fast ballot and hearing its Phase2Start).
     buffered: Vec<Command>,
+    /// Whether this cluster uses fast ballots at all; a classic-only
+    /// cluster's acceptors never vote on their own, not even in ballot 0.
+    fast_enabled: bool,
     planted: Planted,
 }
 
 impl<C: CStruct> Acceptor<C> {
     /// The initial state of C.6's `Init`: every acceptor is in ballot 0 and
     /// has voted `⊥` in it, in every instance.
-    pub fn new(id: NodeId, planted: Planted) -> Self {
+    pub fn new(id: NodeId, fast_enabled: bool, planted: Planted) -> Self {
         Acceptor {
             id,
             mbal: Ballot::ZERO,
@@ -45,6 +52,7 @@ impl<C: CStruct> Acceptor<C> {
             votes: BTreeMap::new(),
             forgotten_below: 0,
             buffered: Vec::new(),
+            fast_enabled,
             planted,
         }
     }
@@ -260,7 +268,7 @@ impl<C: CStruct> Acceptor<C> {
         if cmds.is_empty() {
             return;
         }
-        if !self.mbal.fast && !planted!(self.planted, FastVoteInClassic) {
+        if !(self.mbal.fast && self.fast_enabled) && !planted!(self.planted, FastVoteInClassic) {
             return;
         }
         let mut deltas: BTreeMap<Instance, u32> = BTreeMap::new();
@@ -269,7 +277,7 @@ impl<C: CStruct> Acceptor<C> {
                 continue;
             }
             let Some(instance) = self.open_instance() else {
-                if !self.buffered.iter().any(|c| c.id == cmd.id) {
+                if self.buffered.len() < MAX_BUFFERED && !self.buffered.iter().any(|c| c.id == cmd.id) {
                     self.buffered.push(cmd.clone());
                 }
                 continue;

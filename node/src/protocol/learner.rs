@@ -18,7 +18,7 @@ use super::message::{Instance, Message, Record};
 use super::outbox::Outbox;
 use super::planted::{planted, Planted};
 use super::vote::VoteLog;
-use crate::command::{CmdId, Command};
+use crate::command::{CmdId, Command, FastHash, IdSet};
 use crate::cstruct::CStruct;
 use std::collections::{BTreeMap, HashSet};
 
@@ -38,7 +38,7 @@ struct InstanceState<C> {
     ballots: BTreeMap<Ballot, Vec<Option<VoteLog<C>>>>,
     /// Commands that reached an acceptor's vote through a leader's
     /// suggestion rather than a fast vote, per ballot.
-    suggested: HashSet<(Ballot, CmdId)>,
+    suggested: HashSet<(Ballot, CmdId), FastHash>,
     /// When the learner last learned something here or saw a vote it has
     /// not learned yet, and whether such a vote is outstanding.
     unlearned_since: Option<u64>,
@@ -52,7 +52,7 @@ impl<C: CStruct> InstanceState<C> {
             learned: C::bottom(),
             order: Vec::new(),
             ballots: BTreeMap::new(),
-            suggested: HashSet::new(),
+            suggested: HashSet::default(),
             unlearned_since: None,
             collision: None,
         }
@@ -80,7 +80,7 @@ pub struct Learner<C> {
     /// How many commands of instance `next` have been handed out.
     handed_out: usize,
     /// Ids handed out, so a command learned twice is handed out once.
-    seen: HashSet<CmdId>,
+    seen: IdSet,
     /// The highest `closed_below` a leader reported.
     hint: Instance,
     /// How many commands of an instance a leader has learned.
@@ -101,7 +101,7 @@ impl<C: CStruct> Learner<C> {
             open: BTreeMap::new(),
             closed: BTreeMap::new(),
             handed_out: 0,
-            seen: HashSet::new(),
+            seen: IdSet::default(),
             hint: 0,
             open_hint: (0, 0),
             last_sync: 0,

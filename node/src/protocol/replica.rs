@@ -142,7 +142,7 @@ impl<C: CStruct> Replica<C> {
         assert!((id as usize) < n, "node id {id} outside a cluster of {n}");
         Replica {
             id,
-            acceptor: Acceptor::new(id, config.planted),
+            acceptor: Acceptor::new(id, config.fast, config.planted),
             leader: Leader::new(id, n, config.quorums, config.planted),
             learner: Learner::new(n, config.quorums, config.planted),
             proposer: Proposer::new(config.max_batch),
@@ -342,6 +342,11 @@ impl<C: CStruct> Replica<C> {
         }
         let settled = now >= self.leader.started_at + 2 * self.config.election_ticks;
         let alive = self.alive();
+        if bal.fast && !self.config.fast {
+            // Ballot 0 is fast; a classic-only cluster leaves it at once.
+            self.start_ballot(false, out);
+            return;
+        }
         if bal.fast && alive < self.config.quorums.fast && settled {
             self.stats.mode_switches += 1;
             self.start_ballot(false, out);
