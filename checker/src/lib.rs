@@ -13,6 +13,8 @@
 pub mod check;
 pub mod consensus;
 pub mod execution;
+pub mod fxhash;
+pub mod generate;
 pub mod history;
 pub mod linear;
 pub mod report;

@@ -4,6 +4,7 @@
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use gpaxos_checker::check::{check_file, CheckOptions, FileResult};
+use gpaxos_checker::generate::{write_kv, KvWorkload};
 use gpaxos_checker::history::Format;
 use gpaxos_checker::linear::{ModelKind, Options};
 use gpaxos_checker::report::{self, Summary};
@@ -26,6 +27,27 @@ struct Cli {
 enum Command {
     /// Checks each history file and prints one verdict line per file.
     Check(CheckArgs),
+    /// Writes a synthetic linearizable key-value history (JSON Lines), for
+    /// benchmarks.
+    Generate(GenerateArgs),
+}
+
+#[derive(clap::Args)]
+struct GenerateArgs {
+    #[arg(long, default_value_t = 1_000_000)]
+    ops: usize,
+    #[arg(long, default_value_t = 1_000)]
+    keys: usize,
+    #[arg(long, default_value_t = 50)]
+    processes: usize,
+    /// Fraction of operations that end `info`.
+    #[arg(long, default_value_t = 0.01)]
+    indeterminate: f64,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Where to write the history.
+    #[arg(long)]
+    out: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -109,7 +131,35 @@ fn main() -> ExitCode {
                 ExitCode::from(3)
             }
         },
+        Command::Generate(args) => match generate(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("gpaxos-checker: {e:#}");
+                ExitCode::from(3)
+            }
+        },
     }
+}
+
+fn generate(args: GenerateArgs) -> Result<()> {
+    if args.processes == 0 || args.keys == 0 {
+        bail!("--processes and --keys must be at least 1");
+    }
+    let workload = KvWorkload {
+        ops: args.ops,
+        keys: args.keys,
+        processes: args.processes,
+        indeterminate: args.indeterminate,
+        seed: args.seed,
+    };
+    let file = std::fs::File::create(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let mut out = std::io::BufWriter::new(file);
+    let records =
+        write_kv(&workload, &mut out).with_context(|| format!("writing {}", args.out.display()))?;
+    std::io::Write::flush(&mut out)?;
+    println!("{records} records written to {}", args.out.display());
+    Ok(())
 }
 
 fn print_result(r: &FileResult) {

@@ -24,7 +24,7 @@
 //! the entries, not in keys times checkpoints.
 
 use super::table::{CmdIx, CommandTable, KeyIx, Touch};
-use std::collections::HashMap;
+use crate::fxhash::FxHashMap;
 
 const ABSENT: u32 = u32::MAX;
 
@@ -40,7 +40,7 @@ struct Entry {
 pub struct KeyedHistory {
     /// The checkpoints, in order: the projection on `⊤`.
     checkpoints: Vec<CmdIx>,
-    per_key: HashMap<KeyIx, Vec<Entry>>,
+    per_key: FxHashMap<KeyIx, Vec<Entry>>,
     /// Commands that touch no key; they commute with everything.
     keyless: Vec<CmdIx>,
     /// `position[c]` is `c`'s index in the sequence the history was built

@@ -10,8 +10,8 @@
 
 use super::cstruct::{Divergence, KeyedHistory};
 use super::table::{CmdIx, CommandTable};
+use crate::fxhash::FxHashMap;
 use crate::history::LearnerObservation;
-use std::collections::HashMap;
 
 /// When and where a command first appeared in a run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,7 +32,7 @@ pub struct Run {
     pub seq: Vec<CmdIx>,
     pub last: Seen,
     /// The first observation of this run holding each command.
-    pub learned_at: HashMap<CmdIx, Seen>,
+    pub learned_at: FxHashMap<CmdIx, Seen>,
 }
 
 /// Something the replay found wrong with the learner's observations.
@@ -90,7 +90,7 @@ pub struct Replay {
     /// The sequence with repeats dropped: the learned history's order.
     effective: Vec<CmdIx>,
     /// Raw position of each command present in `effective`.
-    first_position: HashMap<CmdIx, usize>,
+    first_position: FxHashMap<CmdIx, usize>,
 }
 
 impl Replay {
@@ -107,7 +107,7 @@ impl Replay {
             raw: Vec::new(),
             effective_before: vec![0],
             effective: Vec::new(),
-            first_position: HashMap::new(),
+            first_position: FxHashMap::default(),
         }
     }
 

@@ -16,12 +16,13 @@ mod tests;
 
 pub use violation::{Property, SideBySide, Violation};
 
+use crate::fxhash::{FxHashMap, FxHashSet};
 use crate::history::{CmdId, Command, EventKind, History, Record};
 use crate::verdict::Verdict;
 use cstruct::{Divergence, KeyedHistory};
 use learner::{Finding, Replay, Run, Seen, Timeline};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use table::{CmdIx, CommandTable};
 
 /// At most this many violations of one property are explained; the rest
@@ -71,13 +72,18 @@ struct ClientOp<'h> {
 /// Checks the four requirements of Section 4.3 over every learner
 /// observation of `history`.
 pub fn check(history: &History) -> ConsensusResult {
-    let ops = client_ops(history);
+    // Client operations matter only to judge what learners learned.
+    let ops = if history.observations().next().is_some() {
+        client_ops(history)
+    } else {
+        FxHashMap::default()
+    };
     let mut table = CommandTable::new();
     let mut checker = Checker::default();
 
     let mut replays: Vec<Replay> = Vec::new();
-    let mut by_node: HashMap<&str, usize> = HashMap::new();
-    let mut unproposed_seen: HashSet<(usize, &CmdId)> = HashSet::new();
+    let mut by_node: FxHashMap<&str, usize> = FxHashMap::default();
+    let mut unproposed_seen: FxHashSet<(usize, &CmdId)> = FxHashSet::default();
     for (record, &line) in history.records.iter().zip(&history.lines) {
         let Record::Learned(obs) = record else {
             continue;
@@ -135,8 +141,8 @@ pub fn check(history: &History) -> ConsensusResult {
     }
 }
 
-fn client_ops(history: &History) -> HashMap<&CmdId, ClientOp<'_>> {
-    let mut ops: HashMap<&CmdId, ClientOp<'_>> = HashMap::new();
+fn client_ops(history: &History) -> FxHashMap<&CmdId, ClientOp<'_>> {
+    let mut ops: FxHashMap<&CmdId, ClientOp<'_>> = FxHashMap::default();
     for event in history.client_events() {
         let id = &event.command.id;
         match event.kind {
@@ -502,7 +508,7 @@ impl Checker {
         &mut self,
         table: &CommandTable,
         timelines: &[Timeline],
-        ops: &HashMap<&CmdId, ClientOp<'_>>,
+        ops: &FxHashMap<&CmdId, ClientOp<'_>>,
         heal: Option<u64>,
     ) -> bool {
         let Some(heal) = heal else {
@@ -511,7 +517,7 @@ impl Checker {
             return false;
         };
         // Who learned what first, over every run of every learner.
-        let mut learned: HashMap<CmdIx, (u64, &str)> = HashMap::new();
+        let mut learned: FxHashMap<CmdIx, (u64, &str)> = FxHashMap::default();
         for t in timelines {
             for run in &t.runs {
                 for (&cmd, seen) in &run.learned_at {
@@ -569,7 +575,7 @@ impl Checker {
                 continue;
             }
             judged_any = true;
-            let holds: HashSet<CmdIx> = t.last_seq().iter().copied().collect();
+            let holds: FxHashSet<CmdIx> = t.last_seq().iter().copied().collect();
             let missing: Vec<&(u64, CmdIx, String)> = required
                 .iter()
                 .filter(|(_, c, _)| !holds.contains(c))

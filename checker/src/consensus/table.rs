@@ -1,8 +1,8 @@
 //! Interned commands and keys, so the c-struct model works on small
 //! integers rather than strings.
 
+use crate::fxhash::FxHashMap;
 use crate::history::{CmdId, Command};
-use std::collections::HashMap;
 
 /// A command's index in a [`CommandTable`].
 pub type CmdIx = u32;
@@ -24,10 +24,10 @@ pub enum Touch {
 /// and a different operation is a Nontriviality matter, judged elsewhere.
 #[derive(Debug, Default)]
 pub struct CommandTable {
-    by_id: HashMap<CmdId, CmdIx>,
+    by_id: FxHashMap<CmdId, CmdIx>,
     commands: Vec<Command>,
     touches: Vec<Touch>,
-    keys: HashMap<String, KeyIx>,
+    keys: FxHashMap<String, KeyIx>,
     key_names: Vec<String>,
 }
 

@@ -1,6 +1,7 @@
 //! Hand-made observation sets, valid and violating, for every requirement.
 
 use super::*;
+use crate::fxhash::FxHashMap;
 use crate::history::{ClientEvent, LearnerObservation, NemesisEvent, Op};
 
 /// A command from a short spelling: `"put k v"`, `"get k"`, `"cas k - v"`
@@ -45,7 +46,7 @@ fn cmd(id: &str, spec: &str) -> Command {
 #[derive(Default)]
 struct Run {
     h: History,
-    cmds: HashMap<String, Command>,
+    cmds: FxHashMap<String, Command>,
 }
 
 impl Run {

@@ -1,8 +1,9 @@
 //! The checker's own model of the replicated state machine: a key-value
 //! store beside a bank (`docs/history-format.md`).
 
+use crate::fxhash::FxHashMap;
 use crate::history::Op;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// What executing a command answers.
@@ -45,14 +46,14 @@ impl fmt::Display for Outcome {
 /// start at the `init` record's balance, or 0 when it does not name them).
 #[derive(Clone, Debug, Default)]
 pub struct Machine {
-    values: HashMap<String, String>,
-    balances: HashMap<String, i64>,
+    values: FxHashMap<String, String>,
+    balances: FxHashMap<String, i64>,
 }
 
 impl Machine {
     pub fn new(accounts: &BTreeMap<String, i64>) -> Self {
         Machine {
-            values: HashMap::new(),
+            values: FxHashMap::default(),
             balances: accounts.iter().map(|(a, b)| (a.clone(), *b)).collect(),
         }
     }

@@ -10,11 +10,12 @@
 
 pub mod machine;
 
+use crate::fxhash::{FxHashMap, FxHashSet};
 use crate::history::{CmdId, Command, EventKind, History, Op, OpResult, Record};
 use crate::verdict::Verdict;
 use machine::{Machine, Outcome};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 
 /// At most this many mismatches are explained; the rest are counted.
 const MAX_EXPLAINED: usize = 50;
@@ -55,13 +56,13 @@ pub struct ExecutionResult {
 /// Learned sequences rebuilt from the observations, by learner.
 struct Sequences<'h> {
     nodes: Vec<(&'h str, Vec<&'h Command>, bool)>,
-    broken: HashSet<&'h str>,
+    broken: FxHashSet<&'h str>,
 }
 
 fn sequences(history: &History) -> Sequences<'_> {
     let mut nodes: Vec<(&str, Vec<&Command>, bool)> = Vec::new();
-    let mut index: HashMap<&str, usize> = HashMap::new();
-    let mut broken = HashSet::new();
+    let mut index: FxHashMap<&str, usize> = FxHashMap::default();
+    let mut broken = FxHashSet::default();
     for record in &history.records {
         let Record::Learned(obs) = record else {
             continue;
@@ -144,7 +145,7 @@ pub fn check(history: &History) -> ExecutionResult {
         .map(|i| i.accounts.clone())
         .unwrap_or_default();
     let mut machine = Machine::new(&accounts);
-    let mut replayed: HashMap<&CmdId, (usize, Outcome)> = HashMap::new();
+    let mut replayed: FxHashMap<&CmdId, (usize, Outcome)> = FxHashMap::default();
     for (position, cmd) in seq.iter().enumerate() {
         // Appending a command already in a history without duplicates is a
         // no-op (Section 4.4): only the first occurrence executes.
@@ -157,7 +158,7 @@ pub fn check(history: &History) -> ExecutionResult {
 
     let mut mismatches: Vec<Mismatch> = Vec::new();
     let mut missing_unjudged = 0usize;
-    let mut completed: HashSet<&CmdId> = HashSet::new();
+    let mut completed: FxHashSet<&CmdId> = FxHashSet::default();
     for event in history.client_events() {
         if !matches!(event.kind, EventKind::Ok | EventKind::Fail)
             || !completed.insert(&event.command.id)

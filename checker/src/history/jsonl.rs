@@ -3,9 +3,60 @@
 use super::{History, HistoryError, Record};
 
 pub(super) fn parse_str(file: &str, text: &str) -> Result<History, HistoryError> {
+    // Long histories are parsed in chunks of whole lines on every core.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads == 1 || text.len() < PARALLEL_FROM {
+        return parse_lines(file, text, 1);
+    }
+    let mut chunks: Vec<(&str, usize)> = Vec::with_capacity(threads);
+    let (mut rest, mut first_line) = (text, 1usize);
+    let size = text.len() / threads + 1;
+    while !rest.is_empty() {
+        let cut = if rest.len() <= size {
+            rest.len()
+        } else {
+            rest[size..].find('\n').map_or(rest.len(), |n| size + n + 1)
+        };
+        let (chunk, tail) = rest.split_at(cut);
+        chunks.push((chunk, first_line));
+        first_line += chunk.bytes().filter(|&b| b == b'\n').count();
+        rest = tail;
+    }
+    let parsed: Vec<Result<History, HistoryError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = chunks
+            .iter()
+            .map(|&(chunk, first)| s.spawn(move || parse_lines(file, chunk, first)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(HistoryError::parse(file, 0, None, "parser thread panicked"))
+                })
+            })
+            .collect()
+    });
     let mut history = History::new();
+    for part in parsed {
+        // The chunks are in file order, so the first error is the
+        // earliest.
+        let part = part?;
+        history.records.extend(part.records);
+        history.lines.extend(part.lines);
+    }
+    Ok(history)
+}
+
+/// Histories shorter than this (bytes) are parsed on one thread.
+const PARALLEL_FROM: usize = 4 << 20;
+
+fn parse_lines(file: &str, text: &str, first_line: usize) -> Result<History, HistoryError> {
+    let mut history = History::new();
+    let estimate = text.len() / 100;
+    history.records.reserve(estimate);
+    history.lines.reserve(estimate);
     for (index, line) in text.lines().enumerate() {
-        let line_no = index + 1;
+        let line_no = first_line + index;
         let trimmed = line.trim();
         if trimmed.is_empty() {
             continue;
@@ -92,6 +143,19 @@ mod tests {
         assert_eq!(obs.len(), 2);
         assert!(obs[0].cmds[1].is_checkpoint());
         assert!(obs[1].is_final && !obs[0].is_final);
+    }
+
+    #[test]
+    fn long_histories_parse_in_chunks_with_the_right_lines() {
+        let line = SAMPLE.lines().nth(1).unwrap();
+        let n = PARALLEL_FROM / line.len() + 1000;
+        let mut text = vec![line; n].join("\n");
+        text.push_str("\n{\"type\":\"bogus\"}\n");
+        let e = parse_str("big", &text).unwrap_err().to_string();
+        assert!(e.starts_with(&format!("big:{}:", n + 1)), "{e}");
+        let h = parse_str("big", &vec![line; n].join("\n")).unwrap();
+        assert_eq!(h.records.len(), n);
+        assert_eq!(h.lines[n - 1], n);
     }
 
     #[test]

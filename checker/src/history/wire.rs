@@ -11,6 +11,7 @@ use super::{
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -102,13 +103,15 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Optio
 }
 
 #[derive(Deserialize)]
-struct RecordWire {
+struct RecordWire<'a> {
     #[serde(rename = "type")]
     kind: RecordKind,
     process: Option<u64>,
     time: Option<u64>,
     id: Option<String>,
-    f: Option<String>,
+    /// Borrowed when it can be: it names the operation and is not kept.
+    #[serde(borrow)]
+    f: Option<Cow<'a, str>>,
     key: Option<String>,
     #[serde(default, deserialize_with = "present")]
     value: Option<serde_json::Value>,
@@ -154,15 +157,11 @@ fn need<T>(field: Option<T>, name: &str, f: &str, what: &str) -> Result<T, Strin
     field.ok_or_else(|| format!("missing field `{name}`: expected {what} for f={f}"))
 }
 
-fn build_command(
-    id: Option<String>,
-    f: Option<String>,
-    fields: OpFields,
-) -> Result<Command, String> {
+fn build_command(id: Option<String>, f: Option<&str>, fields: OpFields) -> Result<Command, String> {
     let id = id.ok_or("missing field `id`: expected the command id \"<client>.<seq>\"")?;
     let f =
         f.ok_or_else(|| format!("command {id}: missing field `f`: expected the operation name"))?;
-    let op = build_op(&f, fields).map_err(|e| format!("command {id}: {e}"))?;
+    let op = build_op(f, fields).map_err(|e| format!("command {id}: {e}"))?;
     Ok(Command { id: CmdId(id), op })
 }
 
@@ -211,7 +210,7 @@ impl TryFrom<CommandWire> for Command {
             amount: w.amount,
             accounts: w.accounts,
         };
-        build_command(w.id, w.f, fields)
+        build_command(w.id, w.f.as_deref(), fields)
     }
 }
 
@@ -272,9 +271,9 @@ fn value_as_string(value: Option<serde_json::Value>) -> Result<Option<String>, S
     }
 }
 
-impl TryFrom<RecordWire> for Record {
+impl TryFrom<RecordWire<'_>> for Record {
     type Error = String;
-    fn try_from(w: RecordWire) -> Result<Self, String> {
+    fn try_from(w: RecordWire<'_>) -> Result<Self, String> {
         let time = |t: Option<u64>| {
             t.ok_or("missing field `time`: expected nanoseconds since the run started")
         };
@@ -292,7 +291,8 @@ impl TryFrom<RecordWire> for Record {
                 return Ok(Record::Nemesis(NemesisEvent {
                     time: time(w.time)?,
                     f: w.f
-                        .ok_or("missing field `f`: expected the nemesis function")?,
+                        .ok_or("missing field `f`: expected the nemesis function")?
+                        .into_owned(),
                     phase: w.phase,
                     value: w.value,
                 }));
@@ -360,7 +360,7 @@ impl TryFrom<RecordWire> for Record {
             amount: w.amount,
             accounts,
         };
-        let command = build_command(w.id, w.f, fields)?;
+        let command = build_command(w.id, w.f.as_deref(), fields)?;
         let result = result_of(&command.op, kind, w.result)
             .map_err(|e| format!("command {}: {e}", command.id))?;
         Ok(Record::Client(ClientEvent {

@@ -10,9 +10,10 @@
 //! nothing and are dropped.
 
 use super::ops::{Action, Object, Operation, Partition, Val, Values, ABSENT};
+use crate::fxhash::FxHashMap;
 use crate::history::edn::Edn;
-use crate::history::{EventKind, History, JepsenEvent, Op, OpResult, Process};
-use std::collections::{BTreeMap, HashMap};
+use crate::history::{ClientEvent, EventKind, History, JepsenEvent, Op, OpResult, Process};
+use std::collections::BTreeMap;
 use std::fmt;
 use thiserror::Error;
 
@@ -98,12 +99,14 @@ struct Builder<'a> {
     file: &'a str,
     model: Option<ModelKind>,
     values: Values,
-    by_key: BTreeMap<String, Vec<Operation>>,
+    /// Operations per key, and each key's place in `by_key`.
+    by_key: Vec<(String, Vec<Operation>)>,
+    key_index: FxHashMap<String, usize>,
     bank: Vec<(Operation, Vec<String>)>,
     /// Account names of the bank operations, by the `Account` index they
     /// carry until the accounts are split into groups.
     account_names: Vec<String>,
-    account_index: HashMap<String, u32>,
+    account_index: FxHashMap<String, u32>,
 }
 
 impl<'a> Builder<'a> {
@@ -112,10 +115,11 @@ impl<'a> Builder<'a> {
             file,
             model,
             values: Values::default(),
-            by_key: BTreeMap::new(),
+            by_key: Vec::new(),
+            key_index: FxHashMap::default(),
             bank: Vec::new(),
             account_names: Vec::new(),
-            account_index: HashMap::new(),
+            account_index: FxHashMap::default(),
         }
     }
 
@@ -140,9 +144,17 @@ impl<'a> Builder<'a> {
         a
     }
 
-    fn push_value(&mut self, key: String, op: Operation, what: &str) -> Result<(), BuildError> {
+    fn push_value(&mut self, key: &str, op: Operation, what: &str) -> Result<(), BuildError> {
         self.check_model(&op.action, op.line, what)?;
-        self.by_key.entry(key).or_default().push(op);
+        let k = match self.key_index.get(key) {
+            Some(&k) => k,
+            None => {
+                self.by_key.push((key.to_owned(), Vec::new()));
+                self.key_index.insert(key.to_owned(), self.by_key.len() - 1);
+                self.by_key.len() - 1
+            }
+        };
+        self.by_key[k].1.push(op);
         Ok(())
     }
 
@@ -160,7 +172,9 @@ impl<'a> Builder<'a> {
     /// Splits bank operations into groups of accounts that operations
     /// couple (union-find); each group is an independent object.
     fn finish(mut self, initial: &BTreeMap<String, i64>) -> LinearHistory {
-        let mut partitions: Vec<Partition> = std::mem::take(&mut self.by_key)
+        let mut by_key = std::mem::take(&mut self.by_key);
+        by_key.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut partitions: Vec<Partition> = by_key
             .into_iter()
             .map(|(name, ops)| Partition {
                 name,
@@ -188,7 +202,7 @@ impl<'a> Builder<'a> {
             }
         }
         // Group index per root, local account index per account.
-        let mut group_of_root: HashMap<usize, usize> = HashMap::new();
+        let mut group_of_root: FxHashMap<usize, usize> = FxHashMap::default();
         let mut local: Vec<u32> = vec![0; n];
         let mut groups: Vec<(Vec<String>, Vec<i64>, Vec<Operation>)> = Vec::new();
         for a in 0..n {
@@ -246,27 +260,38 @@ pub fn from_history(
     model: Option<ModelKind>,
 ) -> Result<LinearHistory, BuildError> {
     let mut b = Builder::new(file, model);
-    let mut completions: HashMap<&str, (EventKind, u64, Option<&OpResult>)> = HashMap::new();
-    for event in history.client_events() {
-        if event.kind != EventKind::Invoke {
-            completions.entry(event.command.id.0.as_str()).or_insert((
-                event.kind,
-                event.time,
-                event.result.as_ref(),
-            ));
-        }
-    }
-    let mut invoked: HashMap<&str, ()> = HashMap::new();
+    // Per command id, in order of first appearance: its invocation (record
+    // index and line) and its first completion.
+    type Completion<'h> = (EventKind, u64, Option<&'h OpResult>);
+    let mut slots: Vec<(Option<(&ClientEvent, usize)>, Option<Completion<'_>>)> = Vec::new();
+    let mut index: FxHashMap<&str, usize> = FxHashMap::default();
     for (record, &line) in history.records.iter().zip(&history.lines) {
         let crate::history::Record::Client(event) = record else {
             continue;
         };
-        if event.kind != EventKind::Invoke || invoked.insert(&event.command.id.0, ()).is_some() {
-            continue;
+        let slot = *index.entry(event.command.id.0.as_str()).or_insert_with(|| {
+            slots.push((None, None));
+            slots.len() - 1
+        });
+        match event.kind {
+            EventKind::Invoke => {
+                slots[slot].0.get_or_insert((event, line));
+            }
+            kind => {
+                slots[slot]
+                    .1
+                    .get_or_insert((kind, event.time, event.result.as_ref()));
+            }
         }
-        let (outcome, ret, result) = match completions.get(event.command.id.0.as_str()) {
-            Some((EventKind::Ok, t, r)) => (Outcome::Ok, Some(*t), *r),
-            Some((EventKind::Fail, t, r)) => (Outcome::Fail, Some(*t), *r),
+    }
+    drop(index);
+    for (invoke, completion) in slots {
+        let Some((event, line)) = invoke else {
+            continue;
+        };
+        let (outcome, ret, result) = match completion {
+            Some((EventKind::Ok, t, r)) => (Outcome::Ok, Some(t), r),
+            Some((EventKind::Fail, t, r)) => (Outcome::Fail, Some(t), r),
             _ => (Outcome::Unknown, None, None),
         };
         let op = |action: Action| Operation {
@@ -286,16 +311,16 @@ pub fn from_history(
             Op::Get { key } => {
                 if let (Outcome::Ok, Some(OpResult::Value(read))) = (outcome, result) {
                     let read = read.as_deref().map_or(ABSENT, |s| v(&mut b, s));
-                    b.push_value(key.clone(), op(Action::Read(read)), &what)?;
+                    b.push_value(key, op(Action::Read(read)), &what)?;
                 }
             }
             Op::Put { key, value } if outcome != Outcome::Fail => {
                 let value = v(&mut b, value);
-                b.push_value(key.clone(), op(Action::Write(value)), &what)?;
+                b.push_value(key, op(Action::Write(value)), &what)?;
             }
             Op::Append { key, value } if outcome != Outcome::Fail => {
                 let value = v(&mut b, value);
-                b.push_value(key.clone(), op(Action::Append(value)), &what)?;
+                b.push_value(key, op(Action::Append(value)), &what)?;
             }
             Op::Put { .. } | Op::Append { .. } => {}
             Op::Cas { key, from, to } => {
@@ -306,7 +331,7 @@ pub fn from_history(
                     Outcome::Fail => Some(false),
                     Outcome::Unknown => None,
                 };
-                b.push_value(key.clone(), op(Action::Cas { from, to, swapped }), &what)?;
+                b.push_value(key, op(Action::Cas { from, to, swapped }), &what)?;
             }
             Op::Transfer { from, to, amount } => {
                 let moved = match outcome {
@@ -378,7 +403,7 @@ pub fn from_jepsen(
 ) -> Result<LinearHistory, BuildError> {
     let mut b = Builder::new(file, model);
     b.values.empty_is_absent = true;
-    let mut pending: HashMap<i64, usize> = HashMap::new();
+    let mut pending: FxHashMap<i64, usize> = FxHashMap::default();
     // (invoke index, completion index or None)
     let mut pairs: Vec<(usize, Option<usize>)> = Vec::new();
     for (i, e) in events.iter().enumerate() {
@@ -456,7 +481,7 @@ pub fn from_jepsen(
                     b.push_bank(op(Action::Balances(balances)), accounts, &what)?;
                 } else {
                     let read = jepsen_value(&mut b.values, read);
-                    b.push_value(key, op(Action::Read(read)), &what)?;
+                    b.push_value(&key, op(Action::Read(read)), &what)?;
                 }
             }
             "write" | "put" | "append" => {
@@ -465,7 +490,7 @@ pub fn from_jepsen(
                 }
                 let v = jepsen_value(&mut b.values, value);
                 let action = if invoke.f == "append" { Action::Append(v) } else { Action::Write(v) };
-                b.push_value(key, op(action), &what)?;
+                b.push_value(&key, op(action), &what)?;
             }
             "cas" | "compare-and-set" => {
                 let Some([from, to]) = invoke.value.as_seq().and_then(|s| <&[Edn; 2]>::try_from(s).ok()) else {
@@ -478,7 +503,7 @@ pub fn from_jepsen(
                     Outcome::Fail => Some(false),
                     Outcome::Unknown => None,
                 };
-                b.push_value(key, op(Action::Cas { from, to, swapped }), &what)?;
+                b.push_value(&key, op(Action::Cas { from, to, swapped }), &what)?;
             }
             "transfer" => {
                 let field = |name: &str| invoke.value.get(name);

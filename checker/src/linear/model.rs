@@ -2,7 +2,7 @@
 //! state, and whether the outcome a client saw is possible in it.
 
 use super::ops::{Action, Val, Values, ABSENT};
-use std::collections::HashMap;
+use crate::fxhash::FxHashMap;
 
 /// A sequential object. `step` is the whole specification: the state after
 /// the operation, or `None` when the operation cannot have had the outcome
@@ -33,8 +33,8 @@ pub fn mix(mut x: u64) -> u64 {
 pub struct ValueModel<'v> {
     values: &'v Values,
     extra: Vec<String>,
-    extra_index: HashMap<String, Val>,
-    appended: HashMap<(Val, Val), Val>,
+    extra_index: FxHashMap<String, Val>,
+    appended: FxHashMap<(Val, Val), Val>,
 }
 
 impl<'v> ValueModel<'v> {
@@ -42,8 +42,8 @@ impl<'v> ValueModel<'v> {
         ValueModel {
             values,
             extra: Vec::new(),
-            extra_index: HashMap::new(),
-            appended: HashMap::new(),
+            extra_index: FxHashMap::default(),
+            appended: FxHashMap::default(),
         }
     }
 

@@ -1,8 +1,9 @@
 //! Client operations as the linearizability search sees them: an action,
 //! its real-time interval, and whether its outcome is known.
 
-use std::collections::HashMap;
+use crate::fxhash::FxHashMap;
 use std::fmt;
+use std::sync::Arc;
 
 /// An interned value. `ABSENT` is the value of a key never written.
 pub type Val = u32;
@@ -54,8 +55,9 @@ pub struct Operation {
 /// Interned values shared by every partition of a history.
 #[derive(Clone, Debug)]
 pub struct Values {
-    strings: Vec<String>,
-    index: HashMap<String, Val>,
+    /// One allocation per value, shared by the list and the index.
+    strings: Vec<Arc<str>>,
+    index: FxHashMap<Arc<str>, Val>,
     /// Jepsen key-value histories read an unwritten key as `""`: there the
     /// empty string and absence are one value.
     pub empty_is_absent: bool,
@@ -64,8 +66,8 @@ pub struct Values {
 impl Default for Values {
     fn default() -> Self {
         Values {
-            strings: vec![String::new()],
-            index: HashMap::new(),
+            strings: vec![Arc::from("")],
+            index: FxHashMap::default(),
             empty_is_absent: false,
         }
     }
@@ -77,8 +79,9 @@ impl Values {
             return v;
         }
         let v = Val::try_from(self.strings.len()).expect("fewer than 2^32 values");
-        self.strings.push(s.to_owned());
-        self.index.insert(s.to_owned(), v);
+        let shared: Arc<str> = Arc::from(s);
+        self.strings.push(shared.clone());
+        self.index.insert(shared, v);
         v
     }
 
