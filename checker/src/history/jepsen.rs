@@ -1,5 +1,5 @@
 //! Jepsen histories: EDN (one map per line, or one vector of maps) and
-//! Jepsen's old text log (`INFO  jepsen.util - 3	:invoke	:cas	[1 4]`).
+//! Jepsen's old text log (`INFO  jepsen.util - 3<TAB>:invoke<TAB>:cas<TAB>[1 4]`).
 
 use super::edn::{Edn, Reader};
 use super::{EventKind, HistoryError};

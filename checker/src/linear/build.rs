@@ -203,20 +203,20 @@ impl<'a> Builder<'a> {
         }
         // Group index per root, local account index per account.
         let mut group_of_root: FxHashMap<usize, usize> = FxHashMap::default();
-        let mut local: Vec<u32> = vec![0; n];
         let mut groups: Vec<(Vec<String>, Vec<i64>, Vec<Operation>)> = Vec::new();
-        for a in 0..n {
-            let r = root(&mut parent, a);
-            let g = *group_of_root.entry(r).or_insert_with(|| {
-                groups.push((Vec::new(), Vec::new(), Vec::new()));
-                groups.len() - 1
-            });
-            local[a] = groups[g].0.len() as u32;
-            groups[g].0.push(self.account_names[a].clone());
-            groups[g]
-                .1
-                .push(initial.get(&self.account_names[a]).copied().unwrap_or(0));
-        }
+        let local: Vec<u32> = (0..n)
+            .map(|a| {
+                let r = root(&mut parent, a);
+                let g = *group_of_root.entry(r).or_insert_with(|| {
+                    groups.push((Vec::new(), Vec::new(), Vec::new()));
+                    groups.len() - 1
+                });
+                let name = &self.account_names[a];
+                groups[g].0.push(name.clone());
+                groups[g].1.push(initial.get(name).copied().unwrap_or(0));
+                groups[g].0.len() as u32 - 1
+            })
+            .collect();
         for (mut op, accounts) in std::mem::take(&mut self.bank) {
             let Some(first) = accounts.first() else {
                 continue;
@@ -262,8 +262,9 @@ pub fn from_history(
     let mut b = Builder::new(file, model);
     // Per command id, in order of first appearance: its invocation (record
     // index and line) and its first completion.
-    type Completion<'h> = (EventKind, u64, Option<&'h OpResult>);
-    let mut slots: Vec<(Option<(&ClientEvent, usize)>, Option<Completion<'_>>)> = Vec::new();
+    type Invocation<'h> = Option<(&'h ClientEvent, usize)>;
+    type Completion<'h> = Option<(EventKind, u64, Option<&'h OpResult>)>;
+    let mut slots: Vec<(Invocation<'_>, Completion<'_>)> = Vec::new();
     let mut index: FxHashMap<&str, usize> = FxHashMap::default();
     for (record, &line) in history.records.iter().zip(&history.lines) {
         let crate::history::Record::Client(event) = record else {

@@ -31,23 +31,13 @@ const PARALLEL_FROM: usize = 20_000;
 /// Operations of the linearizable prefix shown before a failure.
 const PREFIX_SHOWN: usize = 10;
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Options {
     pub time_limit: Option<Duration>,
     /// Bytes the memo tables of all searches may take together.
     pub memory_limit: Option<usize>,
     /// Worker threads; 0 means one per available core.
     pub threads: usize,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            time_limit: None,
-            memory_limit: None,
-            threads: 0,
-        }
-    }
 }
 
 /// An operation, for people.
