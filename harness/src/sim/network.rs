@@ -14,6 +14,10 @@ pub struct LinkFaults {
     pub jitter_us: u64,
     pub loss: f64,
     pub duplicate: f64,
+    /// Probability that a copy is held back `straggle_us` more: messages
+    /// arrive long after newer ones, as a stale 1a or 2a can.
+    pub straggle: f64,
+    pub straggle_us: (u64, u64),
 }
 
 #[derive(Clone, Debug)]
@@ -36,6 +40,16 @@ impl Network {
                 self.grudge.insert((b, a));
             }
         }
+    }
+
+    /// Jepsen's bridge: two halves that cannot talk to each other, and one
+    /// node that talks to both. Quorums on either side then meet only in
+    /// the bridge, which is where a protocol's intersection argument is
+    /// thinnest.
+    pub fn bridge(&mut self, order: &[NodeId]) {
+        let mid = order.len() / 2;
+        let (left, right) = (&order[..mid], &order[mid + 1..]);
+        self.partition(left, right);
     }
 
     /// Cuts one node off from every other.
@@ -62,7 +76,13 @@ impl Network {
         if f.loss > 0.0 && rng.gen_bool(f.loss) {
             return Vec::new();
         }
-        let delay = |rng: &mut SmallRng| f.base_us + if f.jitter_us > 0 { rng.gen_range(0..=f.jitter_us) } else { 0 };
+        let delay = |rng: &mut SmallRng| {
+            let mut d = f.base_us + if f.jitter_us > 0 { rng.gen_range(0..=f.jitter_us) } else { 0 };
+            if f.straggle > 0.0 && rng.gen_bool(f.straggle) {
+                d += rng.gen_range(f.straggle_us.0..=f.straggle_us.1);
+            }
+            d
+        };
         let first = delay(rng);
         if f.duplicate > 0.0 && rng.gen_bool(f.duplicate) {
             return vec![first, delay(rng)];

@@ -208,7 +208,14 @@ impl Sim {
         let mut rng = SmallRng::seed_from_u64(seed);
         let mut cfg = cfg;
         let faults = match cfg.faults {
-            Faults::None => LinkFaults { base_us: cfg.link_us, jitter_us: cfg.jitter_us, loss: 0.0, duplicate: 0.0 },
+            Faults::None => LinkFaults {
+                base_us: cfg.link_us,
+                jitter_us: cfg.jitter_us,
+                loss: 0.0,
+                duplicate: 0.0,
+                straggle: 0.0,
+                straggle_us: (0, 0),
+            },
             Faults::Default => {
                 // Each seed draws its own weather: how much links reorder,
                 // how slow fsync is (the window in which a crash loses
@@ -220,6 +227,8 @@ impl Sim {
                     jitter_us: cfg.jitter_us,
                     loss: rng.gen_range(0.0..0.05),
                     duplicate: rng.gen_range(0.0..0.03),
+                    straggle: rng.gen_range(0.0..0.02),
+                    straggle_us: (10 * MS, 400 * MS),
                 }
             }
         };
@@ -472,26 +481,50 @@ impl Sim {
                     let j = self.rng.gen_range(0..=i);
                     ids.swap(i, j);
                 }
-                let cut = self.rng.gen_range(1..n);
-                let (a, b) = ids.split_at(cut);
-                self.net.partition(a, b);
-                self.history.push(record::nemesis(
-                    self.now * 1000,
-                    "partition",
-                    "start",
-                    Some(format!("{a:?} | {b:?}")),
-                ));
+                let description = if n >= 3 && self.rng.gen_bool(0.5) {
+                    self.net.bridge(&ids);
+                    let mid = n / 2;
+                    format!("bridge {:?} - {} - {:?}", &ids[..mid], node_name(ids[mid]), &ids[mid + 1..])
+                } else {
+                    let cut = self.rng.gen_range(1..n);
+                    let (a, b) = ids.split_at(cut);
+                    self.net.partition(a, b);
+                    format!("{a:?} | {b:?}")
+                };
+                self.history.push(record::nemesis(self.now * 1000, "partition", "start", Some(description)));
                 let d = self.rng.gen_range(100 * MS..600 * MS);
                 self.schedule(d, Event::Heal { what: Heal::Partition });
             }
             2..=5 => {
                 let down = self.nodes.iter().filter(|x| x.replica.is_none()).count();
-                let victim = self.rng.gen_range(0..n) as NodeId;
+                // Half the time, crash a node at the worst moment: while it
+                // has writes that are not yet durable.
+                let unsynced: Vec<NodeId> = (0..n as NodeId)
+                    .filter(|&i| self.nodes[i as usize].replica.is_some() && self.nodes[i as usize].disk.has_unsynced())
+                    .collect();
+                let victim = if !unsynced.is_empty() && self.rng.gen_bool(0.5) {
+                    unsynced[self.rng.gen_range(0..unsynced.len())]
+                } else {
+                    self.rng.gen_range(0..n) as NodeId
+                };
                 if down < n.div_ceil(2) - 1 && self.nodes[victim as usize].replica.is_some() {
                     self.crash(victim);
                     let d = self.rng.gen_range(50 * MS..500 * MS);
                     self.schedule(d, Event::Heal { what: Heal::Restart(victim) });
                 }
+            }
+            6 if self.rng.gen_bool(0.5) => {
+                // Power loss: every node crashes at the same instant and
+                // loses whatever it had not synced. Only promises kept on
+                // disk survive (PAPER.md trap 9).
+                for id in 0..n as NodeId {
+                    if self.nodes[id as usize].replica.is_some() {
+                        self.crash(id);
+                        let d = self.rng.gen_range(20 * MS..200 * MS);
+                        self.schedule(d, Event::Heal { what: Heal::Restart(id) });
+                    }
+                }
+                self.history.push(record::nemesis(self.now * 1000, "power-loss", "start", None));
             }
             6 => {
                 // A second would-be leader (Section 6.2; PAPER.md trap 8).
@@ -553,6 +586,7 @@ impl Sim {
                 self.net.heal();
                 self.net.faults.loss = 0.0;
                 self.net.faults.duplicate = 0.0;
+                self.net.faults.straggle = 0.0;
                 for id in 0..self.cfg.nodes as NodeId {
                     self.restart(id);
                 }
