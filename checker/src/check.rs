@@ -4,9 +4,11 @@
 
 use crate::consensus::{self, ConsensusResult};
 use crate::execution::{self, ExecutionResult};
+use crate::fxhash::FxHashSet;
 use crate::history::format::{self, Format, Loaded};
 use crate::history::History;
 use crate::linear::{self, LinearResult, ModelKind, Options};
+use crate::report::timeline::Timeline;
 use crate::verdict::Verdict;
 use serde::Serialize;
 use std::path::Path;
@@ -19,6 +21,8 @@ pub struct CheckOptions {
     pub model: Option<ModelKind>,
     pub format: Option<Format>,
     pub linear: Options,
+    /// Also gather what `report.html` draws (`FileResult::timeline`).
+    pub timeline: bool,
 }
 
 /// The results of every check of one file.
@@ -40,6 +44,9 @@ pub struct FileResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub linearizability: Option<LinearResult>,
     pub elapsed_us: u64,
+    /// What the report draws, when asked for.
+    #[serde(skip)]
+    pub timeline: Option<Timeline>,
 }
 
 impl FileResult {
@@ -53,7 +60,19 @@ impl FileResult {
             execution: None,
             linearizability: None,
             elapsed_us: started.elapsed().as_micros() as u64,
+            timeline: None,
         }
+    }
+
+    /// History lines the report must draw: the operations of every
+    /// linearizability failure.
+    fn focus(&self) -> FxHashSet<usize> {
+        let mut lines = FxHashSet::default();
+        for f in self.linearizability.iter().flat_map(|l| &l.failures) {
+            lines.extend(f.window.iter().map(|b| b.op.line));
+            lines.extend(f.prefix_tail.iter().map(|o| o.line));
+        }
+        lines
     }
 
     /// One-line explanations of what is wrong or undecided, most important
@@ -120,7 +139,7 @@ pub fn check_history(file: &str, history: &History, options: &CheckOptions) -> F
     if error.is_some() {
         verdict = verdict.and(Verdict::Unknown);
     }
-    FileResult {
+    let mut result = FileResult {
         file: file.to_owned(),
         format: Format::Jsonl.name().to_owned(),
         verdict,
@@ -128,8 +147,14 @@ pub fn check_history(file: &str, history: &History, options: &CheckOptions) -> F
         consensus: Some(consensus),
         execution: Some(execution),
         linearizability,
-        elapsed_us: started.elapsed().as_micros() as u64,
+        elapsed_us: 0,
+        timeline: None,
+    };
+    if options.timeline {
+        result.timeline = Some(Timeline::of_history(history, &result.focus()));
     }
+    result.elapsed_us = started.elapsed().as_micros() as u64;
+    result
 }
 
 /// Reads and checks one file. A file that cannot be read or parsed gets the
@@ -147,7 +172,7 @@ pub fn check_file(path: &Path, options: &CheckOptions) -> FileResult {
         Loaded::Jepsen(events) => match linear::from_jepsen(&file, &events, options.model) {
             Ok(h) => {
                 let l = linear::check(&h, &options.linear);
-                FileResult {
+                let mut result = FileResult {
                     file: file.clone(),
                     format: format.name().to_owned(),
                     verdict: l.verdict,
@@ -156,7 +181,12 @@ pub fn check_file(path: &Path, options: &CheckOptions) -> FileResult {
                     execution: None,
                     linearizability: Some(l),
                     elapsed_us: 0,
+                    timeline: None,
+                };
+                if options.timeline {
+                    result.timeline = Some(Timeline::of_jepsen(&events, &result.focus()));
                 }
+                result
             }
             Err(e) => FileResult::failed(&file, format, e.to_string(), started),
         },

@@ -218,6 +218,7 @@ fn check(args: CheckArgs) -> Result<gpaxos_checker::Verdict> {
             memory_limit: args.memory_limit,
             threads: args.threads,
         },
+        timeline: args.out.is_some(),
     };
     let rounds = args.bench.unwrap_or(1);
     let mut round_times = Vec::with_capacity(rounds);
@@ -255,6 +256,7 @@ fn check(args: CheckArgs) -> Result<gpaxos_checker::Verdict> {
     if let Some(out) = &args.out {
         report::write_results(out, &results)
             .with_context(|| format!("writing {}", out.display()))?;
+        report::write_html(out, &results).with_context(|| format!("writing {}", out.display()))?;
     }
     Ok(summary.verdict())
 }

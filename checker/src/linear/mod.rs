@@ -75,6 +75,9 @@ pub struct NonLinearizable {
     /// Every operation that could have gone next, and why it cannot; the
     /// smallest window of operations the search could not linearize.
     pub window: Vec<Blocked>,
+    /// The line of the operation whose return closed the window: it had to
+    /// take effect, and nothing could.
+    pub blocking_line: Option<usize>,
     pub message: String,
 }
 
@@ -166,6 +169,7 @@ fn explain<M: Model>(
         prefix_tail,
         state,
         window,
+        blocking_line: deepest.blocking.map(|i| ops[i].line),
         message,
     }
 }

@@ -1,0 +1,343 @@
+//! `report.html`: one page, no scripts and no network, that shows a person
+//! every verdict, every violation explained, and the run on a timeline.
+
+use super::svg::{self, escape};
+use super::timeline::{TimedOp, Timeline};
+use crate::check::FileResult;
+use crate::consensus::{ConsensusResult, SideBySide};
+use crate::execution::ExecutionResult;
+use crate::linear::{LinearResult, NonLinearizable};
+use crate::verdict::Verdict;
+use std::fmt::Write;
+
+const STYLE: &str = r#"
+body { font: 14px/1.45 system-ui, sans-serif; margin: 24px; color: #222; max-width: 1180px; }
+h1 { font-size: 22px; } h2 { font-size: 18px; margin-top: 36px; border-bottom: 1px solid #ccc; }
+h3 { font-size: 15px; margin-top: 22px; } h4 { margin: 10px 0 4px; }
+.badge { display: inline-block; padding: 1px 8px; border-radius: 4px; color: #fff; font-weight: 600; }
+.valid { background: #2f855a; } .invalid { background: #c53030; } .unknown { background: #b7791f; }
+table { border-collapse: collapse; margin: 6px 0; } td, th { border: 1px solid #ddd; padding: 2px 8px; text-align: left; vertical-align: top; }
+th { background: #f4f4f4; } tr.marked td { background: #fde2e2; font-weight: 600; }
+.violation { border-left: 4px solid #c53030; padding: 4px 12px; margin: 10px 0; background: #fff8f8; }
+.note { color: #666; } code, .mono { font-family: ui-monospace, monospace; font-size: 12px; }
+svg { display: block; margin: 8px 0; background: #fcfcfc; border: 1px solid #eee; }
+svg text.axis { font: 10px sans-serif; fill: #555; } svg text.band { font: 9px sans-serif; fill: #a33; }
+svg text.oplabel { font: 9px monospace; fill: #111; }
+"#;
+
+fn badge(v: Verdict) -> String {
+    format!(r#"<span class="badge {v}">{v}</span>"#)
+}
+
+/// The whole report.
+pub fn render(results: &[FileResult]) -> String {
+    let mut h = String::new();
+    let _ = write!(
+        h,
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>gpaxos-checker report</title><style>{STYLE}</style></head><body>"
+    );
+    h.push_str("<h1>gpaxos-checker report</h1><table><tr><th>verdict</th><th>file</th><th>format</th><th>checks</th><th>time</th></tr>");
+    for (i, r) in results.iter().enumerate() {
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td><a href=\"#f{i}\">{}</a></td><td>{}</td><td>{}</td><td>{:.1} ms</td></tr>",
+            badge(r.verdict),
+            escape(&r.file),
+            escape(&r.format),
+            checks(r),
+            r.elapsed_us as f64 / 1000.0
+        );
+    }
+    h.push_str("</table>");
+    for (i, r) in results.iter().enumerate() {
+        file(&mut h, i, r, r.timeline.as_ref());
+    }
+    h.push_str("</body></html>\n");
+    h
+}
+
+fn checks(r: &FileResult) -> String {
+    let mut parts = Vec::new();
+    if let Some(c) = &r.consensus {
+        parts.push(format!("consensus {}", badge(c.verdict)));
+    }
+    if let Some(e) = r.execution.as_ref().filter(|e| e.judged) {
+        parts.push(format!("execution {}", badge(e.verdict)));
+    }
+    if let Some(l) = &r.linearizability {
+        parts.push(format!("linearizability {}", badge(l.verdict)));
+    }
+    parts.join(" ")
+}
+
+fn file(h: &mut String, i: usize, r: &FileResult, timeline: Option<&Timeline>) {
+    let _ = write!(
+        h,
+        "<h2 id=\"f{i}\">{} {}</h2>",
+        badge(r.verdict),
+        escape(&r.file)
+    );
+    if let Some(e) = &r.error {
+        let _ = write!(
+            h,
+            "<div class=\"violation\"><h4>Could not check</h4><p class=\"mono\">{}</p></div>",
+            escape(e)
+        );
+    }
+    if let Some(c) = &r.consensus {
+        consensus(h, c);
+    }
+    if let Some(e) = r.execution.as_ref().filter(|e| e.judged) {
+        execution(h, e);
+    }
+    if let Some(l) = &r.linearizability {
+        linearizability(h, l, timeline);
+    }
+    if let Some(t) = timeline {
+        run(h, t);
+    }
+}
+
+fn consensus(h: &mut String, c: &ConsensusResult) {
+    let _ = write!(
+        h,
+        "<h3>Consensus requirements (Section 4.3) {}</h3>",
+        badge(c.verdict)
+    );
+    if !c.learners.is_empty() {
+        h.push_str("<table><tr><th>learner</th><th>observations</th><th>learned</th><th>runs</th><th>final</th></tr>");
+        for l in &c.learners {
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(&l.node),
+                l.observations,
+                l.learned,
+                l.runs,
+                if l.has_final { "yes" } else { "no" }
+            );
+        }
+        h.push_str("</table>");
+    }
+    for v in &c.violations {
+        let _ = write!(
+            h,
+            "<div class=\"violation\"><h4>{}</h4><p>{}</p>",
+            v.property,
+            escape(&v.message)
+        );
+        if let Some(s) = &v.side_by_side {
+            side_by_side(h, s);
+        }
+        h.push_str("</div>");
+    }
+    for (p, n) in &c.unexplained {
+        let _ = write!(
+            h,
+            "<p class=\"note\">{n} more {p} violation(s) not shown.</p>"
+        );
+    }
+    for n in c.unknown_reasons.iter().chain(&c.notes) {
+        let _ = write!(h, "<p class=\"note\">{}</p>", escape(n));
+    }
+}
+
+/// The two diverging projections, the offending pair marked.
+fn side_by_side(h: &mut String, s: &SideBySide) {
+    let key = s.key.as_deref().map_or("the checkpoints".to_owned(), |k| {
+        format!("key {}", escape(k))
+    });
+    let _ = write!(
+        h,
+        "<table><tr><th>index on {key}</th><th>{}</th><th>{}</th></tr>",
+        escape(&s.left_label),
+        escape(&s.right_label)
+    );
+    let rows = s.left.len().max(s.right.len());
+    for i in 0..rows {
+        let cell =
+            |v: &[crate::history::CmdId]| v.get(i).map_or("—".to_owned(), |c| escape(&c.0));
+        let class = if i == s.marked {
+            " class=\"marked\""
+        } else {
+            ""
+        };
+        let _ = write!(
+            h,
+            "<tr{class}><td>{}</td><td class=\"mono\">{}</td><td class=\"mono\">{}</td></tr>",
+            s.start + i,
+            cell(&s.left),
+            cell(&s.right)
+        );
+    }
+    h.push_str("</table>");
+}
+
+fn execution(h: &mut String, e: &ExecutionResult) {
+    let _ = write!(
+        h,
+        "<h3>Execution {} <span class=\"note\">(replayed {} commands of {}; compared {} client results)</span></h3>",
+        badge(e.verdict),
+        e.replayed,
+        escape(e.learner.as_deref().unwrap_or("?")),
+        e.compared
+    );
+    if !e.mismatches.is_empty() {
+        h.push_str("<table><tr><th>command</th><th>process</th><th>position</th><th>client saw</th><th>replay gives</th></tr>");
+        for (i, m) in e.mismatches.iter().enumerate() {
+            let class = if i == 0 { " class=\"marked\"" } else { "" };
+            let _ = write!(
+                h,
+                "<tr{class}><td class=\"mono\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(&m.id.0),
+                m.process,
+                m.position.map_or("not learned".into(), |p| p.to_string()),
+                escape(&m.client_saw),
+                escape(&m.replayed)
+            );
+        }
+        h.push_str("</table>");
+        if e.mismatch_count > e.mismatches.len() {
+            let _ = write!(
+                h,
+                "<p class=\"note\">{} more not shown.</p>",
+                e.mismatch_count - e.mismatches.len()
+            );
+        }
+    }
+    for n in e.unknown_reasons.iter().chain(&e.notes) {
+        let _ = write!(h, "<p class=\"note\">{}</p>", escape(n));
+    }
+}
+
+fn linearizability(h: &mut String, l: &LinearResult, timeline: Option<&Timeline>) {
+    let _ = write!(
+        h,
+        "<h3>Linearizability {} <span class=\"note\">({} operations, {} independent objects, {:.1} ms)</span></h3>",
+        badge(l.verdict),
+        l.operations,
+        l.objects,
+        l.elapsed_us as f64 / 1000.0
+    );
+    for f in &l.failures {
+        failure(h, f, timeline);
+    }
+    for u in &l.unknown {
+        let _ = write!(h, "<p class=\"note\">unknown: {}</p>", escape(u));
+    }
+}
+
+fn failure(h: &mut String, f: &NonLinearizable, timeline: Option<&Timeline>) {
+    let _ = write!(
+        h,
+        "<div class=\"violation\"><h4>Object {} is not linearizable</h4><p>{}</p>",
+        escape(&f.object),
+        escape(&f.message)
+    );
+    let _ = write!(
+        h,
+        "<p>Longest linearizable prefix: {} of {} operations; its last ones, in order:</p><ol start=\"{}\" class=\"mono\">",
+        f.linearized,
+        f.operations,
+        f.linearized + 1 - f.prefix_tail.len()
+    );
+    for o in &f.prefix_tail {
+        let _ = write!(
+            h,
+            "<li>process {} {} (line {})</li>",
+            o.process,
+            escape(&o.description),
+            o.line
+        );
+    }
+    let _ = write!(
+        h,
+        "</ol><p>State after it: <code>{}</code>. The operations that could go next, and why none can:</p>",
+        escape(&f.state)
+    );
+    h.push_str("<table><tr><th>process</th><th>operation</th><th>line</th><th>why it cannot be placed</th></tr>");
+    for b in &f.window {
+        let class = if Some(b.op.line) == f.blocking_line {
+            " class=\"marked\""
+        } else {
+            ""
+        };
+        let _ = write!(
+            h,
+            "<tr{class}><td>{}</td><td class=\"mono\">{}</td><td>{}</td><td>{}</td></tr>",
+            b.op.process,
+            escape(&b.op.description),
+            b.op.line,
+            escape(&b.reason)
+        );
+    }
+    h.push_str("</table>");
+    if let Some(t) = timeline {
+        let lines: Vec<usize> = f
+            .window
+            .iter()
+            .map(|b| b.op.line)
+            .chain(f.prefix_tail.iter().map(|o| o.line))
+            .collect();
+        let ops: Vec<&TimedOp> = t.ops.iter().filter(|o| lines.contains(&o.line)).collect();
+        if !ops.is_empty() {
+            let from = ops.iter().map(|o| o.call).min().unwrap_or(0);
+            let to = ops
+                .iter()
+                .map(|o| o.ret.unwrap_or(o.call))
+                .max()
+                .unwrap_or(from)
+                .max(from + 1);
+            let marked: Vec<usize> = f.window.iter().map(|b| b.op.line).collect();
+            h.push_str("<p class=\"note\">The window on a timeline (outlined: could go next; red: must have taken effect before it returned):</p>");
+            h.push_str(&svg::timeline(
+                t,
+                &ops,
+                (from, to),
+                &marked,
+                f.blocking_line,
+            ));
+        }
+    }
+    h.push_str("</div>");
+}
+
+fn run(h: &mut String, t: &Timeline) {
+    h.push_str("<h3>The run</h3>");
+    if t.total_ops > t.ops.len() {
+        let _ = write!(
+            h,
+            "<p class=\"note\">Showing {} of {} operations on the timeline.</p>",
+            t.ops.len(),
+            t.total_ops
+        );
+    }
+    let ops: Vec<&TimedOp> = t.ops.iter().collect();
+    let to = ops
+        .iter()
+        .map(|o| o.ret.unwrap_or(o.call))
+        .max()
+        .unwrap_or(t.end);
+    h.push_str(&svg::timeline(t, &ops, (0, to), &[], None));
+    h.push_str(&svg::latency(t));
+    h.push_str(&svg::throughput(t));
+    if !t.quantiles.is_empty() {
+        h.push_str("<table><tr><th>latency quantile</th>");
+        for (q, _) in &t.quantiles {
+            let _ = write!(
+                h,
+                "<th>{}</th>",
+                if *q >= 1.0 {
+                    "max".to_owned()
+                } else {
+                    format!("p{}", q * 100.0)
+                }
+            );
+        }
+        h.push_str("</tr><tr><td></td>");
+        for (_, v) in &t.quantiles {
+            let _ = write!(h, "<td>{}</td>", svg::duration(t, *v));
+        }
+        h.push_str("</tr></table>");
+    }
+}
