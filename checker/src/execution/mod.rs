@@ -15,7 +15,6 @@ use crate::history::{CmdId, Command, EventKind, History, Op, OpResult, Record};
 use crate::verdict::Verdict;
 use machine::{Machine, Outcome};
 use serde::Serialize;
-use std::collections::BTreeMap;
 
 /// At most this many mismatches are explained; the rest are counted.
 const MAX_EXPLAINED: usize = 50;
@@ -83,25 +82,34 @@ fn sequences(history: &History) -> Sequences<'_> {
     Sequences { nodes, broken }
 }
 
-/// What the client's completion says the command's outcome was, or `None`
-/// when the completion says it did not take effect at all.
-fn client_outcome(kind: EventKind, op: &Op, result: Option<&OpResult>) -> Option<Outcome> {
+/// What a client's completion says about its command.
+enum Expected {
+    /// It took effect with this outcome.
+    Outcome(Outcome),
+    /// It took effect, with a result the client did not see (an `ok`
+    /// without `result`, as a retry answered from the exactly-once table).
+    Unseen,
+    /// It certainly did not take effect.
+    NoEffect,
+}
+
+fn client_outcome(kind: EventKind, op: &Op, result: Option<&OpResult>) -> Expected {
     let ok = kind == EventKind::Ok;
-    Some(match op {
+    Expected::Outcome(match op {
         Op::Get { .. } if ok => match result {
             Some(OpResult::Value(v)) => Outcome::Read(v.clone()),
-            _ => Outcome::Read(None),
+            _ => return Expected::Unseen,
         },
         Op::Balances { .. } if ok => match result {
             Some(OpResult::Balances(b)) => Outcome::Balances(b.clone()),
-            _ => Outcome::Balances(BTreeMap::new()),
+            _ => return Expected::Unseen,
         },
         Op::Put { .. } | Op::Append { .. } if ok => Outcome::Written,
         Op::Cas { .. } => Outcome::Swapped(ok),
         Op::Transfer { .. } => Outcome::Moved(ok),
         Op::Checkpoint => Outcome::Checkpointed,
         // A failed get, put, append or balances certainly did not happen.
-        _ => return None,
+        _ => return Expected::NoEffect,
     })
 }
 
@@ -179,8 +187,12 @@ pub fn check(history: &History) -> ExecutionResult {
                 replayed: got,
                 message,
             };
+        let saw = |e: &Expected| match e {
+            Expected::Outcome(want) => want.to_string(),
+            _ => "an unseen result".to_owned(),
+        };
         match (expected, seen) {
-            (Some(want), Some((position, got))) if want != *got => mismatches.push(mismatch(
+            (Expected::Outcome(want), Some((position, got))) if want != *got => mismatches.push(mismatch(
                 Some(*position),
                 want.to_string(),
                 got.to_string(),
@@ -191,19 +203,20 @@ pub fn check(history: &History) -> ExecutionResult {
                     event.kind.name()
                 ),
             )),
-            (Some(_), Some(_)) | (None, None) => {}
-            (Some(want), None) if *is_final => mismatches.push(mismatch(
+            (Expected::Outcome(_) | Expected::Unseen, Some(_)) | (Expected::NoEffect, None) => {}
+            (want, None) if *is_final => mismatches.push(mismatch(
                 None,
-                want.to_string(),
+                saw(&want),
                 "not learned".into(),
                 format!(
-                    "process {} saw {cmd} complete {} ({want}), but it is not in {node}'s final learned sequence",
+                    "process {} saw {cmd} complete {} ({}), but it is not in {node}'s final learned sequence",
                     event.process,
-                    event.kind.name()
+                    event.kind.name(),
+                    saw(&want)
                 ),
             )),
-            (Some(_), None) => missing_unjudged += 1,
-            (None, Some((position, got))) => mismatches.push(mismatch(
+            (_, None) => missing_unjudged += 1,
+            (Expected::NoEffect, Some((position, got))) => mismatches.push(mismatch(
                 Some(*position),
                 "failed: did not take effect".into(),
                 got.to_string(),

@@ -171,3 +171,16 @@ fn a_repeated_command_executes_once() {
     let r = bank_run("fail", r#"{"a":30,"b":70}"#, &[T1, T1, T2, BAL]);
     assert_eq!(r.verdict, Verdict::Valid, "{r:#?}");
 }
+
+#[test]
+fn an_ok_without_its_result_is_not_compared() {
+    let v = [
+        client("invoke", 1, 1, PUT1, ""),
+        client("ok", 1, 2, PUT1, ""),
+        client("invoke", 4, 9, GET, ""),
+        client("ok", 4, 10, GET, ""),
+        learned("n1", 20, 0, &[PUT1, GET], true),
+    ];
+    let r = run(&lines(&v));
+    assert_eq!(r.verdict, Verdict::Valid, "{r:#?}");
+}

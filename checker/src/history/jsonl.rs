@@ -186,6 +186,8 @@ mod tests {
 
         let e = error_of("{\"type\":\"ok\",\"process\":1,\"time\":1,\"id\":\"1.1\",\"f\":\"get\",\"key\":\"k\",\"result\":5}");
         assert!(e.contains("result"), "{e}");
+        let e = error_of("{\"type\":\"ok\",\"process\":1,\"time\":1,\"id\":\"1.1\",\"f\":\"balances\",\"accounts\":[\"a\"],\"result\":{\"a\":\"x\"}}");
+        assert!(e.contains("result"), "{e}");
 
         let e = error_of(
             "{\"type\":\"learned\",\"node\":\"n1\",\"time\":1,\"from\":0,\"len\":2,\"cmds\":[]}",

@@ -208,7 +208,8 @@ pub struct ClientEvent {
     /// Nanoseconds since the run started.
     pub time: u64,
     pub command: Command,
-    /// Present on `ok` completions of `get` and `balances`.
+    /// Present on `ok` completions of `get` and `balances`; an `ok`
+    /// without it took effect with a result no one saw.
     pub result: Option<OpResult>,
 }
 
