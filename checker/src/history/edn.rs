@@ -109,7 +109,13 @@ pub struct Reader<'a> {
     text: &'a [u8],
     pos: usize,
     line: usize,
+    /// Collections open around the current position.
+    depth: usize,
 }
+
+/// Deeper nesting is refused rather than allowed to exhaust the stack; no
+/// history nests more than a few levels.
+const MAX_DEPTH: usize = 200;
 
 impl<'a> Reader<'a> {
     pub fn new(text: &'a str) -> Self {
@@ -117,6 +123,7 @@ impl<'a> Reader<'a> {
             text: text.as_bytes(),
             pos: 0,
             line: 1,
+            depth: 0,
         }
     }
 
@@ -197,6 +204,16 @@ impl<'a> Reader<'a> {
     }
 
     fn value(&mut self) -> Result<Edn, EdnError> {
+        if self.depth >= MAX_DEPTH {
+            return self.error(format!("values nested more than {MAX_DEPTH} deep"));
+        }
+        self.depth += 1;
+        let value = self.value_here();
+        self.depth -= 1;
+        value
+    }
+
+    fn value_here(&mut self) -> Result<Edn, EdnError> {
         self.skip_blank();
         let Some(c) = self.peek() else {
             return self.error("unexpected end of input: expected a value");
@@ -456,6 +473,13 @@ mod tests {
         assert_eq!(v[8], Edn::Symbol("sym".into()));
         assert!(matches!(&v[13], Edn::Tagged(t, _) if t == "inst"));
         assert_eq!(v[14], Edn::Int(7));
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let text = "[".repeat(100_000);
+        let e = Reader::new(&text).next_value().unwrap_err();
+        assert!(e.message.contains("nested"), "{}", e.message);
     }
 
     #[test]

@@ -15,7 +15,12 @@ pub(super) fn parse_str(file: &str, text: &str) -> Result<History, HistoryError>
         let cut = if rest.len() <= size {
             rest.len()
         } else {
-            rest[size..].find('\n').map_or(rest.len(), |n| size + n + 1)
+            // Cut after a newline (a byte that is never inside a UTF-8
+            // sequence), so each chunk is whole lines and valid UTF-8.
+            rest.as_bytes()[size..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(rest.len(), |n| size + n + 1)
         };
         let (chunk, tail) = rest.split_at(cut);
         chunks.push((chunk, first_line));
@@ -149,6 +154,10 @@ mod tests {
     fn long_histories_parse_in_chunks_with_the_right_lines() {
         let line = SAMPLE.lines().nth(1).unwrap();
         let n = PARALLEL_FROM / line.len() + 1000;
+        // Non-ASCII text, so that a chunk boundary could fall inside a
+        // character.
+        let line = line.replace("\"5\"", "\"é€😀\"");
+        let line = line.as_str();
         let mut text = vec![line; n].join("\n");
         text.push_str("\n{\"type\":\"bogus\"}\n");
         let e = parse_str("big", &text).unwrap_err().to_string();
