@@ -32,6 +32,11 @@ enum Cmd {
         conflict: f64,
         #[arg(long, value_enum, default_value_t = Faults::Default)]
         faults: Faults,
+        /// Commands per instance before the leader proposes a checkpoint
+        /// (Section 6.3). A checkpoint interferes with every command, so
+        /// commands racing one are recovered by the leader.
+        #[arg(long, default_value_t = 64)]
+        checkpoint_every: usize,
         /// Worker threads (default: the number of cores).
         #[arg(long)]
         threads: Option<usize>,
@@ -44,11 +49,15 @@ enum Cmd {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Cmd::Sim { seeds, start_seed, nodes, commands, conflict, faults, threads, store } => {
+        Cmd::Sim { seeds, start_seed, nodes, commands, conflict, faults, checkpoint_every, threads, store } => {
             if !(0.0..=1.0).contains(&conflict) {
                 anyhow::bail!("--conflict must be between 0 and 1, got {conflict}");
             }
-            let cfg = SimConfig::new(nodes, commands, conflict, faults)?;
+            if checkpoint_every == 0 {
+                anyhow::bail!("--checkpoint-every must be at least 1");
+            }
+            let mut cfg = SimConfig::new(nodes, commands, conflict, faults)?;
+            cfg.protocol.checkpoint_every = checkpoint_every;
             let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
             let report = sim::sweep(&cfg, start_seed..start_seed + seeds, threads, &store)?;
             print!("{report}");

@@ -33,7 +33,7 @@ fn assert_caught(bug: PlantedBug, conflict: f64) {
 
 #[test]
 fn acceptor_replying_before_its_write_is_durable_is_caught() {
-    assert_caught(PlantedBug::ReplyBeforeDurable, 0.3);
+    assert_caught(PlantedBug::ReplyBeforeDurable, 0.5);
 }
 
 #[test]

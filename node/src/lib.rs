@@ -4,10 +4,14 @@
 //! * [`cstruct`]: the c-struct sets of Section 4.
 //! * [`protocol`]: the sans-I/O core of Section 5.5 and appendix C.6.
 //! * [`app`]: the replicated kv / bank state machine.
+//! * [`storage`]: the write-ahead log that keeps the protocol's promises.
+//! * [`net`]: QUIC transport with mutual TLS, certificates, framing.
 
 pub mod app;
 pub mod command;
 pub mod cstruct;
+pub mod net;
 pub mod protocol;
+pub mod storage;
 
 pub use command::{CmdId, Command, Key, Op};

@@ -616,6 +616,7 @@ impl Sim {
         for s in live.iter().chain(self.lost_stats.iter()) {
             stats.learned_fast += s.learned_fast;
             stats.learned_slow += s.learned_slow;
+            stats.checkpoints_learned += s.checkpoints_learned;
             stats.collisions += s.collisions;
             stats.recoveries += s.recoveries;
             stats.ballots_started += s.ballots_started;

@@ -55,10 +55,11 @@ pub fn judge(out: &SimOutcome) -> Vec<String> {
 
 fn replay_command(cfg: &SimConfig, seed: u64) -> String {
     format!(
-        "gpaxos-harness sim --seeds 1 --start-seed {seed} --nodes {} --commands {} --conflict {} --faults {}",
+        "gpaxos-harness sim --seeds 1 --start-seed {seed} --nodes {} --commands {} --conflict {} --checkpoint-every {} --faults {}",
         cfg.nodes,
         cfg.commands,
         cfg.conflict,
+        cfg.protocol.checkpoint_every,
         match cfg.faults {
             super::Faults::None => "none",
             super::Faults::Default => "default",
@@ -110,6 +111,7 @@ pub fn sweep(cfg: &SimConfig, seeds: Range<u64>, threads: usize, store: &Path) -
 fn add_stats(a: &mut Stats, s: &Stats) {
     a.learned_fast += s.learned_fast;
     a.learned_slow += s.learned_slow;
+    a.checkpoints_learned += s.checkpoints_learned;
     a.collisions += s.collisions;
     a.recoveries += s.recoveries;
     a.ballots_started += s.ballots_started;
@@ -131,7 +133,7 @@ impl fmt::Display for SweepReport {
         let per_min = if self.elapsed_s > 0.0 { self.seeds as f64 * 60.0 / self.elapsed_s } else { 0.0 };
         writeln!(f, "seeds:        {} in {:.1} s ({:.0} seeds/min)", self.seeds, self.elapsed_s, per_min)?;
         writeln!(f, "operations:   {} ok, {} fail, {} info", self.ok, self.fail, self.info)?;
-        writeln!(f, "fast path:    {ratio:.2}% of {learned} learned commands (all learners)")?;
+        writeln!(f, "fast path:    {ratio:.2}% of {learned} client commands learned (all learners)")?;
         writeln!(
             f,
             "collisions:   {} seen, {} recoveries, {} ballots started, {} elections, {} mode switches, {} checkpoints",

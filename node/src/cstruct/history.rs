@@ -73,17 +73,17 @@ impl History {
         })
     }
 
-    /// The commands of the greatest common prefix of `self` and `other`.
+    /// The commands of the greatest common prefix of `self` and `others`.
     ///
-    /// A command belongs to it iff it is in `other` and, on every key it
-    /// touches, everything before it in `self` belongs too and it sits at
-    /// the same position in `other`'s projection. Going through `self` in
-    /// the order its commands were appended (a linearization) visits every
-    /// command after its predecessors, so one pass finds this greatest
-    /// fix-point (PAPER.md trap 5): once a key has lost a command, every
-    /// later command on that key is out, and with it, on its other keys,
-    /// everything after it.
-    fn common_prefix_ids(&self, other: &Self) -> IdSet {
+    /// A command belongs to it iff it is in every other history and, on
+    /// every key it touches, everything before it in `self` belongs too and
+    /// it sits at the same position in every other history's projection.
+    /// Going through `self` in the order its commands were appended (a
+    /// linearization) visits every command after its predecessors, so one
+    /// pass finds this greatest fix-point (PAPER.md trap 5): once a key has
+    /// lost a command, every later command on that key is out, and with it,
+    /// on its other keys, everything after it.
+    fn common_prefix_ids(&self, others: &[&History]) -> IdSet {
         // Per key: commands of `self` seen so far, and whether all of them
         // were kept.
         let mut seen: HashMap<&str, (usize, bool), FastHash> = HashMap::default();
@@ -92,12 +92,14 @@ impl History {
             if cmd.is_checkpoint() {
                 continue;
             }
-            let mut keep = other.index.contains_key(&cmd.id);
-            cmd.for_each_key(|k| {
-                let (n, intact) = *seen.get(k.as_str()).unwrap_or(&(0, true));
-                let same_place = other.per_key.get(k).and_then(|p| p.get(n)) == Some(&cmd.id);
-                keep &= intact && same_place;
-            });
+            let mut keep = others.iter().all(|o| o.index.contains_key(&cmd.id));
+            if keep {
+                cmd.for_each_key(|k| {
+                    let (n, intact) = *seen.get(k.as_str()).unwrap_or(&(0, true));
+                    keep &= intact
+                        && others.iter().all(|o| o.per_key.get(k).and_then(|p| p.get(n)) == Some(&cmd.id));
+                });
+            }
             cmd.for_each_key(|k| {
                 let e = seen.entry(k.as_str()).or_insert((0, true));
                 e.0 += 1;
@@ -108,6 +110,16 @@ impl History {
             }
         }
         ids
+    }
+
+    fn filtered(&self, ids: &IdSet) -> History {
+        let mut out = History::bottom();
+        for c in &self.cmds {
+            if ids.contains(&c.id) {
+                out.append(c);
+            }
+        }
+        out
     }
 }
 
@@ -148,14 +160,40 @@ impl CStruct for History {
         if self == other {
             return self.clone();
         }
-        let ids = self.common_prefix_ids(other);
-        let mut out = History::bottom();
-        for c in &self.cmds {
-            if ids.contains(&c.id) {
-                out.append(c);
+        self.filtered(&self.common_prefix_ids(&[other]))
+    }
+
+    fn glb_all<'a>(mut items: impl Iterator<Item = &'a Self>) -> Option<Self> {
+        let first = items.next()?;
+        let others: Vec<&History> = items.collect();
+        if others.iter().all(|o| *o == first) {
+            return Some(first.clone());
+        }
+        Some(first.filtered(&first.common_prefix_ids(&others)))
+    }
+
+    fn still_compatible(&self, other: &Self, appended: &[Command]) -> bool {
+        if self.closed || other.closed || appended.iter().any(Command::is_checkpoint) {
+            return self.compatible(other);
+        }
+        // Per key, how many of the appended commands landed on it: only the
+        // tail they form can disagree with `other`.
+        let mut touched: Vec<(&str, usize)> = Vec::new();
+        for c in appended {
+            c.for_each_key(|k| match touched.iter_mut().find(|(t, _)| *t == k.as_str()) {
+                Some((_, n)) => *n += 1,
+                None => touched.push((k.as_str(), 1)),
+            });
+        }
+        let mut ok = true;
+        for (k, m) in touched {
+            if let (Some(a), Some(b)) = (self.per_key.get(k), other.per_key.get(k)) {
+                let n = a.len().min(b.len());
+                let start = a.len().saturating_sub(m).min(n);
+                ok &= a[start..n] == b[start..n];
             }
         }
-        out
+        ok
     }
 
     fn lub(&self, other: &Self) -> Option<Self> {

@@ -81,6 +81,14 @@ pub trait CStruct: Clone + PartialEq + Eq + Debug + Send + 'static {
         v
     }
 
+    /// Whether `self` and `other` are still compatible after `self` grew by
+    /// `appended`, given that they were compatible before. Sets where only
+    /// part of the c-struct can be affected by an append override this.
+    fn still_compatible(&self, other: &Self, appended: &[Command]) -> bool {
+        let _ = appended;
+        self.compatible(other)
+    }
+
     /// `⊓ S` of a non-empty set.
     fn glb_all<'a>(mut items: impl Iterator<Item = &'a Self>) -> Option<Self> {
         let first = items.next()?.clone();

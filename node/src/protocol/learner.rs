@@ -190,12 +190,12 @@ impl<C: CStruct> Learner<C> {
         if cmds.iter().any(|c| !st.learned.contains(&c.id)) && st.unlearned_since.is_none() {
             st.unlearned_since = Some(now);
         }
-        let collision = self.detect_collision(instance, bal, acc);
+        let collision = self.detect_collision(instance, bal, acc, cmds);
         self.learn(instance, bal, acc, cmds, now, out);
         collision
     }
 
-    fn detect_collision(&mut self, instance: Instance, bal: Ballot, acc: NodeId) -> Option<Collision> {
+    fn detect_collision(&mut self, instance: Instance, bal: Ballot, acc: NodeId, delta: &[Command]) -> Option<Collision> {
         if !bal.fast {
             return None;
         }
@@ -205,7 +205,9 @@ impl<C: CStruct> Learner<C> {
         }
         let votes = st.ballots.get(&bal)?;
         let mine = votes[acc as usize].as_ref()?;
-        let collided = votes.iter().flatten().any(|other| !mine.val.compatible(&other.val));
+        // Every pair was compatible before this vote grew (or a collision was
+        // reported), so only what the delta touched needs a look.
+        let collided = votes.iter().flatten().any(|other| !mine.val.still_compatible(&other.val, delta));
         if collided {
             st.collision = Some(bal);
             return Some(Collision { instance, bal });
@@ -223,15 +225,17 @@ impl<C: CStruct> Learner<C> {
         }
         let Some(st) = self.open.get_mut(&instance) else { return };
         let Some(votes) = st.ballots.get(&bal) else { return };
-        let voters: Vec<usize> = (0..votes.len()).filter(|&i| votes[i].is_some()).collect();
-        if voters.len() < size {
+        let voters: u32 = (0..votes.len()).filter(|&i| votes[i].is_some()).fold(0, |m, i| m | 1 << i);
+        if (voters.count_ones() as usize) < size {
             return;
         }
-        let others: Vec<usize> = voters.iter().copied().filter(|&i| i != acc as usize).collect();
+        let others = voters & !(1 << acc);
         let mut learned_any = false;
-        for rest in combinations(&others, size - 1) {
-            let members: Vec<&VoteLog<C>> =
-                std::iter::once(acc as usize).chain(rest).map(|i| votes[i].as_ref().expect("voter")).collect();
+        for rest in subsets_of(others, size - 1) {
+            let members: Vec<&VoteLog<C>> = std::iter::once(acc as usize)
+                .chain((0..votes.len()).filter(|i| rest & (1 << i) != 0))
+                .map(|i| votes[i].as_ref().expect("voter"))
+                .collect();
             let grows = delta.iter().any(|c| !st.learned.contains(&c.id) && members.iter().all(|m| m.val.contains(&c.id)));
             if !grows {
                 continue;
@@ -354,33 +358,22 @@ impl<C: CStruct> Learner<C> {
     }
 }
 
-/// Every `k`-element subset of `items`.
-fn combinations(items: &[usize], k: usize) -> Vec<Vec<usize>> {
-    if k == 0 {
-        return vec![Vec::new()];
-    }
-    if items.len() < k {
-        return Vec::new();
-    }
-    let mut out = Vec::new();
-    for (i, &first) in items.iter().enumerate() {
-        for mut rest in combinations(&items[i + 1..], k - 1) {
-            rest.insert(0, first);
-            out.push(rest);
-        }
-    }
-    out
+/// Every `k`-element subset of the set bits of `mask`, as masks.
+fn subsets_of(mask: u32, k: usize) -> impl Iterator<Item = u32> {
+    let top = if mask == 0 { 1 } else { 1u64 << (32 - mask.leading_zeros()) };
+    (0..top).map(|m| m as u32).filter(move |m| m & !mask == 0 && m.count_ones() as usize == k)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::combinations;
+    use super::subsets_of;
 
     #[test]
-    fn combinations_count() {
-        assert_eq!(combinations(&[0, 1, 2, 3, 4], 3).len(), 10);
-        assert_eq!(combinations(&[0, 1, 2, 3], 3).len(), 4);
-        assert_eq!(combinations(&[0, 1], 3).len(), 0);
-        assert_eq!(combinations(&[7], 0), vec![Vec::<usize>::new()]);
+    fn subsets_count() {
+        assert_eq!(subsets_of(0b11111, 3).count(), 10);
+        assert_eq!(subsets_of(0b10111, 3).count(), 4);
+        assert_eq!(subsets_of(0b00011, 3).count(), 0);
+        assert_eq!(subsets_of(0b10100, 0).collect::<Vec<_>>(), vec![0]);
+        assert!(subsets_of(0b10110, 2).all(|m| m & !0b10110 == 0));
     }
 }

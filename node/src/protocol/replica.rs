@@ -86,8 +86,11 @@ pub struct Output {
 /// Counters for `status` and the simulator's report.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stats {
+    /// Client commands learned through fast votes alone.
     pub learned_fast: u64,
+    /// Client commands learned through a leader's suggestion.
     pub learned_slow: u64,
+    pub checkpoints_learned: u64,
     pub collisions: u64,
     pub recoveries: u64,
     pub ballots_started: u64,
@@ -582,7 +585,9 @@ impl<C: CStruct> Replica<C> {
                 self.inbox.push_back(msg);
             }
             Held::Learned(instance, cmd, fast) => {
-                if fast {
+                if cmd.is_checkpoint() {
+                    self.stats.checkpoints_learned += 1;
+                } else if fast {
                     self.stats.learned_fast += 1;
                 } else {
                     self.stats.learned_slow += 1;

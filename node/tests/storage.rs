@@ -1,0 +1,487 @@
+//! The write-ahead log: round trips, group commit, torn tails, corruption
+//! before the tail, compaction, and hostile file contents.
+
+use gpaxos_node::protocol::{Ballot, Record};
+use gpaxos_node::storage::{StorageError, Wal, COMPACT_FILE, LOG_FILE};
+use gpaxos_node::{Command, Op};
+use std::fs;
+use std::path::Path;
+
+const HEADER_LEN: u64 = 8;
+
+/// SplitMix64: deterministic randomness without a dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next() as u8).collect()
+    }
+}
+
+fn bal(round: u64, leader: u8, fast: bool) -> Ballot {
+    let mut b = Ballot::ZERO;
+    for _ in 0..round {
+        b = b.next(leader.into(), fast);
+    }
+    b
+}
+
+fn put(client: u64, seq: u64, key: &str, value: &str) -> Command {
+    Command::new(
+        client,
+        seq,
+        Op::Put {
+            key: key.into(),
+            value: value.into(),
+        },
+    )
+}
+
+/// One record of every kind, then some more votes and learned commands.
+fn sample_records(n: usize) -> Vec<Record> {
+    let mut records = vec![
+        Record::Promise {
+            mbal: bal(1, 0, true),
+        },
+        Record::Rest {
+            from: 0,
+            bal: bal(1, 0, true),
+        },
+        Record::LeaderRound { round: 3 },
+        Record::Vote {
+            instance: 0,
+            bal: bal(1, 0, true),
+            base: 0,
+            cmds: vec![put(1, 1, "a", "x"), put(2, 1, "b", "y")],
+        },
+        Record::Learned {
+            instance: 0,
+            cmds: vec![put(1, 1, "a", "x")],
+        },
+        Record::Forget { below: 1 },
+    ];
+    let mut i = 0u64;
+    while records.len() < n {
+        i += 1;
+        records.push(if i % 2 == 0 {
+            Record::Vote {
+                instance: i,
+                bal: bal(2, 1, false),
+                base: i as u32,
+                cmds: vec![put(3, i, &format!("k{i}"), &"v".repeat(i as usize % 7))],
+            }
+        } else {
+            Record::Learned {
+                instance: i,
+                cmds: vec![Command::new(
+                    4,
+                    i,
+                    Op::Transfer {
+                        from: "acct1".into(),
+                        to: "acct2".into(),
+                        amount: i as i64,
+                    },
+                )],
+            }
+        });
+    }
+    records.truncate(n);
+    records
+}
+
+/// Writes `records` as a fresh log in `dir`, one sync per record; returns
+/// the byte offset of every frame and the file's length.
+fn write_log(dir: &Path, records: &[Record]) -> (Vec<u64>, u64) {
+    let (mut wal, rec) = Wal::open(dir).unwrap();
+    assert!(rec.records.is_empty());
+    let mut offsets = Vec::new();
+    for (i, r) in records.iter().enumerate() {
+        offsets.push(wal.stats().file_bytes);
+        wal.append([r]).unwrap();
+        assert_eq!(wal.sync().unwrap(), i as u64 + 1);
+    }
+    let len = wal.stats().file_bytes;
+    assert_eq!(fs::metadata(wal.path()).unwrap().len(), len);
+    (offsets, len)
+}
+
+fn log_path(dir: &Path) -> std::path::PathBuf {
+    dir.join(LOG_FILE)
+}
+
+fn open_records(dir: &Path) -> Vec<Record> {
+    Wal::open(dir).unwrap().1.records
+}
+
+#[test]
+fn empty_dir_gets_an_empty_log() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("not/yet/there");
+    let (wal, rec) = Wal::open(&dir).unwrap();
+    assert!(rec.created);
+    assert!(rec.records.is_empty());
+    assert!(rec.torn_tail.is_none());
+    assert_eq!(wal.durable(), 0);
+    assert_eq!(fs::metadata(log_path(&dir)).unwrap().len(), HEADER_LEN);
+    drop(wal);
+    let (_, rec) = Wal::open(&dir).unwrap();
+    assert!(!rec.created);
+    assert!(rec.records.is_empty());
+}
+
+#[test]
+fn round_trip_with_group_commit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let records = sample_records(40);
+    let (mut wal, _) = Wal::open(tmp.path()).unwrap();
+    wal.append(&records[..3]).unwrap();
+    wal.append(&records[3..5]).unwrap();
+    assert_eq!(wal.durable(), 0, "append alone promises nothing");
+    assert_eq!(wal.sync().unwrap(), 5);
+    assert_eq!(wal.stats().fsyncs, 1, "one fsync for both appends");
+    assert_eq!(wal.stats().last_batch, 5);
+    assert_eq!(wal.sync().unwrap(), 5);
+    assert_eq!(
+        wal.stats().fsyncs,
+        1,
+        "sync with nothing queued does not fsync"
+    );
+    wal.append(&records[5..]).unwrap();
+    assert_eq!(wal.sync().unwrap(), 40);
+    assert_eq!(wal.stats().max_batch, 35);
+    drop(wal);
+    assert_eq!(open_records(tmp.path()), records);
+}
+
+#[test]
+fn unsynced_appends_are_not_in_the_log() {
+    let tmp = tempfile::tempdir().unwrap();
+    let records = sample_records(6);
+    let (mut wal, _) = Wal::open(tmp.path()).unwrap();
+    wal.append(&records[..4]).unwrap();
+    wal.sync().unwrap();
+    wal.append(&records[4..]).unwrap();
+    drop(wal); // a crash before the sync
+    assert_eq!(open_records(tmp.path()), records[..4]);
+}
+
+#[test]
+fn durable_counts_only_this_incarnation() {
+    let tmp = tempfile::tempdir().unwrap();
+    let records = sample_records(9);
+    write_log(tmp.path(), &records[..5]);
+    let (mut wal, rec) = Wal::open(tmp.path()).unwrap();
+    assert_eq!(rec.records, records[..5]);
+    assert_eq!(wal.durable(), 0);
+    wal.append(&records[5..]).unwrap();
+    assert_eq!(wal.sync().unwrap(), 4);
+    drop(wal);
+    assert_eq!(open_records(tmp.path()), records);
+}
+
+#[test]
+fn torn_tail_at_every_cut_of_the_last_record_recovers_the_prefix() {
+    let tmp = tempfile::tempdir().unwrap();
+    let records = sample_records(8);
+    let (offsets, len) = write_log(tmp.path(), &records);
+    let full = fs::read(log_path(tmp.path())).unwrap();
+    let last = *offsets.last().unwrap();
+    let extra = sample_records(12).pop().unwrap();
+    for cut in last..len {
+        let dir = tmp.path().join(format!("cut{cut}"));
+        fs::create_dir(&dir).unwrap();
+        fs::write(log_path(&dir), &full[..cut as usize]).unwrap();
+        let (mut wal, rec) = Wal::open(&dir).unwrap();
+        assert_eq!(rec.records, records[..7], "cut at {cut}");
+        match rec.torn_tail {
+            None => assert_eq!(cut, last),
+            Some(t) => {
+                assert_eq!(t.offset, last);
+                assert_eq!(t.dropped_bytes, cut - last);
+            }
+        }
+        assert_eq!(
+            fs::metadata(log_path(&dir)).unwrap().len(),
+            last,
+            "tail cut off"
+        );
+        // The log goes on after the cut.
+        wal.append([&extra]).unwrap();
+        assert_eq!(wal.sync().unwrap(), 1);
+        drop(wal);
+        let mut expected = records[..7].to_vec();
+        expected.push(extra.clone());
+        assert_eq!(open_records(&dir), expected, "cut at {cut}");
+    }
+}
+
+#[test]
+fn garbage_after_the_last_record_is_a_torn_tail() {
+    let tmp = tempfile::tempdir().unwrap();
+    let records = sample_records(5);
+    let (_, len) = write_log(tmp.path(), &records);
+    let full = fs::read(log_path(tmp.path())).unwrap();
+    let mut rng = Rng(7);
+    let tails: Vec<Vec<u8>> = vec![
+        vec![0; 4096],    // a file system extended the file with zeros
+        vec![0xff; 100],  // impossible length
+        rng.bytes(1),     // half a length
+        rng.bytes(5000),  // noise
+        rng.bytes(70000), // more noise
+    ];
+    for (i, tail) in tails.iter().enumerate() {
+        let dir = tmp.path().join(format!("t{i}"));
+        fs::create_dir(&dir).unwrap();
+        fs::write(log_path(&dir), [full.as_slice(), tail].concat()).unwrap();
+        let (_, rec) = Wal::open(&dir).unwrap();
+        assert_eq!(rec.records, records, "tail {i}");
+        let torn = rec.torn_tail.expect("torn tail reported");
+        assert_eq!((torn.offset, torn.dropped_bytes), (len, tail.len() as u64));
+    }
+}
+
+#[test]
+fn a_flipped_bit_before_the_tail_refuses_naming_file_and_offset() {
+    let tmp = tempfile::tempdir().unwrap();
+    let records = sample_records(5);
+    let (offsets, len) = write_log(tmp.path(), &records);
+    let full = fs::read(log_path(tmp.path())).unwrap();
+    let dir = tmp.path().join("flip");
+    fs::create_dir(&dir).unwrap();
+    let path = log_path(&dir);
+    for byte in HEADER_LEN..len {
+        for bit in 0..8 {
+            let mut bytes = full.clone();
+            bytes[byte as usize] ^= 1 << bit;
+            fs::write(&path, &bytes).unwrap();
+            let frame = offsets.iter().rposition(|&o| o <= byte).unwrap();
+            let result = Wal::open(&dir);
+            if frame == offsets.len() - 1 {
+                // Damage to the last record looks like a torn write.
+                let (_, rec) = result.unwrap();
+                assert_eq!(rec.records, records[..frame]);
+                continue;
+            }
+            let err = result.expect_err("corruption before the tail must refuse");
+            assert!(matches!(err, StorageError::Corrupt { .. }), "{err}");
+            assert_eq!(
+                err.offset(),
+                Some(offsets[frame]),
+                "byte {byte} bit {bit}: {err}"
+            );
+            assert_eq!(err.path(), path);
+            let msg = err.to_string();
+            assert!(msg.contains(&path.display().to_string()), "{msg}");
+            assert!(msg.contains(&format!("byte {}", offsets[frame])), "{msg}");
+            // Refusing leaves the file as it was, for an operator to look at.
+            assert_eq!(fs::read(&path).unwrap(), bytes);
+        }
+    }
+}
+
+#[test]
+fn a_flipped_header_bit_refuses() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_log(tmp.path(), &sample_records(3));
+    let full = fs::read(log_path(tmp.path())).unwrap();
+    for byte in 0..HEADER_LEN as usize {
+        let mut bytes = full.clone();
+        bytes[byte] ^= 0x10;
+        fs::write(log_path(tmp.path()), &bytes).unwrap();
+        let err = Wal::open(tmp.path()).unwrap_err();
+        assert!(matches!(err, StorageError::BadHeader { .. }), "{err}");
+        assert!(err.to_string().contains(LOG_FILE), "{err}");
+    }
+}
+
+#[test]
+fn a_valid_checksum_over_an_undecodable_record_refuses() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, len) = write_log(tmp.path(), &sample_records(2));
+    // A frame whose checksum is right but whose payload is no record
+    // (variant 200 does not exist): a format mismatch, not a torn write.
+    let payload = [200u8, 1, 2, 3];
+    let len_bytes = (payload.len() as u32).to_le_bytes();
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&len_bytes), &payload);
+    let mut bytes = fs::read(log_path(tmp.path())).unwrap();
+    bytes.extend_from_slice(&len_bytes);
+    bytes.extend_from_slice(&crc.to_le_bytes());
+    bytes.extend_from_slice(&payload);
+    fs::write(log_path(tmp.path()), &bytes).unwrap();
+    let err = Wal::open(tmp.path()).unwrap_err();
+    assert!(matches!(err, StorageError::Undecodable { .. }), "{err}");
+    assert_eq!(err.offset(), Some(len));
+    assert!(err.to_string().contains(&format!("byte {len}")), "{err}");
+}
+
+#[test]
+fn compaction_round_trip_and_reopen() {
+    let tmp = tempfile::tempdir().unwrap();
+    let records = sample_records(30);
+    let (mut wal, _) = Wal::open(tmp.path()).unwrap();
+    wal.append(&records[..20]).unwrap();
+    assert_eq!(wal.sync().unwrap(), 20);
+    wal.append(&records[20..25]).unwrap();
+    let snapshot = sample_records(3);
+    // The snapshot stands for everything appended, the queued records too.
+    assert_eq!(wal.compact(&snapshot).unwrap(), 25);
+    assert_eq!(wal.stats().compactions, 1);
+    assert_eq!(wal.stats().file_records, 3);
+    assert!(!tmp.path().join(COMPACT_FILE).exists());
+    assert_eq!(open_records(tmp.path()), snapshot);
+    // Appends go on after the snapshot, in the same incarnation.
+    wal.append(&records[25..]).unwrap();
+    assert_eq!(wal.sync().unwrap(), 30);
+    let mut expected = snapshot.clone();
+    expected.extend_from_slice(&records[25..]);
+    assert_eq!(wal.stats().file_records, expected.len() as u64);
+    assert_eq!(
+        fs::metadata(wal.path()).unwrap().len(),
+        wal.stats().file_bytes
+    );
+    drop(wal);
+    let (mut wal, rec) = Wal::open(tmp.path()).unwrap();
+    assert_eq!(rec.records, expected);
+    // And a second compaction after a restart, to nothing at all.
+    assert_eq!(wal.compact([]).unwrap(), 0);
+    drop(wal);
+    assert!(open_records(tmp.path()).is_empty());
+}
+
+#[test]
+fn an_unfinished_compaction_is_ignored() {
+    let tmp = tempfile::tempdir().unwrap();
+    let records = sample_records(4);
+    write_log(tmp.path(), &records);
+    fs::write(tmp.path().join(COMPACT_FILE), b"gpaxwal\x01half a snap").unwrap();
+    assert_eq!(open_records(tmp.path()), records);
+    assert!(!tmp.path().join(COMPACT_FILE).exists());
+}
+
+#[test]
+fn an_oversized_record_is_refused_and_nothing_is_queued() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut wal, _) = Wal::open(tmp.path()).unwrap();
+    let huge = Record::Learned {
+        instance: 0,
+        cmds: vec![put(
+            1,
+            1,
+            "k",
+            &"x".repeat(gpaxos_node::storage::MAX_RECORD_BYTES),
+        )],
+    };
+    let small = sample_records(1);
+    let err = wal.append([&small[0], &huge]).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    assert_eq!(wal.stats().appended, 0);
+    assert_eq!(wal.sync().unwrap(), 0);
+    assert!(wal.compact([&huge]).is_err());
+    drop(wal);
+    assert!(open_records(tmp.path()).is_empty());
+}
+
+#[test]
+fn a_garbage_file_refuses() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut rng = Rng(11);
+    for (i, bytes) in [
+        vec![],
+        b"gpax".to_vec(),
+        rng.bytes(3000),
+        b"hello, world\n".to_vec(),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let dir = tmp.path().join(format!("g{i}"));
+        fs::create_dir(&dir).unwrap();
+        fs::write(log_path(&dir), bytes).unwrap();
+        let err = Wal::open(&dir).unwrap_err();
+        assert!(matches!(err, StorageError::BadHeader { .. }), "{err}");
+        assert!(
+            err.to_string()
+                .contains(&log_path(&dir).display().to_string()),
+            "{err}"
+        );
+    }
+}
+
+/// Random damage of every kind: opening never panics, and whatever it
+/// accepts is a prefix of what was written (a checksum-valid frame that was
+/// never written would need a 32-bit collision).
+#[test]
+fn random_damage_never_panics_and_never_invents_records() {
+    let tmp = tempfile::tempdir().unwrap();
+    let records = sample_records(12);
+    let (_, len) = write_log(tmp.path(), &records);
+    let full = fs::read(log_path(tmp.path())).unwrap();
+    let dir = tmp.path().join("fuzz");
+    fs::create_dir(&dir).unwrap();
+    let mut rng = Rng(2024);
+    let (mut accepted, mut refused) = (0, 0);
+    for round in 0..600 {
+        let mut bytes = full.clone();
+        for _ in 0..1 + rng.below(3) {
+            let at = rng.below(bytes.len() as u64 + 1) as usize;
+            match rng.below(5) {
+                0 => bytes.truncate(at),
+                1 if at < bytes.len() => bytes[at] ^= 1 << rng.below(8),
+                2 if at < bytes.len() => bytes[at] = rng.next() as u8,
+                3 => {
+                    let junk = rng.bytes(rng.below(64) as usize);
+                    bytes.splice(at..at, junk);
+                }
+                _ => bytes.extend(rng.bytes(rng.below(200) as usize)),
+            }
+        }
+        // Keep the header most of the time, so the frames get tested.
+        if round % 8 != 0 && bytes.len() >= HEADER_LEN as usize {
+            bytes[..HEADER_LEN as usize].copy_from_slice(&full[..HEADER_LEN as usize]);
+        }
+        fs::write(log_path(&dir), &bytes).unwrap();
+        match Wal::open(&dir) {
+            Ok((_, rec)) => {
+                accepted += 1;
+                assert!(records.starts_with(&rec.records), "round {round}");
+                assert!(fs::metadata(log_path(&dir)).unwrap().len() <= bytes.len() as u64);
+            }
+            Err(e) => {
+                refused += 1;
+                assert!(e.to_string().contains(LOG_FILE), "{e}");
+                assert!(e.offset().unwrap() < len.max(bytes.len() as u64));
+            }
+        }
+    }
+    assert!(
+        accepted > 50 && refused > 50,
+        "accepted {accepted}, refused {refused}"
+    );
+}
+
+#[test]
+fn header_then_noise_never_panics() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut rng = Rng(99);
+    for _ in 0..200 {
+        let n = rng.below(2000) as usize;
+        let mut bytes = b"gpaxwal\x01".to_vec();
+        bytes.extend(rng.bytes(n));
+        fs::write(log_path(tmp.path()), &bytes).unwrap();
+        if let Ok((_, rec)) = Wal::open(tmp.path()) {
+            assert!(rec.records.is_empty());
+        }
+    }
+}
