@@ -17,7 +17,7 @@ mod tests;
 pub use violation::{Property, SideBySide, Violation};
 
 use crate::fxhash::{FxHashMap, FxHashSet};
-use crate::history::{CmdId, Command, EventKind, History, Record};
+use crate::history::{CmdId, Command, EventKind, History, Op, Record};
 use crate::verdict::Verdict;
 use cstruct::{Divergence, KeyedHistory};
 use learner::{Finding, Replay, Run, Seen, Timeline};
@@ -60,6 +60,17 @@ pub struct ConsensusResult {
     pub learners: Vec<LearnerSummary>,
     /// Whether Liveness was judged (there was a final heal).
     pub liveness_judged: bool,
+}
+
+/// A command every live learner must have learned by the end.
+struct Required {
+    /// When it was invoked (or, for a checkpoint, first learned).
+    at: u64,
+    /// `None`: no learner learned it at all.
+    cmd: Option<CmdIx>,
+    id: CmdId,
+    /// The command and why it is required, for people.
+    what: String,
 }
 
 /// A client operation, gathered from its invocation and completion.
@@ -501,7 +512,8 @@ impl Checker {
     }
 
     /// Liveness after the final heal: every command invoked before it that
-    /// some learner learned, or whose client saw `ok` or `fail`, is in every
+    /// some learner learned, or whose client saw it take effect (`ok`, or a
+    /// `fail` of a `cas` or `transfer`, which is a refusal), is in every
     /// learner's final observation (`Liveness(C, l)`, Section 4.3, for the
     /// commands the run gave time to finish). Returns whether it judged.
     fn liveness(
@@ -529,38 +541,52 @@ impl Checker {
             }
         }
         // (sort key, command, why it must be learned)
-        let mut required: Vec<(u64, CmdIx, String)> = Vec::new();
+        let mut required: Vec<Required> = Vec::new();
         for op in ops.values().filter(|op| op.invoked < heal) {
             let cmd = table.lookup(&op.command.id);
+            // A failed cas or transfer took effect as a refusal; any other
+            // failure did not take effect and need not be learned.
+            let took_effect = |kind| match kind {
+                EventKind::Ok => true,
+                EventKind::Fail => matches!(op.command.op, Op::Cas { .. } | Op::Transfer { .. }),
+                _ => false,
+            };
             let why = match (op.completed, cmd.and_then(|c| learned.get(&c))) {
-                (Some((kind @ (EventKind::Ok | EventKind::Fail), at)), _) => {
-                    format!(
-                        "invoked at {}, completed {} at {}",
-                        time_label(op.invoked),
-                        kind.name(),
-                        time_label(at)
-                    )
-                }
-                (_, Some((at, node))) => {
-                    format!(
-                        "invoked at {}, learned by {node} at {}",
-                        time_label(op.invoked),
-                        time_label(*at)
-                    )
-                }
+                (Some((kind, at)), _) if took_effect(kind) => format!(
+                    "invoked at {}, completed {} at {}",
+                    time_label(op.invoked),
+                    kind.name(),
+                    time_label(at)
+                ),
+                (_, Some((at, node))) => format!(
+                    "invoked at {}, learned by {node} at {}",
+                    time_label(op.invoked),
+                    time_label(*at)
+                ),
                 _ => continue,
             };
-            match cmd {
-                Some(cmd) => required.push((op.invoked, cmd, why)),
-                None => required.push((op.invoked, CmdIx::MAX, format!("{} ({why})", op.command))),
-            }
+            required.push(Required {
+                at: op.invoked,
+                cmd,
+                what: format!("{} ({why})", op.command),
+                id: op.command.id.clone(),
+            });
         }
         for (&cmd, &(at, node)) in &learned {
             if table.command(cmd).is_checkpoint() && at <= heal {
-                required.push((at, cmd, format!("learned by {node} at {}", time_label(at))));
+                required.push(Required {
+                    at,
+                    cmd: Some(cmd),
+                    what: format!(
+                        "{} (learned by {node} at {})",
+                        describe(table, cmd),
+                        time_label(at)
+                    ),
+                    id: table.id(cmd).clone(),
+                });
             }
         }
-        required.sort_by(|a, b| (a.0, a.2.as_str()).cmp(&(b.0, b.2.as_str())));
+        required.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
 
         let mut judged_any = false;
         for t in timelines {
@@ -576,21 +602,14 @@ impl Checker {
             }
             judged_any = true;
             let holds: FxHashSet<CmdIx> = t.last_seq().iter().copied().collect();
-            let missing: Vec<&(u64, CmdIx, String)> = required
+            let missing: Vec<&Required> = required
                 .iter()
-                .filter(|(_, c, _)| !holds.contains(c))
+                .filter(|r| r.cmd.is_none_or(|c| !holds.contains(&c)))
                 .collect();
             if missing.is_empty() {
                 continue;
             }
-            let name = |&&(_, c, ref why): &&(u64, CmdIx, String)| {
-                if c == CmdIx::MAX {
-                    why.clone()
-                } else {
-                    format!("{} ({why})", describe(table, c))
-                }
-            };
-            let listed: Vec<String> = missing.iter().take(3).map(name).collect();
+            let listed: Vec<&str> = missing.iter().take(3).map(|r| r.what.as_str()).collect();
             let message = format!(
                 "after the final heal at {}, learner {}'s final history (at {}, line {}) lacks {} command(s) it \
                  must have learned, first: {}",
@@ -604,8 +623,7 @@ impl Checker {
             let commands = missing
                 .iter()
                 .take(MAX_LISTED)
-                .filter(|(_, c, _)| *c != CmdIx::MAX)
-                .map(|(_, c, _)| table.id(*c).clone())
+                .map(|r| r.id.clone())
                 .collect();
             self.push(Violation {
                 property: Property::Liveness,

@@ -517,3 +517,21 @@ fn many_commands_are_checked_quickly() {
     );
     assert!(started.elapsed().as_secs() < 10, "{:?}", started.elapsed());
 }
+
+#[test]
+fn liveness_does_not_require_operations_that_failed_without_effect() {
+    let mut r = Run::new(&[("1.1", "put x 1"), ("2.1", "cas x - 2")]);
+    r.client(EventKind::Invoke, "1.1", 10)
+        .client(EventKind::Fail, "1.1", 11)
+        .client(EventKind::Invoke, "2.1", 12)
+        .client(EventKind::Fail, "2.1", 13)
+        .heal(30)
+        .learned("n1", 40, 0, "", true);
+    let result = r.check();
+    let v = only(&result, Property::Liveness);
+    assert_eq!(
+        v.commands,
+        vec![CmdId("2.1".into())],
+        "the refused cas took effect; the failed put did not"
+    );
+}
