@@ -8,10 +8,13 @@
 //! * [`net`]: QUIC transport with mutual TLS, certificates, framing.
 
 pub mod app;
+pub mod client;
 pub mod command;
+pub mod config_file;
 pub mod cstruct;
 pub mod net;
 pub mod protocol;
+pub mod server;
 pub mod storage;
 
 pub use command::{CmdId, Command, Key, Op};

@@ -1,0 +1,223 @@
+//! The tokio runtime around the sans-I/O core (the "shell" to the
+//! protocol's "proto", as quinn splits them).
+//!
+//! One task owns the [`Replica`] and the state machine and does, after every
+//! input, what [`Replica::drain`] asks, in its order: writes go to the
+//! storage thread, messages to the transport, learned commands to the state
+//! machine and to the clients waiting for them. The storage thread appends
+//! every batch it finds waiting and syncs once (group commit), then reports
+//! how many records are durable, which releases the messages that depended
+//! on them.
+
+mod storage_thread;
+
+use crate::app::{Reply, StateMachine};
+use crate::client::{ClientRequest, ClientResponse, Status};
+use crate::command::{CmdId, IdMap};
+use crate::cstruct::CStruct;
+use crate::net::{certs, Inbound, NetConfig, PeerNet};
+use crate::protocol::{node_name, Config, NodeId, Replica};
+use crate::storage::Wal;
+use anyhow::Context;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use storage_thread::StorageThread;
+use tokio::sync::{mpsc, oneshot};
+
+/// Everything a node needs to run.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    pub id: NodeId,
+    /// `host:port` of every node, in node order.
+    pub cluster: Vec<String>,
+    pub data_dir: PathBuf,
+    pub tls_dir: PathBuf,
+    /// The address to bind, when it differs from `cluster[id]`.
+    pub listen: Option<SocketAddr>,
+    pub protocol: Config,
+    /// How long a protocol tick is.
+    pub tick: Duration,
+}
+
+/// A client request on its way to the core, with where to answer.
+type Request = (ClientRequest, oneshot::Sender<ClientResponse>);
+
+/// Runs a node until `shutdown` resolves. `C` is the c-struct set:
+/// `History` for Generalized Paxos, `Sequence` for the classic baseline.
+pub async fn run<C: CStruct>(
+    cfg: ServerConfig,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let name = node_name(cfg.id);
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("creating the data directory {}", cfg.data_dir.display()))?;
+    let (wal, recovered) = Wal::open(&cfg.data_dir)?;
+    if let Some(torn) = &recovered.torn_tail {
+        tracing::warn!(offset = torn.offset, bytes = torn.dropped_bytes, "cut a torn tail off the log");
+    }
+    tracing::info!(node = %name, records = recovered.records.len(), "recovered");
+    let mut replica = Replica::<C>::recover(cfg.id, cfg.protocol.clone(), recovered.records.iter());
+    drop(recovered);
+
+    let credentials = certs::load_node(&cfg.tls_dir, cfg.id)?;
+    let mut net_cfg = NetConfig::new(cfg.id, cfg.cluster.clone(), credentials);
+    net_cfg.listen = cfg.listen;
+    let (net, Inbound { mut messages, clients }) = PeerNet::start(net_cfg).await?;
+    tracing::info!(node = %name, addr = %net.local_addr(), "listening");
+
+    let (durable_tx, mut durable_rx) = mpsc::unbounded_channel();
+    let storage = StorageThread::start(wal, durable_tx);
+    let (request_tx, mut requests) = mpsc::channel::<Request>(4096);
+    tokio::spawn(accept_clients(clients, request_tx));
+
+    let mut core = Core { replica: &mut replica, app: StateMachine::new(), waiting: IdMap::default(), net: &net, storage: &storage };
+    core.pump();
+    let mut ticks = tokio::time::interval(cfg.tick);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            biased;
+            _ = &mut shutdown => break,
+            Some(n) = durable_rx.recv() => {
+                let mut n = n;
+                while let Ok(more) = durable_rx.try_recv() {
+                    n = n.max(more);
+                }
+                core.replica.durable(n);
+            }
+            Some((from, msg)) = messages.recv() => {
+                core.replica.step(from, msg);
+                // Take what else has arrived before handing anything out, so
+                // one drain answers a burst with batched messages.
+                while let Ok((from, msg)) = messages.try_recv() {
+                    core.replica.step(from, msg);
+                }
+            }
+            Some((req, answer)) = requests.recv() => core.request(req, answer),
+            _ = ticks.tick() => core.replica.tick(),
+            else => break,
+        }
+        core.pump();
+        if let Some(e) = storage.failed() {
+            // A node that cannot make its promises durable must not make
+            // them at all.
+            anyhow::bail!("storage failed: {e}");
+        }
+    }
+    net.shutdown().await;
+    Ok(())
+}
+
+struct Core<'a, C> {
+    replica: &'a mut Replica<C>,
+    app: StateMachine,
+    /// Clients waiting for a command to be applied here.
+    waiting: IdMap<Vec<oneshot::Sender<ClientResponse>>>,
+    net: &'a PeerNet,
+    storage: &'a StorageThread,
+}
+
+impl<C: CStruct> Core<'_, C> {
+    /// Carries out what the replica hands out, in its order.
+    fn pump(&mut self) {
+        let out = self.replica.drain();
+        if !out.writes.is_empty() {
+            self.storage.append(out.writes);
+        }
+        for (to, msg) in out.messages {
+            if let Err(e) = self.net.send(to, msg) {
+                tracing::debug!(to = %node_name(to), error = %e, "message not sent");
+            }
+        }
+        for l in out.learned {
+            let reply = self.app.apply(&l.cmd);
+            self.answer(l.cmd.id, reply);
+        }
+    }
+
+    fn answer(&mut self, id: CmdId, reply: Reply) {
+        for tx in self.waiting.remove(&id).unwrap_or_default() {
+            let _ = tx.send(ClientResponse::Applied { reply: reply.clone() });
+        }
+    }
+
+    fn request(&mut self, req: ClientRequest, answer: oneshot::Sender<ClientResponse>) {
+        match req {
+            ClientRequest::Submit { cmd } => {
+                if cmd.is_checkpoint() || cmd.id.client >= u64::MAX - 1024 {
+                    let _ = answer.send(ClientResponse::Error {
+                        message: "client ids at or above 2^64 - 1024 are reserved for leaders' checkpoints".into(),
+                    });
+                    return;
+                }
+                if self.app.was_applied(&cmd.id) {
+                    // A retry of a command already learned here: its reply
+                    // (the state machine keeps each client's latest one).
+                    let reply = self.app.apply(&cmd);
+                    let _ = answer.send(ClientResponse::Applied { reply });
+                    return;
+                }
+                self.waiting.entry(cmd.id).or_default().push(answer);
+                self.replica.propose(cmd);
+            }
+            ClientRequest::Status => {
+                let _ = answer.send(ClientResponse::Status(self.status()));
+            }
+            ClientRequest::Learned { from, max } => {
+                let log = self.replica.learned_log();
+                let total = log.len() as u64;
+                let start = from.min(total) as usize;
+                let end = (start + max.min(65_536) as usize).min(log.len());
+                let _ = answer.send(ClientResponse::Learned { from, total, cmds: log[start..end].to_vec() });
+            }
+        }
+    }
+
+    fn status(&self) -> Status {
+        let r = &*self.replica;
+        let mbal = r.mbal();
+        Status {
+            node: node_name(r.id()),
+            role: if r.leading().is_some() { "leader" } else { "follower" }.into(),
+            mbal,
+            fast: mbal.fast && r.config().fast,
+            leader: node_name(r.leader_hint()),
+            closed_below: r.closed_below(),
+            learned: r.learned_log().len() as u64,
+            pending: r.pending_proposals() as u64,
+            stats: r.stats().clone(),
+            fsyncs: self.storage.syncs(),
+        }
+    }
+}
+
+/// Serves every client connection: one request at a time per stream, each
+/// handed to the core.
+async fn accept_clients(mut clients: mpsc::Receiver<crate::net::ClientStream>, core: mpsc::Sender<Request>) {
+    while let Some(stream) = clients.recv().await {
+        let core = core.clone();
+        tokio::spawn(async move {
+            let (mut reader, mut writer) = stream.typed::<ClientRequest, ClientResponse>();
+            loop {
+                let req = match reader.recv().await {
+                    Ok(Some(req)) => req,
+                    Ok(None) => return,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "client stream closed");
+                        return;
+                    }
+                };
+                let (tx, rx) = oneshot::channel();
+                if core.send((req, tx)).await.is_err() {
+                    return;
+                }
+                let Ok(resp) = rx.await else { return };
+                if writer.send(&resp).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+}
