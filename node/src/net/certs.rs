@@ -26,7 +26,10 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum CertError {
     #[error("{}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{}: {reason}", path.display())]
     Pem { path: PathBuf, reason: String },
     #[error("generating certificates: {0}")]
@@ -46,13 +49,20 @@ pub struct Credentials {
 
 impl Clone for Credentials {
     fn clone(&self) -> Self {
-        Credentials { ca: self.ca.clone(), chain: self.chain.clone(), key: self.key.clone_key() }
+        Credentials {
+            ca: self.ca.clone(),
+            chain: self.chain.clone(),
+            key: self.key.clone_key(),
+        }
     }
 }
 
 /// The paths of the certificate and key called `name` in `dir`.
 pub fn paths(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
-    (dir.join(format!("{name}.pem")), dir.join(format!("{name}.key")))
+    (
+        dir.join(format!("{name}.pem")),
+        dir.join(format!("{name}.key")),
+    )
 }
 
 /// Writes a fresh cluster CA, a certificate for every node in `node_names`
@@ -60,12 +70,17 @@ pub fn paths(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
 /// files are overwritten.
 pub fn generate(out_dir: &Path, node_names: &[String]) -> Result<(), CertError> {
     check_names(node_names)?;
-    fs::create_dir_all(out_dir).map_err(|source| CertError::Io { path: out_dir.into(), source })?;
+    fs::create_dir_all(out_dir).map_err(|source| CertError::Io {
+        path: out_dir.into(),
+        source,
+    })?;
 
     let ca_key = KeyPair::generate()?;
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.distinguished_name.push(DnType::CommonName, "gpaxos cluster CA");
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "gpaxos cluster CA");
     ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     let ca_cert = ca_params.self_signed(&ca_key)?;
     let (ca_pem, ca_key_path) = paths(out_dir, "ca");
@@ -88,7 +103,10 @@ pub fn generate(out_dir: &Path, node_names: &[String]) -> Result<(), CertError> 
     for name in node_names {
         leaf(
             name,
-            vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth],
+            vec![
+                ExtendedKeyUsagePurpose::ServerAuth,
+                ExtendedKeyUsagePurpose::ClientAuth,
+            ],
         )?;
     }
     leaf(CLIENT_NAME, vec![ExtendedKeyUsagePurpose::ClientAuth])
@@ -102,7 +120,10 @@ pub fn node_names(n: usize) -> Vec<String> {
 /// Loads `ca.pem`, `<name>.pem` and `<name>.key` from `dir`.
 pub fn load(dir: &Path, name: &str) -> Result<Credentials, CertError> {
     let ca_path = dir.join("ca.pem");
-    let ca = load_certs(&ca_path)?.into_iter().next().expect("load_certs returns at least one");
+    let ca = load_certs(&ca_path)?
+        .into_iter()
+        .next()
+        .expect("load_certs returns at least one");
     let (pem, key_path) = paths(dir, name);
     let chain = load_certs(&pem)?;
     let key = PrivateKeyDer::from_pem_file(&key_path).map_err(|e| pem_error(&key_path, e))?;
@@ -121,12 +142,18 @@ pub fn load_client(dir: &Path) -> Result<Credentials, CertError> {
 
 /// Every certificate in a PEM file; an error if there is none.
 pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, CertError> {
-    let bytes = fs::read(path).map_err(|source| CertError::Io { path: path.into(), source })?;
+    let bytes = fs::read(path).map_err(|source| CertError::Io {
+        path: path.into(),
+        source,
+    })?;
     let certs = CertificateDer::pem_slice_iter(&bytes)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| pem_error(path, e))?;
     if certs.is_empty() {
-        return Err(CertError::Pem { path: path.into(), reason: "no CERTIFICATE in the file".into() });
+        return Err(CertError::Pem {
+            path: path.into(),
+            reason: "no CERTIFICATE in the file".into(),
+        });
     }
     Ok(certs)
 }
@@ -134,12 +161,18 @@ pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, CertError
 fn pem_error(path: &Path, e: rustls::pki_types::pem::Error) -> CertError {
     let reason = match e {
         rustls::pki_types::pem::Error::Io(io) => {
-            return CertError::Io { path: path.into(), source: io };
+            return CertError::Io {
+                path: path.into(),
+                source: io,
+            };
         }
         rustls::pki_types::pem::Error::NoItemsFound => "no PEM item of the expected kind".into(),
         other => other.to_string(),
     };
-    CertError::Pem { path: path.into(), reason }
+    CertError::Pem {
+        path: path.into(),
+        reason,
+    }
 }
 
 fn check_names(names: &[String]) -> Result<(), CertError> {
@@ -158,7 +191,10 @@ fn check_names(names: &[String]) -> Result<(), CertError> {
 }
 
 fn write(path: &Path, contents: &[u8], secret: bool) -> Result<(), CertError> {
-    let io = |source| CertError::Io { path: path.into(), source };
+    let io = |source| CertError::Io {
+        path: path.into(),
+        source,
+    };
     let mut options = fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]

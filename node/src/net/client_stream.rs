@@ -35,7 +35,13 @@ impl ClientStream {
         recv: RecvStream,
         max_frame: usize,
     ) -> Self {
-        ClientStream { identity, conn, send, recv, max_frame }
+        ClientStream {
+            identity,
+            conn,
+            send,
+            recv,
+            max_frame,
+        }
     }
 
     /// Who opened it, as its certificate says: [`Identity::Client`], or a
@@ -55,7 +61,9 @@ impl ClientStream {
 
     /// A reader of requests and a writer of responses. A bad request frame
     /// closes the client's connection; the reader returns the error.
-    pub fn typed<Req: DeserializeOwned, Resp: Serialize>(self) -> (FrameReader<Req>, FrameWriter<Resp>) {
+    pub fn typed<Req: DeserializeOwned, Resp: Serialize>(
+        self,
+    ) -> (FrameReader<Req>, FrameWriter<Resp>) {
         (
             FrameReader::new(self.recv, Some(self.conn), self.max_frame),
             FrameWriter::new(self.send, self.max_frame),
@@ -106,18 +114,36 @@ impl ClientDialer {
         }
         let transport = tls::transport_config(options.keep_alive, options.idle_timeout)?;
         let config = tls::client_config(credentials, ALPN_CLIENT, transport)?;
-        let bind_error = |source| NetError::Bind { addr: options.bind.to_string(), source };
+        let bind_error = |source| NetError::Bind {
+            addr: options.bind.to_string(),
+            source,
+        };
         let socket = std::net::UdpSocket::bind(options.bind).map_err(bind_error)?;
-        let endpoint =
-            Endpoint::new(quinn::EndpointConfig::default(), None, socket, Arc::new(quinn::TokioRuntime))
-                .map_err(bind_error)?;
-        Ok(ClientDialer { endpoint, config, options: Arc::new(options) })
+        let endpoint = Endpoint::new(
+            quinn::EndpointConfig::default(),
+            None,
+            socket,
+            Arc::new(quinn::TokioRuntime),
+        )
+        .map_err(bind_error)?;
+        Ok(ClientDialer {
+            endpoint,
+            config,
+            options: Arc::new(options),
+        })
     }
 
     /// Dials the node at `addr` whose certificate must name `server_name`
     /// (`n1`, ...).
-    pub async fn connect(&self, addr: SocketAddr, server_name: &str) -> Result<ClientConnection, NetError> {
-        let failed = |reason: String| NetError::Connect { addr: format!("{server_name} at {addr}"), reason };
+    pub async fn connect(
+        &self,
+        addr: SocketAddr,
+        server_name: &str,
+    ) -> Result<ClientConnection, NetError> {
+        let failed = |reason: String| NetError::Connect {
+            addr: format!("{server_name} at {addr}"),
+            reason,
+        };
         let connecting = self
             .endpoint
             .connect_with(self.config.clone(), addr, server_name)
@@ -126,7 +152,11 @@ impl ClientDialer {
             .await
             .map_err(|_| failed("timed out".into()))?
             .map_err(|e| failed(e.to_string()))?;
-        Ok(ClientConnection { conn, _endpoint: self.endpoint.clone(), max_frame: self.options.max_frame })
+        Ok(ClientConnection {
+            conn,
+            _endpoint: self.endpoint.clone(),
+            max_frame: self.options.max_frame,
+        })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -145,7 +175,9 @@ pub struct ClientConnection {
 
 impl ClientConnection {
     /// Opens a new stream for requests of type `Req` answered by `Resp`.
-    pub async fn open<Req: Serialize, Resp: DeserializeOwned>(&self) -> Result<ClientChannel<Req, Resp>, NetError> {
+    pub async fn open<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+    ) -> Result<ClientChannel<Req, Resp>, NetError> {
         let (send, recv) = self.conn.open_bi().await?;
         Ok(ClientChannel {
             writer: FrameWriter::new(send, self.max_frame),

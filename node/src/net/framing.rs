@@ -84,7 +84,10 @@ pub fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, FrameError> {
 
 /// The length-delimited codec with the given maximum frame length.
 pub fn codec(max_frame: usize) -> LengthDelimitedCodec {
-    LengthDelimitedCodec::builder().length_field_length(4).max_frame_length(max_frame).new_codec()
+    LengthDelimitedCodec::builder()
+        .length_field_length(4)
+        .max_frame_length(max_frame)
+        .new_codec()
 }
 
 /// Classifies an error from `FramedRead<_, LengthDelimitedCodec>`.
@@ -140,7 +143,12 @@ impl<T: DeserializeOwned, R: AsyncRead + Unpin> FrameReader<T, R> {
 
     /// Reads the following frames as another type (after a hello, say).
     pub fn retype<U>(self) -> FrameReader<U, R> {
-        FrameReader { inner: self.inner, conn: self.conn, max_frame: self.max_frame, _type: PhantomData }
+        FrameReader {
+            inner: self.inner,
+            conn: self.conn,
+            max_frame: self.max_frame,
+            _type: PhantomData,
+        }
     }
 
     fn reject(&self, e: &FrameError) {
@@ -167,7 +175,11 @@ impl<T: Serialize, W: AsyncWrite + Unpin> FrameWriter<T, W> {
     pub fn new(stream: W, max_frame: usize) -> Self {
         let mut inner = FramedWrite::new(stream, codec(max_frame));
         inner.set_backpressure_boundary(64 << 10);
-        FrameWriter { inner, max_frame, _type: PhantomData }
+        FrameWriter {
+            inner,
+            max_frame,
+            _type: PhantomData,
+        }
     }
 
     /// Encodes and buffers one value. A value too large for a frame is an
@@ -180,13 +192,20 @@ impl<T: Serialize, W: AsyncWrite + Unpin> FrameWriter<T, W> {
     /// Buffers a payload produced by [`encode`].
     pub async fn feed_encoded(&mut self, payload: Bytes) -> Result<(), FrameError> {
         if payload.len() > self.max_frame {
-            return Err(FrameError::TooLarge { len: payload.len(), max: self.max_frame });
+            return Err(FrameError::TooLarge {
+                len: payload.len(),
+                max: self.max_frame,
+            });
         }
-        SinkExt::<Bytes>::feed(&mut self.inner, payload).await.map_err(FrameError::Io)
+        SinkExt::<Bytes>::feed(&mut self.inner, payload)
+            .await
+            .map_err(FrameError::Io)
     }
 
     pub async fn flush(&mut self) -> Result<(), FrameError> {
-        SinkExt::<Bytes>::flush(&mut self.inner).await.map_err(FrameError::Io)
+        SinkExt::<Bytes>::flush(&mut self.inner)
+            .await
+            .map_err(FrameError::Io)
     }
 
     /// Feeds and flushes one value.
@@ -197,7 +216,11 @@ impl<T: Serialize, W: AsyncWrite + Unpin> FrameWriter<T, W> {
 
     /// Writes the following frames as another type.
     pub fn retype<U>(self) -> FrameWriter<U, W> {
-        FrameWriter { inner: self.inner, max_frame: self.max_frame, _type: PhantomData }
+        FrameWriter {
+            inner: self.inner,
+            max_frame: self.max_frame,
+            _type: PhantomData,
+        }
     }
 
     pub fn get_mut(&mut self) -> &mut W {
@@ -210,6 +233,9 @@ impl<T: Serialize> FrameWriter<T, quinn::SendStream> {
     /// frame written.
     pub async fn finish(&mut self) -> Result<(), FrameError> {
         self.flush().await?;
-        self.inner.get_mut().finish().map_err(|e| FrameError::Io(io::Error::other(e)))
+        self.inner
+            .get_mut()
+            .finish()
+            .map_err(|e| FrameError::Io(io::Error::other(e)))
     }
 }

@@ -85,7 +85,10 @@ pub enum NetError {
     #[error("TLS configuration: {0}")]
     Tls(String),
     #[error("cannot bind {addr}: {source}")]
-    Bind { addr: String, source: std::io::Error },
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("cannot resolve {addr}: {reason}")]
     Resolve { addr: String, reason: String },
     #[error("configuration: {0}")]

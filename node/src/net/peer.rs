@@ -13,8 +13,8 @@
 //! Paxos tolerates lost messages and the protocol retries.
 
 use super::client_stream::ClientStream;
-use super::framing::{self, FrameReader, FrameWriter, DEFAULT_MAX_FRAME, MAX_FRAME_LIMIT};
-use super::{close_code, tls, Credentials, Identity, NetError, ALPN_CLIENT, ALPN_PEER};
+use super::framing::{FrameReader, FrameWriter, DEFAULT_MAX_FRAME, MAX_FRAME_LIMIT};
+use super::{close_code, tls, Credentials, NetError, ALPN_CLIENT, ALPN_PEER};
 use crate::protocol::{node_name, Message, NodeId};
 use quinn::{Connection, ConnectionError, Endpoint};
 use serde::{Deserialize, Serialize};
@@ -100,21 +100,37 @@ impl NetConfig {
         let n = self.cluster.len();
         let bad = |m: String| Err(NetError::Config(m));
         if self.id as usize >= n {
-            return bad(format!("node id {} is not in a cluster of {n}", node_name(self.id)));
+            return bad(format!(
+                "node id {} is not in a cluster of {n}",
+                node_name(self.id)
+            ));
         }
         if self.max_frame == 0 || self.max_frame > MAX_FRAME_LIMIT {
-            return bad(format!("max frame {} is not in 1..={MAX_FRAME_LIMIT}", self.max_frame));
+            return bad(format!(
+                "max frame {} is not in 1..={MAX_FRAME_LIMIT}",
+                self.max_frame
+            ));
         }
-        if self.peer_queue == 0 || self.inbound_queue == 0 || self.client_queue == 0 || self.max_batch == 0 {
+        if self.peer_queue == 0
+            || self.inbound_queue == 0
+            || self.client_queue == 0
+            || self.max_batch == 0
+        {
             return bad("queue capacities and max batch must be positive".into());
         }
         if self.backoff_min.is_zero() || self.backoff_min > self.backoff_max {
             return bad("backoff_min must be positive and at most backoff_max".into());
         }
         let own = node_name(self.id);
-        let names_us = self.credentials.chain.first().is_some_and(|c| tls::certificate_names(c, &own));
+        let names_us = self
+            .credentials
+            .chain
+            .first()
+            .is_some_and(|c| tls::certificate_names(c, &own));
         if !names_us {
-            return bad(format!("the certificate given to node {own} does not name {own}"));
+            return bad(format!(
+                "the certificate given to node {own} does not name {own}"
+            ));
         }
         Ok(())
     }
@@ -201,7 +217,8 @@ struct Inner {
 impl Drop for Inner {
     fn drop(&mut self) {
         self.cancel.cancel();
-        self.endpoint.close(close_code::SHUTDOWN.into(), b"shutdown");
+        self.endpoint
+            .close(close_code::SHUTDOWN.into(), b"shutdown");
     }
 }
 
@@ -219,16 +236,24 @@ impl PeerNet {
         let transport = tls::transport_config(config.keep_alive, config.idle_timeout)?;
         let server = tls::server_config(&config.credentials, transport.clone())?;
         let client = tls::client_config(&config.credentials, ALPN_PEER, transport)?;
-        let socket = std::net::UdpSocket::bind(listen)
-            .map_err(|source| NetError::Bind { addr: listen.to_string(), source })?;
+        let socket = std::net::UdpSocket::bind(listen).map_err(|source| NetError::Bind {
+            addr: listen.to_string(),
+            source,
+        })?;
         let endpoint = Endpoint::new(
             tls::endpoint_config(config.credentials.key.secret_der()),
             Some(server),
             socket,
             Arc::new(quinn::TokioRuntime),
         )
-        .map_err(|source| NetError::Bind { addr: listen.to_string(), source })?;
-        let local_addr = endpoint.local_addr().map_err(|source| NetError::Bind { addr: listen.to_string(), source })?;
+        .map_err(|source| NetError::Bind {
+            addr: listen.to_string(),
+            source,
+        })?;
+        let local_addr = endpoint.local_addr().map_err(|source| NetError::Bind {
+            addr: listen.to_string(),
+            source,
+        })?;
 
         let counters = Arc::new(Counters::default());
         let cancel = CancellationToken::new();
@@ -278,8 +303,25 @@ impl PeerNet {
         tokio::spawn(acceptor.run(endpoint.clone()));
         info!(node = %node_name(id), %local_addr, "transport listening");
 
-        let inner = Inner { id, local_addr, endpoint, queues, loopback: messages_tx, connected, counters, cancel };
-        Ok((PeerNet { inner: Arc::new(inner) }, Inbound { messages: messages_rx, clients: clients_rx }))
+        let inner = Inner {
+            id,
+            local_addr,
+            endpoint,
+            queues,
+            loopback: messages_tx,
+            connected,
+            counters,
+            cancel,
+        };
+        Ok((
+            PeerNet {
+                inner: Arc::new(inner),
+            },
+            Inbound {
+                messages: messages_rx,
+                clients: clients_rx,
+            },
+        ))
     }
 
     /// Queues `msg` for node `to` without blocking. A message to this node
@@ -302,7 +344,11 @@ impl PeerNet {
                 Err(mpsc::error::TrySendError::Closed(_)) => Err(SendError::Closed),
             };
         }
-        let queue = inner.queues.get(to as usize).and_then(Option::as_ref).ok_or(SendError::UnknownPeer(to))?;
+        let queue = inner
+            .queues
+            .get(to as usize)
+            .and_then(Option::as_ref)
+            .ok_or(SendError::UnknownPeer(to))?;
         queue.try_send(msg).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => {
                 bump(&inner.counters.dropped);
@@ -323,7 +369,10 @@ impl PeerNet {
 
     /// Whether this node's outgoing connection to `to` is up.
     pub fn is_connected(&self, to: NodeId) -> bool {
-        self.inner.connected.get(to as usize).is_some_and(|c| c.load(Relaxed))
+        self.inner
+            .connected
+            .get(to as usize)
+            .is_some_and(|c| c.load(Relaxed))
     }
 
     pub fn stats(&self) -> NetStats {
@@ -348,7 +397,9 @@ impl PeerNet {
     /// once) and waits, at most a second, for the close to go out.
     pub async fn shutdown(&self) {
         self.inner.cancel.cancel();
-        self.inner.endpoint.close(close_code::SHUTDOWN.into(), b"shutdown");
+        self.inner
+            .endpoint
+            .close(close_code::SHUTDOWN.into(), b"shutdown");
         let _ = tokio::time::timeout(Duration::from_secs(1), self.inner.endpoint.wait_idle()).await;
     }
 }
@@ -358,8 +409,14 @@ pub(crate) async fn resolve(addr: &str, prefer_v4: bool) -> Result<SocketAddr, N
     if let Ok(parsed) = addr.parse::<SocketAddr>() {
         return Ok(parsed);
     }
-    let failed = |reason: String| NetError::Resolve { addr: addr.to_string(), reason };
-    let found: Vec<SocketAddr> = tokio::net::lookup_host(addr).await.map_err(|e| failed(e.to_string()))?.collect();
+    let failed = |reason: String| NetError::Resolve {
+        addr: addr.to_string(),
+        reason,
+    };
+    let found: Vec<SocketAddr> = tokio::net::lookup_host(addr)
+        .await
+        .map_err(|e| failed(e.to_string()))?
+        .collect();
     found
         .iter()
         .find(|a| a.is_ipv4() == prefer_v4)
@@ -447,7 +504,9 @@ impl Dialer {
     }
 
     async fn connect(&self) -> Result<Connection, String> {
-        let addr = resolve(&self.addr, self.prefer_v4).await.map_err(|e| e.to_string())?;
+        let addr = resolve(&self.addr, self.prefer_v4)
+            .await
+            .map_err(|e| e.to_string())?;
         let connecting = self
             .endpoint
             .connect_with(self.client.clone(), addr, &node_name(self.to))
@@ -462,13 +521,21 @@ impl Dialer {
     /// connection is lost or the node stops.
     async fn pump(&mut self, conn: &Connection) -> PumpEnd {
         let lost = |conn: &Connection, e: &dyn std::fmt::Display| {
-            PumpEnd::Lost(conn.close_reason().map_or_else(|| e.to_string(), |r| reason(&r)))
+            PumpEnd::Lost(
+                conn.close_reason()
+                    .map_or_else(|| e.to_string(), |r| reason(&r)),
+            )
         };
         let stream = match conn.open_uni().await {
             Ok(s) => s,
             Err(e) => return PumpEnd::Lost(reason(&e)),
         };
-        let hello = PeerHello { magic: PeerHello::MAGIC, from: self.id, to: self.to, cluster_size: self.n as u32 };
+        let hello = PeerHello {
+            magic: PeerHello::MAGIC,
+            from: self.id,
+            to: self.to,
+            cluster_size: self.n as u32,
+        };
         let mut hello_writer = FrameWriter::<PeerHello>::new(stream, self.max_frame);
         if let Err(e) = hello_writer.send(&hello).await {
             return lost(conn, &e);
@@ -539,7 +606,11 @@ fn reason(e: &ConnectionError) -> String {
     match e {
         ConnectionError::Reset => "stateless reset (the peer restarted)".into(),
         ConnectionError::ApplicationClosed(close) => {
-            format!("closed by the peer: code {} {}", close.error_code, String::from_utf8_lossy(&close.reason))
+            format!(
+                "closed by the peer: code {} {}",
+                close.error_code,
+                String::from_utf8_lossy(&close.reason)
+            )
         }
         other => other.to_string(),
     }
@@ -548,7 +619,9 @@ fn reason(e: &ConnectionError) -> String {
 /// `base` scaled by a factor in [0.5, 1.5), so that peers that lost each
 /// other at the same moment do not redial in lockstep.
 fn jitter(base: Duration, salt: NodeId) -> Duration {
-    let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
     let mixed = (u64::from(nanos) ^ (u64::from(salt) << 32)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     let frac = (mixed >> 11) as f64 / (1u64 << 53) as f64;
     base.mul_f64(0.5 + frac)
@@ -617,7 +690,9 @@ impl Acceptor {
         };
         let stream = match stream {
             Ok(Ok(stream)) => stream,
-            Ok(Err(e)) => return debug!(remote = %conn.remote_address(), error = %e, "peer left before its hello"),
+            Ok(Err(e)) => {
+                return debug!(remote = %conn.remote_address(), error = %e, "peer left before its hello")
+            }
             Err(_) => return self.refuse(&conn, "no hello in time"),
         };
         let mut reader = FrameReader::<PeerHello>::new(stream, Some(conn.clone()), self.max_frame);
@@ -631,13 +706,23 @@ impl Acceptor {
         let why = if hello.magic != PeerHello::MAGIC {
             Some("unknown protocol version".to_string())
         } else if hello.cluster_size as usize != self.n {
-            Some(format!("cluster size {} differs from ours, {}", hello.cluster_size, self.n))
+            Some(format!(
+                "cluster size {} differs from ours, {}",
+                hello.cluster_size, self.n
+            ))
         } else if hello.to != self.id {
-            Some(format!("dialed {} but reached {}", node_name(hello.to), node_name(self.id)))
+            Some(format!(
+                "dialed {} but reached {}",
+                node_name(hello.to),
+                node_name(self.id)
+            ))
         } else if from as usize >= self.n || from == self.id {
             Some(format!("claims to be {}", node_name(from)))
         } else if !tls::certificate_names(&cert, &node_name(from)) {
-            Some(format!("claims to be {} but its certificate does not name it", node_name(from)))
+            Some(format!(
+                "claims to be {} but its certificate does not name it",
+                node_name(from)
+            ))
         } else {
             None
         };
@@ -646,7 +731,10 @@ impl Acceptor {
         }
         let replaced = self.peers.lock().unwrap().insert(from, conn.clone());
         if let Some(old) = replaced {
-            old.close(close_code::REPLACED.into(), b"replaced by a newer connection");
+            old.close(
+                close_code::REPLACED.into(),
+                b"replaced by a newer connection",
+            );
         }
         debug!(peer = %node_name(from), remote = %conn.remote_address(), "peer accepted");
 
@@ -675,14 +763,18 @@ impl Acceptor {
             }
         }
         let mut peers = self.peers.lock().unwrap();
-        if peers.get(&from).is_some_and(|c| c.stable_id() == conn.stable_id()) {
+        if peers
+            .get(&from)
+            .is_some_and(|c| c.stable_id() == conn.stable_id())
+        {
             peers.remove(&from);
         }
     }
 
     /// Hands every bidirectional stream a client opens to the server.
     async fn serve_client(&self, conn: Connection) {
-        let identity = match tls::peer_certificate(&conn).and_then(|c| tls::identity_of(&c, self.n)) {
+        let identity = match tls::peer_certificate(&conn).and_then(|c| tls::identity_of(&c, self.n))
+        {
             Some(identity) => identity,
             None => return self.refuse(&conn, "certificate names neither a client nor a node"),
         };
@@ -708,19 +800,28 @@ impl Acceptor {
 
 #[cfg(test)]
 mod tests {
+    use super::super::framing;
     use super::*;
 
     #[test]
     fn jitter_stays_within_half_and_one_and_a_half() {
         for salt in 0..100 {
             let j = jitter(Duration::from_millis(100), salt);
-            assert!(j >= Duration::from_millis(50) && j < Duration::from_millis(150), "{j:?}");
+            assert!(
+                j >= Duration::from_millis(50) && j < Duration::from_millis(150),
+                "{j:?}"
+            );
         }
     }
 
     #[test]
     fn hello_round_trips() {
-        let hello = PeerHello { magic: PeerHello::MAGIC, from: 2, to: 0, cluster_size: 5 };
+        let hello = PeerHello {
+            magic: PeerHello::MAGIC,
+            from: 2,
+            to: 0,
+            cluster_size: 5,
+        };
         let bytes = framing::encode(&hello).unwrap();
         assert_eq!(framing::decode::<PeerHello>(&bytes).unwrap(), hello);
     }

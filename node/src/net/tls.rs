@@ -27,27 +27,38 @@ fn tls_error(e: impl std::fmt::Display) -> NetError {
 
 fn roots(creds: &Credentials) -> Result<Arc<RootCertStore>, NetError> {
     let mut roots = RootCertStore::empty();
-    roots.add(creds.ca.clone()).map_err(|e| tls_error(format!("cluster CA: {e}")))?;
+    roots
+        .add(creds.ca.clone())
+        .map_err(|e| tls_error(format!("cluster CA: {e}")))?;
     Ok(Arc::new(roots))
 }
 
 /// Keep-alive and idle timeout; both sides of a connection use the same.
-pub fn transport_config(keep_alive: Duration, idle_timeout: Duration) -> Result<Arc<TransportConfig>, NetError> {
+pub fn transport_config(
+    keep_alive: Duration,
+    idle_timeout: Duration,
+) -> Result<Arc<TransportConfig>, NetError> {
     if keep_alive >= idle_timeout {
         return Err(NetError::Config(format!(
             "keep-alive interval {keep_alive:?} must be below the idle timeout {idle_timeout:?}"
         )));
     }
-    let idle = IdleTimeout::try_from(idle_timeout).map_err(|e| NetError::Config(format!("idle timeout: {e}")))?;
+    let idle = IdleTimeout::try_from(idle_timeout)
+        .map_err(|e| NetError::Config(format!("idle timeout: {e}")))?;
     let mut transport = TransportConfig::default();
-    transport.keep_alive_interval(Some(keep_alive)).max_idle_timeout(Some(idle));
+    transport
+        .keep_alive_interval(Some(keep_alive))
+        .max_idle_timeout(Some(idle));
     Ok(Arc::new(transport))
 }
 
 /// The server side of a node's endpoint: presents the node's certificate,
 /// requires a client certificate signed by the cluster CA, and offers both
 /// ALPNs.
-pub fn server_config(creds: &Credentials, transport: Arc<TransportConfig>) -> Result<quinn::ServerConfig, NetError> {
+pub fn server_config(
+    creds: &Credentials,
+    transport: Arc<TransportConfig>,
+) -> Result<quinn::ServerConfig, NetError> {
     let provider = provider();
     let verifier = WebPkiClientVerifier::builder_with_provider(roots(creds)?, provider.clone())
         .build()
@@ -73,9 +84,12 @@ pub fn client_config(
     transport: Arc<TransportConfig>,
 ) -> Result<quinn::ClientConfig, NetError> {
     let provider = provider();
-    let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(roots(creds)?, provider.clone())
-        .build()
-        .map_err(tls_error)?;
+    let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+        roots(creds)?,
+        provider.clone(),
+    )
+    .build()
+    .map_err(tls_error)?;
     let mut tls = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(tls_error)?
@@ -101,19 +115,26 @@ pub fn endpoint_config(secret: &[u8]) -> EndpointConfig {
     let mut cid_key = [0u8; 8];
     cid_key.copy_from_slice(&cid.as_ref()[..8]);
     let cid_key = u64::from_le_bytes(cid_key);
-    let mut config = EndpointConfig::new(Arc::new(hmac::Key::new(hmac::HMAC_SHA256, reset.as_ref())));
+    let mut config =
+        EndpointConfig::new(Arc::new(hmac::Key::new(hmac::HMAC_SHA256, reset.as_ref())));
     config.cid_generator(move || Box::new(HashedConnectionIdGenerator::from_key(cid_key)));
     config
 }
 
 /// The ALPN a connection negotiated.
 pub fn alpn(conn: &quinn::Connection) -> Option<Vec<u8>> {
-    conn.handshake_data()?.downcast::<HandshakeData>().ok()?.protocol
+    conn.handshake_data()?
+        .downcast::<HandshakeData>()
+        .ok()?
+        .protocol
 }
 
 /// The end-entity certificate the other side presented.
 pub fn peer_certificate(conn: &quinn::Connection) -> Option<CertificateDer<'static>> {
-    let chain = conn.peer_identity()?.downcast::<Vec<CertificateDer<'static>>>().ok()?;
+    let chain = conn
+        .peer_identity()?
+        .downcast::<Vec<CertificateDer<'static>>>()
+        .ok()?;
     chain.into_iter().next()
 }
 
@@ -125,7 +146,9 @@ pub fn certificate_names(cert: &CertificateDer<'_>, name: &str) -> bool {
     let Ok(server_name) = ServerName::try_from(name) else {
         return false;
     };
-    end_entity.verify_is_valid_for_subject_name(&server_name).is_ok()
+    end_entity
+        .verify_is_valid_for_subject_name(&server_name)
+        .is_ok()
 }
 
 /// Who a certificate names: the client identity, or one of the `n` nodes.
@@ -133,5 +156,7 @@ pub fn identity_of(cert: &CertificateDer<'_>, n: usize) -> Option<Identity> {
     if certificate_names(cert, CLIENT_NAME) {
         return Some(Identity::Client);
     }
-    (0..n as NodeId).find(|&id| certificate_names(cert, &node_name(id))).map(Identity::Node)
+    (0..n as NodeId)
+        .find(|&id| certificate_names(cert, &node_name(id)))
+        .map(Identity::Node)
 }
