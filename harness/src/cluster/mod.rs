@@ -1,0 +1,3 @@
+//! Cluster backends. `local`: node processes on loopback.
+
+pub mod local;

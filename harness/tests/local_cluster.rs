@@ -1,0 +1,176 @@
+//! Five node processes on loopback with fresh certificates; concurrent
+//! clients on distinct and shared keys; the leader and one other node are
+//! killed with SIGKILL and restarted, then two others. Every acknowledged
+//! write must be readable at the end and all learners' learned histories
+//! must be compatible, as judged by gpaxos-checker.
+
+use gpaxos_checker::history::History;
+use gpaxos_checker::{consensus, execution, Verdict};
+use gpaxos_harness::cluster::local::LocalCluster;
+use gpaxos_harness::record;
+use gpaxos_node::client::Client;
+use gpaxos_node::net::certs;
+use gpaxos_node::protocol::node_name;
+use gpaxos_node::{Command, Op};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+struct Recorder {
+    start: Instant,
+    history: Mutex<History>,
+}
+
+impl Recorder {
+    fn now(&self) -> u64 {
+        self.start.elapsed().as_nanos() as u64
+    }
+    fn push(&self, r: gpaxos_checker::history::Record) {
+        self.history.lock().unwrap().push(r);
+    }
+}
+
+const WORKERS: u64 = 6;
+
+/// A Jepsen-style client process: one operation at a time; an operation
+/// that fails or times out is `info` and the process is replaced.
+async fn worker(w: u64, addrs: Vec<SocketAddr>, tls: std::path::PathBuf, rec: Arc<Recorder>, stop: Arc<AtomicBool>) {
+    let creds = certs::load_client(&tls).unwrap();
+    let mut generation = 0;
+    let mut seq = 0;
+    let new_client = |generation: u64| {
+        let mut c = Client::new(&creds, addrs.clone(), w + WORKERS * generation + 1).unwrap();
+        c.prefer((w as usize + generation as usize) % addrs.len());
+        c.retry.attempt = Duration::from_millis(800);
+        c.retry.total = Duration::from_secs(4);
+        c
+    };
+    let mut client = new_client(generation);
+    while !stop.load(Ordering::Relaxed) {
+        seq += 1;
+        let process = w + WORKERS * generation;
+        let key = if seq % 3 == 0 { "shared".to_owned() } else { format!("k{w}") };
+        let op = if seq % 4 == 0 { Op::Get { key } } else { Op::Put { key, value: format!("{process}-{seq}") } };
+        let cmd = Command::new(client.client_id(), seq, op);
+        rec.push(record::invoke(process, rec.now(), &cmd));
+        match client.submit(cmd.clone()).await {
+            Ok(reply) => rec.push(record::completion(process, rec.now(), &cmd, &reply)),
+            Err(_) => {
+                rec.push(record::info(process, rec.now(), &cmd));
+                generation += 1;
+                seq = 0;
+                client = new_client(generation);
+            }
+        }
+    }
+}
+
+async fn leader(client: &mut Client, n: usize) -> Option<usize> {
+    for i in 0..n {
+        if let Ok(s) = client.status(i).await {
+            return Some(s.leader.trim_start_matches('n').parse::<usize>().ok()? - 1);
+        }
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kills_and_restarts_lose_no_acknowledged_write() {
+    let dir = std::env::temp_dir().join(format!("gpaxos-local-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut cluster = LocalCluster::start(&dir, 5, None).unwrap();
+    let addrs = cluster.addrs().to_vec();
+    let tls = cluster.tls_dir();
+    let rec = Arc::new(Recorder { start: Instant::now(), history: Mutex::new(History::new()) });
+    let stop = Arc::new(AtomicBool::new(false));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let workers: Vec<_> = (0..WORKERS)
+        .map(|w| tokio::spawn(worker(w, addrs.clone(), tls.clone(), rec.clone(), stop.clone())))
+        .collect();
+
+    let creds = certs::load_client(&tls).unwrap();
+    let mut admin = Client::new(&creds, addrs.clone(), 999_999).unwrap();
+    admin.retry.attempt = Duration::from_millis(500);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let l = leader(&mut admin, 5).await.expect("a leader");
+    let other = (l + 2) % 5;
+    for victim in [l, other] {
+        cluster.kill(victim).unwrap();
+        rec.push(record::nemesis(rec.now(), "kill", "start", Some(node_name(victim as u32))));
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for victim in [l, other] {
+        cluster.restart(victim).unwrap();
+        rec.push(record::nemesis(rec.now(), "kill", "stop", Some(node_name(victim as u32))));
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (a, b) = ((l + 1) % 5, (l + 3) % 5);
+    for victim in [a, b] {
+        cluster.kill(victim).unwrap();
+        rec.push(record::nemesis(rec.now(), "kill", "start", Some(node_name(victim as u32))));
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for victim in [a, b] {
+        cluster.restart(victim).unwrap();
+        rec.push(record::nemesis(rec.now(), "kill", "stop", Some(node_name(victim as u32))));
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.await.unwrap();
+    }
+    rec.push(record::nemesis(rec.now(), "heal", "final", None));
+
+    // Final reads of every key, recorded like any other operation: the
+    // execution check then holds them to every acknowledged write.
+    let mut reader = Client::new(&creds, addrs.clone(), 888_888).unwrap();
+    let keys: Vec<String> = (0..WORKERS).map(|w| format!("k{w}")).chain(["shared".to_owned()]).collect();
+    for (seq, key) in keys.into_iter().enumerate() {
+        let cmd = Command::new(888_888, seq as u64 + 1, Op::Get { key });
+        rec.push(record::invoke(10_000, rec.now(), &cmd));
+        let reply = reader.submit(cmd.clone()).await.expect("final read");
+        rec.push(record::completion(10_000, rec.now(), &cmd, &reply));
+    }
+
+    // Wait until every learner has learned the same number of commands.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut logs = Vec::new();
+    while Instant::now() < deadline {
+        logs.clear();
+        for i in 0..5 {
+            let mut log = Vec::new();
+            while let Ok((total, cmds)) = admin.learned(i, log.len() as u64, 10_000).await {
+                log.extend(cmds);
+                if log.len() as u64 >= total {
+                    break;
+                }
+            }
+            logs.push(log);
+        }
+        if logs.windows(2).all(|w| w[0].len() == w[1].len()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for (i, log) in logs.iter().enumerate() {
+        rec.push(record::learned(node_name(i as u32), rec.now(), 0, log, true));
+    }
+    let history = rec.history.lock().unwrap().clone();
+    let mut file = std::fs::File::create(dir.join("history.jsonl")).unwrap();
+    history.write_jsonl(&mut file).unwrap();
+
+    let c = consensus::check(&history);
+    let e = execution::check(&history);
+    let oks = history
+        .client_events()
+        .filter(|e| e.kind == gpaxos_checker::history::EventKind::Ok)
+        .count();
+    eprintln!("{oks} operations acknowledged; learned lengths {:?}", logs.iter().map(Vec::len).collect::<Vec<_>>());
+    assert!(oks > 100, "the cluster served too little: {oks}");
+    assert_eq!(c.verdict, Verdict::Valid, "consensus: {:?}", c.violations);
+    assert_eq!(e.verdict, Verdict::Valid, "execution: {:?}", e.mismatches);
+    drop(cluster);
+    let _ = std::fs::remove_dir_all(&dir);
+}
