@@ -6,8 +6,10 @@
 //! (Section 4.4); [`cstruct::KeyedHistory`] is the checker's own model of
 //! them.
 
+mod consistency;
 pub mod cstruct;
 pub mod learner;
+mod liveness;
 pub mod table;
 pub mod violation;
 
@@ -17,10 +19,10 @@ mod tests;
 pub use violation::{Property, SideBySide, Violation};
 
 use crate::fxhash::{FxHashMap, FxHashSet};
-use crate::history::{CmdId, Command, EventKind, History, Op, Record};
+use crate::history::{CmdId, Command, EventKind, History, Record};
 use crate::verdict::Verdict;
 use cstruct::{Divergence, KeyedHistory};
-use learner::{Finding, Replay, Run, Seen, Timeline};
+use learner::{Finding, Replay, Seen, Timeline};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use table::{CmdIx, CommandTable};
@@ -60,17 +62,6 @@ pub struct ConsensusResult {
     pub learners: Vec<LearnerSummary>,
     /// Whether Liveness was judged (there was a final heal).
     pub liveness_judged: bool,
-}
-
-/// A command every live learner must have learned by the end.
-struct Required {
-    /// When it was invoked (or, for a checkpoint, first learned).
-    at: u64,
-    /// `None`: no learner learned it at all.
-    cmd: Option<CmdIx>,
-    id: CmdId,
-    /// The command and why it is required, for people.
-    what: String,
 }
 
 /// A client operation, gathered from its invocation and completion.
@@ -383,269 +374,4 @@ impl Checker {
             )),
         });
     }
-
-    /// Consistency: every two learners' histories are compatible at all
-    /// times. Within a run a learner's history only grows, and a prefix of
-    /// a compatible history is compatible, so it suffices to compare the
-    /// largest histories of every two runs that overlap in time; the time
-    /// reported is when both sides had learned the offending pair.
-    ///
-    /// After a Stability violation a run's largest history may not be what
-    /// the learner held while the other run overlapped it; a divergence
-    /// whose commands were learned only after the overlap ended is not
-    /// reported (the run is invalid for Stability already).
-    fn consistency(&mut self, table: &CommandTable, timelines: &[Timeline]) {
-        let models: Vec<Vec<KeyedHistory>> = timelines
-            .iter()
-            .map(|t| {
-                t.runs
-                    .iter()
-                    .map(|r| KeyedHistory::from_sequence(table, &r.seq))
-                    .collect()
-            })
-            .collect();
-        for a in 0..timelines.len() {
-            for b in a + 1..timelines.len() {
-                for (ra, run_a) in timelines[a].runs.iter().enumerate() {
-                    for (rb, run_b) in timelines[b].runs.iter().enumerate() {
-                        if !overlap(run_a, run_b) {
-                            continue;
-                        }
-                        let Err(divergences) = models[a][ra].compatible(&models[b][rb]) else {
-                            continue;
-                        };
-                        let until = match (run_a.end, run_b.end) {
-                            (Some(x), Some(y)) => x.min(y),
-                            (Some(x), None) | (None, Some(x)) => x,
-                            (None, None) => u64::MAX,
-                        };
-                        let first = divergences
-                            .iter()
-                            .filter_map(|d| {
-                                let seen_a = run_a.learned_at.get(&d.left?)?;
-                                let seen_b = run_b.learned_at.get(&d.right?)?;
-                                let t = seen_a.time.max(seen_b.time);
-                                (t < until || until == u64::MAX).then_some((t, d, *seen_a, *seen_b))
-                            })
-                            .min_by_key(|(t, d, _, _)| (*t, d.index));
-                        if let Some((_, d, seen_a, seen_b)) = first {
-                            let sides = [
-                                (&timelines[a].node, &models[a][ra], seen_a),
-                                (&timelines[b].node, &models[b][rb], seen_b),
-                            ];
-                            self.incompatible(table, sides, d, divergences.len());
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    fn incompatible(
-        &mut self,
-        table: &CommandTable,
-        [(left_node, left, seen_l), (right_node, right, seen_r)]: [(&String, &KeyedHistory, Seen);
-            2],
-        d: &Divergence,
-        keys: usize,
-    ) {
-        let (x, y) = (
-            d.left.expect("compatibility parts on two commands"),
-            d.right.expect("compatibility parts on two commands"),
-        );
-        let on = key_label(table, d);
-        let mut message = if left.contains(y) && right.contains(x) {
-            format!(
-                "learners {left_node} and {right_node} order the interfering commands {} and {} differently: \
-                 on {on}, {left_node} has {} before {} (learned by {}, line {}), {right_node} has {} before {} \
-                 (learned by {}, line {})",
-                describe(table, x),
-                describe(table, y),
-                table.id(x),
-                table.id(y),
-                time_label(seen_l.time),
-                seen_l.line,
-                table.id(y),
-                table.id(x),
-                time_label(seen_r.time),
-                seen_r.line,
-            )
-        } else {
-            let lacks = |node: &str, h: &KeyedHistory, c: CmdIx| {
-                if h.contains(c) {
-                    String::new()
-                } else {
-                    format!("; {node} has not learned {}", table.id(c))
-                }
-            };
-            format!(
-                "learners {left_node} and {right_node} learned incompatible histories: at index {} of {on}, \
-                 {left_node} has {} (learned by {}, line {}) where {right_node} has {} (learned by {}, line {}){}{}",
-                d.index,
-                describe(table, x),
-                time_label(seen_l.time),
-                seen_l.line,
-                describe(table, y),
-                time_label(seen_r.time),
-                seen_r.line,
-                lacks(right_node, right, x),
-                lacks(left_node, left, y),
-            )
-        };
-        if keys > 1 {
-            message.push_str(&format!(" ({} other keys part too)", keys - 1));
-        }
-        self.push(Violation {
-            property: Property::Consistency,
-            message,
-            learners: vec![left_node.clone(), right_node.clone()],
-            commands: vec![table.id(x).clone(), table.id(y).clone()],
-            times: vec![seen_l.time, seen_r.time],
-            lines: vec![seen_l.line, seen_r.line],
-            side_by_side: Some(side_by_side(
-                table,
-                d,
-                (left, left_node.clone()),
-                (right, right_node.clone()),
-            )),
-        });
-    }
-
-    /// Liveness after the final heal: every command invoked before it that
-    /// some learner learned, or whose client saw it take effect (`ok`, or a
-    /// `fail` of a `cas` or `transfer`, which is a refusal), is in every
-    /// learner's final observation (`Liveness(C, l)`, Section 4.3, for the
-    /// commands the run gave time to finish). Returns whether it judged.
-    fn liveness(
-        &mut self,
-        table: &CommandTable,
-        timelines: &[Timeline],
-        ops: &FxHashMap<&CmdId, ClientOp<'_>>,
-        heal: Option<u64>,
-    ) -> bool {
-        let Some(heal) = heal else {
-            self.notes
-                .push("no final heal record: Liveness was not judged".into());
-            return false;
-        };
-        // Who learned what first, over every run of every learner.
-        let mut learned: FxHashMap<CmdIx, (u64, &str)> = FxHashMap::default();
-        for t in timelines {
-            for run in &t.runs {
-                for (&cmd, seen) in &run.learned_at {
-                    let entry = learned.entry(cmd).or_insert((seen.time, &t.node));
-                    if seen.time < entry.0 {
-                        *entry = (seen.time, &t.node);
-                    }
-                }
-            }
-        }
-        // (sort key, command, why it must be learned)
-        let mut required: Vec<Required> = Vec::new();
-        for op in ops.values().filter(|op| op.invoked < heal) {
-            let cmd = table.lookup(&op.command.id);
-            // A failed cas or transfer took effect as a refusal; any other
-            // failure did not take effect and need not be learned.
-            let took_effect = |kind| match kind {
-                EventKind::Ok => true,
-                EventKind::Fail => matches!(op.command.op, Op::Cas { .. } | Op::Transfer { .. }),
-                _ => false,
-            };
-            let why = match (op.completed, cmd.and_then(|c| learned.get(&c))) {
-                (Some((kind, at)), _) if took_effect(kind) => format!(
-                    "invoked at {}, completed {} at {}",
-                    time_label(op.invoked),
-                    kind.name(),
-                    time_label(at)
-                ),
-                (_, Some((at, node))) => format!(
-                    "invoked at {}, learned by {node} at {}",
-                    time_label(op.invoked),
-                    time_label(*at)
-                ),
-                _ => continue,
-            };
-            required.push(Required {
-                at: op.invoked,
-                cmd,
-                what: format!("{} ({why})", op.command),
-                id: op.command.id.clone(),
-            });
-        }
-        for (&cmd, &(at, node)) in &learned {
-            if table.command(cmd).is_checkpoint() && at <= heal {
-                required.push(Required {
-                    at,
-                    cmd: Some(cmd),
-                    what: format!(
-                        "{} (learned by {node} at {})",
-                        describe(table, cmd),
-                        time_label(at)
-                    ),
-                    id: table.id(cmd).clone(),
-                });
-            }
-        }
-        required.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
-
-        let mut judged_any = false;
-        for t in timelines {
-            let Some(final_seen) = t.final_seen else {
-                self.notes.push(format!(
-                    "learner {} has no final observation (not live at the end): Liveness not judged for it",
-                    t.node
-                ));
-                continue;
-            };
-            if t.abandoned {
-                continue;
-            }
-            judged_any = true;
-            let holds: FxHashSet<CmdIx> = t.last_seq().iter().copied().collect();
-            let missing: Vec<&Required> = required
-                .iter()
-                .filter(|r| r.cmd.is_none_or(|c| !holds.contains(&c)))
-                .collect();
-            if missing.is_empty() {
-                continue;
-            }
-            let listed: Vec<&str> = missing.iter().take(3).map(|r| r.what.as_str()).collect();
-            let message = format!(
-                "after the final heal at {}, learner {}'s final history (at {}, line {}) lacks {} command(s) it \
-                 must have learned, first: {}",
-                time_label(heal),
-                t.node,
-                time_label(final_seen.time),
-                final_seen.line,
-                missing.len(),
-                listed.join("; ")
-            );
-            let commands = missing
-                .iter()
-                .take(MAX_LISTED)
-                .map(|r| r.id.clone())
-                .collect();
-            self.push(Violation {
-                property: Property::Liveness,
-                message,
-                learners: vec![t.node.clone()],
-                commands,
-                times: vec![heal, final_seen.time],
-                lines: vec![final_seen.line],
-                side_by_side: None,
-            });
-        }
-        if !judged_any && !required.is_empty() {
-            self.unknown_reasons.push(
-                "a final heal was recorded but no learner has a final observation: Liveness could not be judged"
-                    .into(),
-            );
-        }
-        judged_any
-    }
-}
-
-fn overlap(a: &Run, b: &Run) -> bool {
-    let ends_after = |end: Option<u64>, start: u64| end.is_none_or(|e| e > start);
-    ends_after(a.end, b.start) && ends_after(b.end, a.start)
 }

@@ -281,4 +281,6 @@ pub fn check(history: &LinearHistory, options: &Options) -> LinearResult {
 }
 
 #[cfg(test)]
+mod brute_force;
+#[cfg(test)]
 mod tests;
