@@ -13,6 +13,8 @@ use quinn::{Connection, ConnectionError};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
 use tokio::io::AsyncWriteExt;
@@ -740,4 +742,114 @@ async fn a_peer_shut_down_and_started_again_on_its_port_is_reconnected() {
     assert!(to_n2 < Duration::from_secs(3), "{to_n2:?}");
     n1.shutdown().await;
     n2.shutdown().await;
+}
+
+/// A UDP relay for one directed link, as the harness puts between nodes:
+/// what arrives at its front goes to `back` from a socket of its own, and
+/// the answers go back to whoever spoke last. Returns the front address and
+/// a count of the datagrams it forwarded to `back`.
+async fn relay(back: SocketAddr) -> (SocketAddr, Arc<AtomicU64>) {
+    let front = Arc::new(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    let out = Arc::new(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    out.connect(back).await.unwrap();
+    let front_addr = front.local_addr().unwrap();
+    let forwarded = Arc::new(AtomicU64::new(0));
+    let client = Arc::new(Mutex::new(None::<SocketAddr>));
+    {
+        let (front, out, client, forwarded) = (
+            front.clone(),
+            out.clone(),
+            client.clone(),
+            forwarded.clone(),
+        );
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 65_536];
+            while let Ok((n, from)) = front.recv_from(&mut buf).await {
+                *client.lock().unwrap() = Some(from);
+                forwarded.fetch_add(1, Ordering::Relaxed);
+                let _ = out.send(&buf[..n]).await;
+            }
+        });
+    }
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 65_536];
+        loop {
+            // A connected UDP socket reports an ICMP "port unreachable" as
+            // an error on the next receive: skip it.
+            let Ok(n) = out.recv(&mut buf).await else {
+                continue;
+            };
+            let to = *client.lock().unwrap();
+            if let Some(to) = to {
+                let _ = front.send_to(&buf[..n], to).await;
+            }
+        }
+    });
+    (front_addr, forwarded)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_bound_elsewhere_is_reached_through_a_relay() {
+    init_tracing();
+    let dir = tls_dir(2);
+    let real = free_addrs(2);
+    let (front, forwarded) = relay(real[1].parse().unwrap()).await;
+    // n1 reaches n2 through the relay; n2 binds its real address with
+    // `listen` and reaches n1 directly.
+    let view = vec![real[0].clone(), front.to_string()];
+    let (n1, mut n1_in) = start(config(dir.path(), 0, &view)).await;
+    let mut n2_config = config(dir.path(), 1, &view);
+    n2_config.listen = Some(real[1].parse().unwrap());
+    let (n2, mut n2_in) = start(n2_config).await;
+    assert_eq!(n2.local_addr(), real[1].parse::<SocketAddr>().unwrap());
+    send_until_received(&n1, 1, &mut n2_in, Duration::from_secs(10)).await;
+    send_until_received(&n2, 0, &mut n1_in, Duration::from_secs(10)).await;
+    assert!(forwarded.load(Ordering::Relaxed) > 0);
+    n1.shutdown().await;
+    n2.shutdown().await;
+}
+
+/// Loopback throughput of one peer link. `cargo test --release -p
+/// gpaxos-node --test net -- --ignored --nocapture throughput`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn throughput() {
+    let dir = tls_dir(2);
+    let cluster = free_addrs(2);
+    let mut c1 = config(dir.path(), 0, &cluster);
+    c1.max_frame = 16 << 20;
+    let (n1, _n1_in) = start(c1).await;
+    let (_n2, mut n2_in) = start(config(dir.path(), 1, &cluster)).await;
+    send_until_received(&n1, 1, &mut n2_in, Duration::from_secs(10)).await;
+    while recv(&mut n2_in, Duration::from_millis(200)).await.is_some() {}
+    let total = 500_000u64;
+    let began = Instant::now();
+    let producer = {
+        let n1 = n1.clone();
+        tokio::spawn(async move {
+            let mut i = 0;
+            while i < total {
+                match n1.send(1, numbered(i)) {
+                    Ok(()) => i += 1,
+                    Err(_) => tokio::task::yield_now().await,
+                }
+            }
+        })
+    };
+    let mut got = 0;
+    while got < total {
+        recv(&mut n2_in, Duration::from_secs(10))
+            .await
+            .expect("message");
+        got += 1;
+    }
+    producer.await.unwrap();
+    let secs = began.elapsed().as_secs_f64();
+    let stats = n1.stats();
+    eprintln!(
+        "{total} messages in {secs:.2} s: {:.0} msg/s; {} batches, max batch {}",
+        total as f64 / secs,
+        stats.batches,
+        stats.max_batch
+    );
 }

@@ -63,6 +63,10 @@ pub struct NetConfig {
     /// First and largest wait between failed dials (doubling, with jitter).
     pub backoff_min: Duration,
     pub backoff_max: Duration,
+    /// How long one dial (the handshake included) may take before it is
+    /// abandoned and tried again: a peer that comes back is found within
+    /// about this long.
+    pub connect_timeout: Duration,
     /// How long an accepted peer connection may take to send its hello.
     pub hello_timeout: Duration,
     /// Messages queued for one peer before `send` refuses more.
@@ -88,6 +92,7 @@ impl NetConfig {
             idle_timeout: Duration::from_secs(5),
             backoff_min: Duration::from_millis(50),
             backoff_max: Duration::from_secs(2),
+            connect_timeout: Duration::from_secs(2),
             hello_timeout: Duration::from_secs(5),
             peer_queue: 65_536,
             inbound_queue: 65_536,
@@ -285,6 +290,7 @@ impl PeerNet {
                 max_batch: config.max_batch,
                 backoff_min: config.backoff_min,
                 backoff_max: config.backoff_max,
+                connect_timeout: config.connect_timeout,
             };
             tokio::spawn(dialer.run());
         }
@@ -442,6 +448,7 @@ struct Dialer {
     max_batch: usize,
     backoff_min: Duration,
     backoff_max: Duration,
+    connect_timeout: Duration,
 }
 
 /// How a connection's pump ended.
@@ -512,7 +519,10 @@ impl Dialer {
             .connect_with(self.client.clone(), addr, &node_name(self.to))
             .map_err(|e| e.to_string())?;
         tokio::select! {
-            conn = connecting => conn.map_err(|e| e.to_string()),
+            conn = tokio::time::timeout(self.connect_timeout, connecting) => match conn {
+                Ok(conn) => conn.map_err(|e| e.to_string()),
+                Err(_) => Err(format!("no handshake within {:?}", self.connect_timeout)),
+            },
             _ = self.cancel.cancelled() => Err("shutting down".into()),
         }
     }
