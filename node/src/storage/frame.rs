@@ -18,7 +18,7 @@ pub const HEADER: &[u8; 8] = b"gpaxwal\x01";
 pub const FRAME_OVERHEAD: usize = 8;
 
 /// The largest payload a frame may carry. A length above it is corruption,
-/// and [`encode_frame`] refuses to write a record that large.
+/// and the log refuses to write a record that large.
 pub const MAX_RECORD_BYTES: usize = 64 << 20;
 
 fn bincode_config() -> impl bincode::config::Config {
