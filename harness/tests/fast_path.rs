@@ -13,7 +13,11 @@ fn no_conflict_no_faults_is_all_fast() {
         let out = run_seed(&cfg, seed);
         assert!(judge(&out).is_empty(), "seed {seed}: {:?}", judge(&out));
         assert_eq!(out.stats.learned_slow, 0, "seed {seed}: {:?}", out.stats);
-        assert_eq!(out.stats.learned_fast, 5 * 400, "every learner learned every command");
+        assert_eq!(
+            out.stats.learned_fast,
+            5 * 400,
+            "every learner learned every command"
+        );
         assert_eq!(out.stats.collisions, 0);
     }
 }
@@ -24,7 +28,11 @@ fn checkpoints_interfere() {
     cfg.protocol.checkpoint_every = 50;
     let out = run_seed(&cfg, 0);
     assert!(judge(&out).is_empty(), "{:?}", judge(&out));
-    assert!(out.stats.checkpoints_learned >= 5 * 5, "instances closed: {:?}", out.stats);
+    assert!(
+        out.stats.checkpoints_learned >= 5 * 5,
+        "instances closed: {:?}",
+        out.stats
+    );
     // Without conflicts, only commands racing a checkpoint leave the fast
     // path, so they are few.
     let slow = out.stats.learned_slow as f64 / (5 * 400) as f64;
@@ -36,6 +44,10 @@ fn conflicts_cause_collisions_and_recoveries() {
     let cfg = SimConfig::new(5, 300, 0.5, Faults::None).unwrap();
     let out = run_seed(&cfg, 1);
     assert!(judge(&out).is_empty(), "{:?}", judge(&out));
-    assert!(out.stats.collisions > 0 && out.stats.recoveries > 0, "{:?}", out.stats);
+    assert!(
+        out.stats.collisions > 0 && out.stats.recoveries > 0,
+        "{:?}",
+        out.stats
+    );
     assert!(out.stats.learned_slow > 0);
 }

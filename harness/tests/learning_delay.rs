@@ -12,7 +12,11 @@ fn fast_ballot_learns_in_two_message_delays() {
     let cfg = Config::new(5).unwrap();
     // Proposed at n3, which does not lead; every learner learns at 2d.
     let delays = learning_delays(cfg, D, 2);
-    assert_eq!(delays, vec![Some(2 * D); 5], "per-learner delays in a fast ballot");
+    assert_eq!(
+        delays,
+        vec![Some(2 * D); 5],
+        "per-learner delays in a fast ballot"
+    );
 }
 
 #[test]
@@ -20,5 +24,9 @@ fn classic_ballot_learns_in_three_message_delays() {
     let mut cfg = Config::new(5).unwrap();
     cfg.fast = false;
     let delays = learning_delays(cfg, D, 2);
-    assert_eq!(delays, vec![Some(3 * D); 5], "per-learner delays in a classic ballot");
+    assert_eq!(
+        delays,
+        vec![Some(3 * D); 5],
+        "per-learner delays in a classic ballot"
+    );
 }

@@ -35,7 +35,13 @@ const WORKERS: u64 = 6;
 
 /// A Jepsen-style client process: one operation at a time; an operation
 /// that fails or times out is `info` and the process is replaced.
-async fn worker(w: u64, addrs: Vec<SocketAddr>, tls: std::path::PathBuf, rec: Arc<Recorder>, stop: Arc<AtomicBool>) {
+async fn worker(
+    w: u64,
+    addrs: Vec<SocketAddr>,
+    tls: std::path::PathBuf,
+    rec: Arc<Recorder>,
+    stop: Arc<AtomicBool>,
+) {
     let creds = certs::load_client(&tls).unwrap();
     let mut generation = 0;
     let mut seq = 0;
@@ -50,8 +56,19 @@ async fn worker(w: u64, addrs: Vec<SocketAddr>, tls: std::path::PathBuf, rec: Ar
     while !stop.load(Ordering::Relaxed) {
         seq += 1;
         let process = w + WORKERS * generation;
-        let key = if seq % 3 == 0 { "shared".to_owned() } else { format!("k{w}") };
-        let op = if seq % 4 == 0 { Op::Get { key } } else { Op::Put { key, value: format!("{process}-{seq}") } };
+        let key = if seq % 3 == 0 {
+            "shared".to_owned()
+        } else {
+            format!("k{w}")
+        };
+        let op = if seq % 4 == 0 {
+            Op::Get { key }
+        } else {
+            Op::Put {
+                key,
+                value: format!("{process}-{seq}"),
+            }
+        };
         let cmd = Command::new(client.client_id(), seq, op);
         rec.push(record::invoke(process, rec.now(), &cmd));
         match client.submit(cmd.clone()).await {
@@ -82,11 +99,22 @@ async fn kills_and_restarts_lose_no_acknowledged_write() {
     let mut cluster = LocalCluster::start(&dir, 5, None).unwrap();
     let addrs = cluster.addrs().to_vec();
     let tls = cluster.tls_dir();
-    let rec = Arc::new(Recorder { start: Instant::now(), history: Mutex::new(History::new()) });
+    let rec = Arc::new(Recorder {
+        start: Instant::now(),
+        history: Mutex::new(History::new()),
+    });
     let stop = Arc::new(AtomicBool::new(false));
     tokio::time::sleep(Duration::from_millis(500)).await;
     let workers: Vec<_> = (0..WORKERS)
-        .map(|w| tokio::spawn(worker(w, addrs.clone(), tls.clone(), rec.clone(), stop.clone())))
+        .map(|w| {
+            tokio::spawn(worker(
+                w,
+                addrs.clone(),
+                tls.clone(),
+                rec.clone(),
+                stop.clone(),
+            ))
+        })
         .collect();
 
     let creds = certs::load_client(&tls).unwrap();
@@ -98,23 +126,43 @@ async fn kills_and_restarts_lose_no_acknowledged_write() {
     let other = (l + 2) % 5;
     for victim in [l, other] {
         cluster.kill(victim).unwrap();
-        rec.push(record::nemesis(rec.now(), "kill", "start", Some(node_name(victim as u32))));
+        rec.push(record::nemesis(
+            rec.now(),
+            "kill",
+            "start",
+            Some(node_name(victim as u32)),
+        ));
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     for victim in [l, other] {
         cluster.restart(victim).unwrap();
-        rec.push(record::nemesis(rec.now(), "kill", "stop", Some(node_name(victim as u32))));
+        rec.push(record::nemesis(
+            rec.now(),
+            "kill",
+            "stop",
+            Some(node_name(victim as u32)),
+        ));
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (a, b) = ((l + 1) % 5, (l + 3) % 5);
     for victim in [a, b] {
         cluster.kill(victim).unwrap();
-        rec.push(record::nemesis(rec.now(), "kill", "start", Some(node_name(victim as u32))));
+        rec.push(record::nemesis(
+            rec.now(),
+            "kill",
+            "start",
+            Some(node_name(victim as u32)),
+        ));
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     for victim in [a, b] {
         cluster.restart(victim).unwrap();
-        rec.push(record::nemesis(rec.now(), "kill", "stop", Some(node_name(victim as u32))));
+        rec.push(record::nemesis(
+            rec.now(),
+            "kill",
+            "stop",
+            Some(node_name(victim as u32)),
+        ));
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     stop.store(true, Ordering::Relaxed);
@@ -126,7 +174,10 @@ async fn kills_and_restarts_lose_no_acknowledged_write() {
     // Final reads of every key, recorded like any other operation: the
     // execution check then holds them to every acknowledged write.
     let mut reader = Client::new(&creds, addrs.clone(), 888_888).unwrap();
-    let keys: Vec<String> = (0..WORKERS).map(|w| format!("k{w}")).chain(["shared".to_owned()]).collect();
+    let keys: Vec<String> = (0..WORKERS)
+        .map(|w| format!("k{w}"))
+        .chain(["shared".to_owned()])
+        .collect();
     for (seq, key) in keys.into_iter().enumerate() {
         let cmd = Command::new(888_888, seq as u64 + 1, Op::Get { key });
         rec.push(record::invoke(10_000, rec.now(), &cmd));
@@ -155,7 +206,13 @@ async fn kills_and_restarts_lose_no_acknowledged_write() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     for (i, log) in logs.iter().enumerate() {
-        rec.push(record::learned(node_name(i as u32), rec.now(), 0, log, true));
+        rec.push(record::learned(
+            node_name(i as u32),
+            rec.now(),
+            0,
+            log,
+            true,
+        ));
     }
     let history = rec.history.lock().unwrap().clone();
     let mut file = std::fs::File::create(dir.join("history.jsonl")).unwrap();
@@ -167,7 +224,10 @@ async fn kills_and_restarts_lose_no_acknowledged_write() {
         .client_events()
         .filter(|e| e.kind == gpaxos_checker::history::EventKind::Ok)
         .count();
-    eprintln!("{oks} operations acknowledged; learned lengths {:?}", logs.iter().map(Vec::len).collect::<Vec<_>>());
+    eprintln!(
+        "{oks} operations acknowledged; learned lengths {:?}",
+        logs.iter().map(Vec::len).collect::<Vec<_>>()
+    );
     assert!(oks > 100, "the cluster served too little: {oks}");
     assert_eq!(c.verdict, Verdict::Valid, "consensus: {:?}", c.violations);
     assert_eq!(e.verdict, Verdict::Valid, "execution: {:?}", e.mismatches);

@@ -18,7 +18,11 @@ fn first_caught(bug: PlantedBug, conflict: f64) -> Option<(u64, Vec<String>)> {
         // a stalled run proves nothing about the checker.
         let problems: Vec<String> = judge(&out)
             .into_iter()
-            .filter(|p| ["Nontriviality", "Stability", "Consistency", "execution"].iter().any(|k| p.starts_with(k)))
+            .filter(|p| {
+                ["Nontriviality", "Stability", "Consistency", "execution"]
+                    .iter()
+                    .any(|k| p.starts_with(k))
+            })
             .collect();
         (!problems.is_empty()).then_some((seed, problems))
     })

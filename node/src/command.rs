@@ -73,16 +73,34 @@ pub type IdSet = HashSet<CmdId, FastHash>;
 /// What a command does to the state machine (`node::app` executes it).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Op {
-    Get { key: Key },
-    Put { key: Key, value: String },
+    Get {
+        key: Key,
+    },
+    Put {
+        key: Key,
+        value: String,
+    },
     /// Compare-and-set: succeeds iff the current value equals `from`
     /// (`None` meaning the key is absent).
-    Cas { key: Key, from: Option<String>, to: String },
-    Append { key: Key, value: String },
+    Cas {
+        key: Key,
+        from: Option<String>,
+        to: String,
+    },
+    Append {
+        key: Key,
+        value: String,
+    },
     /// Moves `amount` from one account to another if `from` can afford it.
-    Transfer { from: Key, to: Key, amount: i64 },
+    Transfer {
+        from: Key,
+        to: Key,
+        amount: i64,
+    },
     /// Reads every listed account at once.
-    Balances { accounts: Vec<Key> },
+    Balances {
+        accounts: Vec<Key>,
+    },
     /// Interferes with every command; closes an instance (Section 6.3).
     Checkpoint,
 }
@@ -126,12 +144,18 @@ pub struct Command {
 
 impl Command {
     pub fn new(client: u64, seq: u64, op: Op) -> Self {
-        Command { id: CmdId { client, seq }, op: Arc::new(op) }
+        Command {
+            id: CmdId { client, seq },
+            op: Arc::new(op),
+        }
     }
 
     /// A checkpoint command. Its id is chosen by the leader that proposes it.
     pub fn checkpoint(id: CmdId) -> Self {
-        Command { id, op: Arc::new(Op::Checkpoint) }
+        Command {
+            id,
+            op: Arc::new(Op::Checkpoint),
+        }
     }
 
     pub fn is_checkpoint(&self) -> bool {
@@ -142,7 +166,10 @@ impl Command {
     /// allocating. Returns `false` for a checkpoint, which touches every key.
     pub fn for_each_key<'a>(&'a self, mut f: impl FnMut(&'a Key)) -> bool {
         match &*self.op {
-            Op::Get { key } | Op::Put { key, .. } | Op::Cas { key, .. } | Op::Append { key, .. } => f(key),
+            Op::Get { key }
+            | Op::Put { key, .. }
+            | Op::Cas { key, .. }
+            | Op::Append { key, .. } => f(key),
             Op::Transfer { from, to, .. } => {
                 f(from);
                 if from != to {
@@ -163,9 +190,10 @@ impl Command {
 
     pub fn footprint(&self) -> Footprint<'_> {
         match &*self.op {
-            Op::Get { key } | Op::Put { key, .. } | Op::Cas { key, .. } | Op::Append { key, .. } => {
-                Footprint::One(key)
-            }
+            Op::Get { key }
+            | Op::Put { key, .. }
+            | Op::Cas { key, .. }
+            | Op::Append { key, .. } => Footprint::One(key),
             Op::Transfer { from, to, .. } => Footprint::Two(from, to),
             Op::Balances { accounts } => Footprint::Many(accounts),
             Op::Checkpoint => Footprint::All,

@@ -35,7 +35,8 @@ pub enum CStructKind {
 
 impl ConfigFile {
     pub fn load(path: &Path) -> anyhow::Result<ConfigFile> {
-        let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
         toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
     }
 
@@ -78,7 +79,9 @@ impl ConfigFile {
         let kind = match self.cstruct.as_deref() {
             None | Some("history") => CStructKind::History,
             Some("sequence") => CStructKind::Sequence,
-            Some(other) => anyhow::bail!("cstruct must be \"history\" or \"sequence\", not {other:?}"),
+            Some(other) => {
+                anyhow::bail!("cstruct must be \"history\" or \"sequence\", not {other:?}")
+            }
         };
         let tick = Duration::from_millis(positive("tick_ms", self.tick_ms.unwrap_or(10))?);
         Ok((c, kind, tick))

@@ -79,14 +79,32 @@ enum Cmd {
 
 #[derive(Subcommand)]
 enum ClientOp {
-    Get { key: String },
-    Put { key: String, value: String },
+    Get {
+        key: String,
+    },
+    Put {
+        key: String,
+        value: String,
+    },
     /// Sets KEY to TO if it holds FROM (`-` for absent).
-    Cas { key: String, from: String, to: String },
-    Append { key: String, value: String },
-    Transfer { from: String, to: String, amount: i64 },
+    Cas {
+        key: String,
+        from: String,
+        to: String,
+    },
+    Append {
+        key: String,
+        value: String,
+    },
+    Transfer {
+        from: String,
+        to: String,
+        amount: i64,
+    },
     /// Reads all listed accounts at once: a,b,c.
-    Balances { accounts: String },
+    Balances {
+        accounts: String,
+    },
     /// The asked node's role, ballot and counters.
     Status,
     /// The asked node's learned commands from position FROM on.
@@ -102,7 +120,9 @@ enum ClientOp {
 fn parse_cluster(s: &str) -> Result<Vec<String>> {
     let mut nodes: Vec<(usize, String)> = Vec::new();
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (name, addr) = part.split_once('=').with_context(|| format!("{part:?} is not NAME=HOST:PORT"))?;
+        let (name, addr) = part
+            .split_once('=')
+            .with_context(|| format!("{part:?} is not NAME=HOST:PORT"))?;
         let i = parse_node(name)?;
         if !addr.contains(':') {
             bail!("{part:?}: the address needs a port");
@@ -115,7 +135,11 @@ fn parse_cluster(s: &str) -> Result<Vec<String>> {
     nodes.sort();
     for (expected, (i, _)) in nodes.iter().enumerate() {
         if *i != expected {
-            bail!("the cluster must name n1 to n{} without gaps; n{} is missing", nodes.len(), expected + 1);
+            bail!(
+                "the cluster must name n1 to n{} without gaps; n{} is missing",
+                nodes.len(),
+                expected + 1
+            );
         }
     }
     if nodes.is_empty() {
@@ -158,7 +182,8 @@ fn print_reply(reply: &Reply) {
 fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,quinn=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,quinn=warn".into()),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -175,20 +200,42 @@ fn main() {
 
 fn real_main() -> Result<i32> {
     let cli = Cli::parse();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     match cli.command {
-        Cmd::Run { id, cluster, data, tls, listen, config } => {
+        Cmd::Run {
+            id,
+            cluster,
+            data,
+            tls,
+            listen,
+            config,
+        } => {
             let cluster = parse_cluster(&cluster)?;
             let id = parse_node(&id)?;
             if id >= cluster.len() {
-                bail!("--id n{} is not in a cluster of {} nodes", id + 1, cluster.len());
+                bail!(
+                    "--id n{} is not in a cluster of {} nodes",
+                    id + 1,
+                    cluster.len()
+                );
             }
             let file = match &config {
                 Some(path) => ConfigFile::load(path)?,
                 None => ConfigFile::default(),
             };
             let (protocol, kind, tick) = file.protocol(cluster.len())?;
-            let cfg = ServerConfig { id: id as NodeId, cluster, data_dir: data, tls_dir: tls, listen, protocol, tick };
+            let cfg = ServerConfig {
+                id: id as NodeId,
+                cluster,
+                data_dir: data,
+                tls_dir: tls,
+                listen,
+                protocol,
+                tick,
+            };
             rt.block_on(async move {
                 let shutdown = async {
                     let _ = tokio::signal::ctrl_c().await;
@@ -201,12 +248,20 @@ fn real_main() -> Result<i32> {
             Ok(0)
         }
         Cmd::Certs { out, nodes } => {
-            let names: Vec<String> = nodes.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect();
+            let names: Vec<String> = nodes
+                .split(',')
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect();
             for n in &names {
                 parse_node(n)?;
             }
             certs::generate(&out, &names)?;
-            println!("wrote the CA, {} node certificates and a client certificate to {}", names.len(), out.display());
+            println!(
+                "wrote the CA, {} node certificates and a client certificate to {}",
+                names.len(),
+                out.display()
+            );
             Ok(0)
         }
         Cmd::Health { addr, name, tls } => {
@@ -219,12 +274,23 @@ fn real_main() -> Result<i32> {
                 let mut client = Client::new(&creds, nodes, 0)?;
                 client.retry.attempt = std::time::Duration::from_secs(2);
                 let s = client.status(i).await?;
-                println!("{} {} mbal={} learned={}", s.node, s.role, s.mbal, s.learned);
+                println!(
+                    "{} {} mbal={} learned={}",
+                    s.node, s.role, s.mbal, s.learned
+                );
                 anyhow::Ok(0)
             })
         }
-        Cmd::Client { cluster, tls, node, op } => {
-            let addrs = parse_cluster(&cluster)?.iter().map(|a| resolve(a)).collect::<Result<Vec<_>>>()?;
+        Cmd::Client {
+            cluster,
+            tls,
+            node,
+            op,
+        } => {
+            let addrs = parse_cluster(&cluster)?
+                .iter()
+                .map(|a| resolve(a))
+                .collect::<Result<Vec<_>>>()?;
             let creds = certs::load_client(&tls)?;
             let first = match &node {
                 Some(n) => parse_node(n)?,
@@ -235,7 +301,10 @@ fn real_main() -> Result<i32> {
             }
             // A client id from the clock keeps ids unique across runs of the
             // CLI (retries within one run keep their id).
-            let id = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos() as u64 >> 8;
+            let id = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_nanos() as u64
+                >> 8;
             rt.block_on(async move {
                 let mut client = Client::new(&creds, addrs, id)?;
                 client.prefer(first);
@@ -247,7 +316,10 @@ fn real_main() -> Result<i32> {
                     }
                     ClientOp::Learned { from, max } => {
                         let (total, cmds) = client.learned(first, from, max).await?;
-                        println!("# {} of {total} learned commands from position {from}", cmds.len());
+                        println!(
+                            "# {} of {total} learned commands from position {from}",
+                            cmds.len()
+                        );
                         for (i, c) in cmds.iter().enumerate() {
                             println!("{}\t{}\t{:?}", from + i as u64, c.id, c.op);
                         }
@@ -255,14 +327,16 @@ fn real_main() -> Result<i32> {
                     }
                     ClientOp::Get { key } => Op::Get { key },
                     ClientOp::Put { key, value } => Op::Put { key, value },
-                    ClientOp::Cas { key, from, to } => {
-                        Op::Cas { key, from: if from == "-" { None } else { Some(from) }, to }
-                    }
+                    ClientOp::Cas { key, from, to } => Op::Cas {
+                        key,
+                        from: if from == "-" { None } else { Some(from) },
+                        to,
+                    },
                     ClientOp::Append { key, value } => Op::Append { key, value },
                     ClientOp::Transfer { from, to, amount } => Op::Transfer { from, to, amount },
-                    ClientOp::Balances { accounts } => {
-                        Op::Balances { accounts: accounts.split(',').map(|s| s.trim().to_owned()).collect() }
-                    }
+                    ClientOp::Balances { accounts } => Op::Balances {
+                        accounts: accounts.split(',').map(|s| s.trim().to_owned()).collect(),
+                    },
                 };
                 let reply = client.execute(op).await?;
                 print_reply(&reply);

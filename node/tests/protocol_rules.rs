@@ -9,7 +9,14 @@ use gpaxos_node::protocol::{Ballot, Config, InstanceVote, Message, Quorums, Reco
 use gpaxos_node::{Command, Op};
 
 fn put(client: u64, key: &str) -> Command {
-    Command::new(client, 1, Op::Put { key: key.into(), value: format!("{client}") })
+    Command::new(
+        client,
+        1,
+        Op::Put {
+            key: key.into(),
+            value: format!("{client}"),
+        },
+    )
 }
 
 fn sent(out: &Outbox) -> Vec<&Message> {
@@ -23,7 +30,11 @@ fn sent(out: &Outbox) -> Vec<&Message> {
 }
 
 fn classic(round: u64, leader: u32) -> Ballot {
-    Ballot { round, leader, fast: false }
+    Ballot {
+        round,
+        leader,
+        fast: false,
+    }
 }
 
 #[test]
@@ -32,11 +43,20 @@ fn phase1b_joins_only_higher_ballots() {
     let mut out = Outbox::default();
     a.phase1b(classic(5, 1), &mut out);
     assert_eq!(a.mbal(), classic(5, 1));
-    assert!(out.effects.iter().any(|e| matches!(e, Effect::Write(Record::Promise { .. }))));
-    assert!(sent(&out).iter().any(|m| matches!(m, Message::Phase1b { .. })));
+    assert!(out
+        .effects
+        .iter()
+        .any(|e| matches!(e, Effect::Write(Record::Promise { .. }))));
+    assert!(sent(&out)
+        .iter()
+        .any(|m| matches!(m, Message::Phase1b { .. })));
     let mut out = Outbox::default();
     a.phase1b(classic(4, 3), &mut out);
-    assert_eq!(a.mbal(), classic(5, 1), "trap 1: mbal[a] < m is required to join");
+    assert_eq!(
+        a.mbal(),
+        classic(5, 1),
+        "trap 1: mbal[a] < m is required to join"
+    );
     assert!(matches!(sent(&out)[..], [Message::Preempted { .. }]));
 }
 
@@ -48,29 +68,48 @@ fn no_fast_vote_in_a_classic_ballot() {
     a.phase2b_classic_start(classic(1, 1), &[], 0, &mut out);
     let mut out = Outbox::default();
     a.phase2b_fast(&[put(1, "a")], &mut out);
-    assert!(out.effects.is_empty(), "trap 2: an acceptor in a classic ballot never appends on its own");
+    assert!(
+        out.effects.is_empty(),
+        "trap 2: an acceptor in a classic ballot never appends on its own"
+    );
     // In a fast ballot it does.
-    let fast = Ballot { round: 2, leader: 1, fast: true };
+    let fast = Ballot {
+        round: 2,
+        leader: 1,
+        fast: true,
+    };
     a.phase1b(fast, &mut out);
     a.phase2b_classic_start(fast, &[], 0, &mut out);
     let mut out = Outbox::default();
     a.phase2b_fast(&[put(1, "a")], &mut out);
-    assert!(sent(&out).iter().any(|m| matches!(m, Message::Phase2b { fast: true, .. })));
+    assert!(sent(&out)
+        .iter()
+        .any(|m| matches!(m, Message::Phase2b { fast: true, .. })));
 }
 
 #[test]
 fn no_reply_before_the_write_is_durable() {
     let mut r = Replica::<History>::new(1, Config::new(5).unwrap());
-    r.step(2, Message::Propose { cmds: vec![put(7, "k")] });
+    r.step(
+        2,
+        Message::Propose {
+            cmds: vec![put(7, "k")],
+        },
+    );
     let out = r.drain();
     assert!(!out.writes.is_empty(), "the fast vote is written");
     assert!(
-        !out.messages.iter().any(|(_, m)| matches!(m, Message::Phase2b { .. })),
+        !out.messages
+            .iter()
+            .any(|(_, m)| matches!(m, Message::Phase2b { .. })),
         "trap 9: no 2b before the vote is durable"
     );
     r.durable(out.writes.len() as u64);
     let out = r.drain();
-    assert!(out.messages.iter().any(|(_, m)| matches!(m, Message::Phase2b { .. })));
+    assert!(out
+        .messages
+        .iter()
+        .any(|(_, m)| matches!(m, Message::Phase2b { .. })));
 }
 
 fn two_b(learner: &mut Learner<History>, bal: Ballot, acc: u32, cmds: &[Command]) -> Outbox {
@@ -80,7 +119,10 @@ fn two_b(learner: &mut Learner<History>, bal: Ballot, acc: u32, cmds: &[Command]
 }
 
 fn learned(out: &Outbox) -> usize {
-    out.effects.iter().filter(|e| matches!(e, Effect::Learn { .. })).count()
+    out.effects
+        .iter()
+        .filter(|e| matches!(e, Effect::Learn { .. }))
+        .count()
 }
 
 #[test]
@@ -89,15 +131,27 @@ fn a_fast_ballot_needs_a_fast_quorum() {
     let mut l = Learner::<History>::new(5, q, Default::default());
     let cmds = [put(1, "a")];
     for acc in 0..3 {
-        assert_eq!(learned(&two_b(&mut l, Ballot::ZERO, acc, &cmds)), 0, "trap 3: 3 votes of 5 in a fast ballot");
+        assert_eq!(
+            learned(&two_b(&mut l, Ballot::ZERO, acc, &cmds)),
+            0,
+            "trap 3: 3 votes of 5 in a fast ballot"
+        );
     }
-    assert_eq!(learned(&two_b(&mut l, Ballot::ZERO, 3, &cmds)), 1, "4 votes are a fast quorum");
+    assert_eq!(
+        learned(&two_b(&mut l, Ballot::ZERO, 3, &cmds)),
+        1,
+        "4 votes are a fast quorum"
+    );
 
     let mut l = Learner::<History>::new(5, q, Default::default());
     for acc in 0..2 {
         assert_eq!(learned(&two_b(&mut l, classic(1, 0), acc, &cmds)), 0);
     }
-    assert_eq!(learned(&two_b(&mut l, classic(1, 0), 2, &cmds)), 1, "3 votes are a classic quorum");
+    assert_eq!(
+        learned(&two_b(&mut l, classic(1, 0), 2, &cmds)),
+        1,
+        "3 votes are a classic quorum"
+    );
 }
 
 #[test]
@@ -111,7 +165,11 @@ fn a_learner_learns_the_glb_of_a_quorum() {
     two_b(&mut l, Ballot::ZERO, 1, &[a.clone(), b.clone()]);
     two_b(&mut l, Ballot::ZERO, 2, &[b.clone(), a.clone()]);
     let out = two_b(&mut l, Ballot::ZERO, 3, &[a.clone(), b.clone()]);
-    assert_eq!(learned(&out), 0, "no four votes agree on the order of a and b");
+    assert_eq!(
+        learned(&out),
+        0,
+        "no four votes agree on the order of a and b"
+    );
     let out = two_b(&mut l, Ballot::ZERO, 4, &[a.clone(), b.clone()]);
     assert_eq!(learned(&out), 2, "n1, n2, n4, n5 agree on a before b");
 }
@@ -122,26 +180,49 @@ fn a_learner_learns_the_glb_of_a_quorum() {
 #[test]
 fn proved_safe_is_the_lub_of_the_glbs() {
     let q = Quorums::for_cluster(5).unwrap();
-    let k = Ballot { round: 1, leader: 0, fast: true };
-    let m = Ballot { round: 2, leader: 1, fast: true };
+    let k = Ballot {
+        round: 1,
+        leader: 0,
+        fast: true,
+    };
+    let m = Ballot {
+        round: 2,
+        leader: 1,
+        fast: true,
+    };
     let (x, y, z) = (put(1, "k"), put(2, "k"), put(3, "j"));
     // In k, n1, n3, n4 and n5 voted x•y, a fast quorum, so x•y may be
     // chosen; n2 voted y•x•z. The leader of m hears from n2..n5: taking
     // n2's vote alone would lose x•y.
     let oneb = |vote: &[Command]| OneB {
         from: 0,
-        votes: vec![InstanceVote { instance: 0, vbal: k, vote: vote.to_vec() }],
+        votes: vec![InstanceVote {
+            instance: 0,
+            vbal: k,
+            vote: vote.to_vec(),
+        }],
         rest_bal: k,
     };
     let mut leader = Leader::<History>::new(1, 5, q, Default::default());
     let mut out = Outbox::default();
     leader.phase1a(m, 0, &mut out);
     let mut out = Outbox::default();
-    leader.on_phase1b(m, 1, oneb(&[y.clone(), x.clone(), z.clone()]), &mut out).unwrap();
-    leader.on_phase1b(m, 2, oneb(&[x.clone(), y.clone()]), &mut out).unwrap();
-    leader.on_phase1b(m, 3, oneb(&[x.clone(), y.clone()]), &mut out).unwrap();
-    assert!(sent(&out).is_empty(), "three 1b messages are not a fast quorum");
-    leader.on_phase1b(m, 4, oneb(&[x.clone(), y.clone()]), &mut out).unwrap();
+    leader
+        .on_phase1b(m, 1, oneb(&[y.clone(), x.clone(), z.clone()]), &mut out)
+        .unwrap();
+    leader
+        .on_phase1b(m, 2, oneb(&[x.clone(), y.clone()]), &mut out)
+        .unwrap();
+    leader
+        .on_phase1b(m, 3, oneb(&[x.clone(), y.clone()]), &mut out)
+        .unwrap();
+    assert!(
+        sent(&out).is_empty(),
+        "three 1b messages are not a fast quorum"
+    );
+    leader
+        .on_phase1b(m, 4, oneb(&[x.clone(), y.clone()]), &mut out)
+        .unwrap();
     let suggestion = sent(&out)
         .into_iter()
         .find_map(|msg| match msg {
@@ -151,6 +232,12 @@ fn proved_safe_is_the_lub_of_the_glbs() {
         .expect("phase 2 started");
     let suggested = History::from_commands(&suggestion);
     let maybe_chosen = History::from_commands(&[x.clone(), y.clone()]);
-    assert!(maybe_chosen.is_prefix_of(&suggested), "suggested {suggestion:?}");
-    assert!(suggested.contains(&z.id), "commands the quorum reported are not dropped");
+    assert!(
+        maybe_chosen.is_prefix_of(&suggested),
+        "suggested {suggestion:?}"
+    );
+    assert!(
+        suggested.contains(&z.id),
+        "commands the quorum reported are not dropped"
+    );
 }

@@ -29,7 +29,10 @@ pub struct Network {
 
 impl Network {
     pub fn new(faults: LinkFaults) -> Self {
-        Network { faults, grudge: BTreeSet::new() }
+        Network {
+            faults,
+            grudge: BTreeSet::new(),
+        }
     }
 
     /// Cuts every link between the two sides, both ways.
@@ -77,7 +80,12 @@ impl Network {
             return Vec::new();
         }
         let delay = |rng: &mut SmallRng| {
-            let mut d = f.base_us + if f.jitter_us > 0 { rng.gen_range(0..=f.jitter_us) } else { 0 };
+            let mut d = f.base_us
+                + if f.jitter_us > 0 {
+                    rng.gen_range(0..=f.jitter_us)
+                } else {
+                    0
+                };
             if f.straggle > 0.0 && rng.gen_bool(f.straggle) {
                 d += rng.gen_range(f.straggle_us.0..=f.straggle_us.1);
             }

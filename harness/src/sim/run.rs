@@ -17,7 +17,9 @@ use std::collections::{BTreeMap, BinaryHeap};
 const MS: u64 = 1_000;
 
 /// Which faults the nemesis injects.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
 pub enum Faults {
     /// No loss, duplication, partitions, crashes or forced elections; links
     /// still jitter.
@@ -49,7 +51,12 @@ pub struct SimConfig {
 }
 
 impl SimConfig {
-    pub fn new(nodes: usize, commands: usize, conflict: f64, faults: Faults) -> anyhow::Result<SimConfig> {
+    pub fn new(
+        nodes: usize,
+        commands: usize,
+        conflict: f64,
+        faults: Faults,
+    ) -> anyhow::Result<SimConfig> {
         let mut protocol = Config::new(nodes)?;
         protocol.checkpoint_every = 64;
         Ok(SimConfig {
@@ -89,13 +96,30 @@ pub struct SimOutcome {
 
 #[derive(Debug)]
 enum Event {
-    Deliver { from: NodeId, to: NodeId, msg: Message },
-    Tick { node: NodeId },
-    Fsync { node: NodeId, upto: u64, incarnation: u64 },
-    ClientInvoke { client: usize },
-    ClientTimeout { client: usize, id: CmdId },
+    Deliver {
+        from: NodeId,
+        to: NodeId,
+        msg: Message,
+    },
+    Tick {
+        node: NodeId,
+    },
+    Fsync {
+        node: NodeId,
+        upto: u64,
+        incarnation: u64,
+    },
+    ClientInvoke {
+        client: usize,
+    },
+    ClientTimeout {
+        client: usize,
+        id: CmdId,
+    },
     Nemesis,
-    Heal { what: Heal },
+    Heal {
+        what: Heal,
+    },
     Observe,
 }
 
@@ -186,7 +210,14 @@ pub fn learning_delays(protocol: Config, link_us: u64, at_node: NodeId) -> Vec<O
     let mut sim = Sim::new(cfg, 0);
     sim.learn_times = Some(BTreeMap::new());
     sim.run_until(1_000 * MS);
-    let cmd = Command::new(1, 1, gpaxos_node::Op::Put { key: "k".into(), value: "v".into() });
+    let cmd = Command::new(
+        1,
+        1,
+        gpaxos_node::Op::Put {
+            key: "k".into(),
+            value: "v".into(),
+        },
+    );
     let proposed = sim.now;
     if let Some(r) = sim.nodes[at_node as usize].replica.as_mut() {
         r.propose(cmd.clone());
@@ -194,7 +225,9 @@ pub fn learning_delays(protocol: Config, link_us: u64, at_node: NodeId) -> Vec<O
     sim.pump(at_node);
     sim.run_until(proposed + 100 * link_us);
     let times = sim.learn_times.take().unwrap_or_default();
-    (0..nodes as NodeId).map(|n| times.get(&(n, cmd.id)).map(|t| t - proposed)).collect()
+    (0..nodes as NodeId)
+        .map(|n| times.get(&(n, cmd.id)).map(|t| t - proposed))
+        .collect()
 }
 
 pub fn run_seed(cfg: &SimConfig, seed: u64) -> SimOutcome {
@@ -242,8 +275,16 @@ impl Sim {
                 observed: 0,
             })
             .collect();
-        let clients = (0..cfg.clients).map(|i| Client { process: i as u64, seq: 0, waiting: None }).collect();
-        let workload = KvWorkload { conflict: cfg.conflict };
+        let clients = (0..cfg.clients)
+            .map(|i| Client {
+                process: i as u64,
+                seq: 0,
+                waiting: None,
+            })
+            .collect();
+        let workload = KvWorkload {
+            conflict: cfg.conflict,
+        };
         let mut sim = Sim {
             next_process: cfg.clients as u64,
             net: Network::new(faults),
@@ -288,7 +329,11 @@ impl Sim {
 
     fn schedule(&mut self, after: u64, event: Event) {
         self.seq += 1;
-        self.queue.push(Reverse(Queued { at: self.now + after, seq: self.seq, event }));
+        self.queue.push(Reverse(Queued {
+            at: self.now + after,
+            seq: self.seq,
+            event,
+        }));
     }
 
     /// Processes every event up to time `until`.
@@ -360,7 +405,11 @@ impl Sim {
                 let t = self.cfg.tick_us;
                 self.schedule(t, Event::Tick { node });
             }
-            Event::Fsync { node, upto, incarnation } => {
+            Event::Fsync {
+                node,
+                upto,
+                incarnation,
+            } => {
                 let n = &mut self.nodes[node as usize];
                 if n.incarnation != incarnation {
                     return;
@@ -377,7 +426,8 @@ impl Sim {
                 let c = &mut self.clients[client];
                 if let Some((cmd, _)) = c.waiting.take_if(|(cmd, _)| cmd.id == id) {
                     self.waiting.remove(&id);
-                    self.history.push(record::info(c.process, self.now * 1000, &cmd));
+                    self.history
+                        .push(record::info(c.process, self.now * 1000, &cmd));
                     self.info += 1;
                     c.process = self.next_process;
                     c.seq = 0;
@@ -404,19 +454,17 @@ impl Sim {
         let cmd = self.workload.next(c.process, c.seq, &mut self.rng);
         let node = self.rng.gen_range(0..self.cfg.nodes) as NodeId;
         let c = &mut self.clients[client];
-        self.history.push(record::invoke(c.process, self.now * 1000, &cmd));
+        self.history
+            .push(record::invoke(c.process, self.now * 1000, &cmd));
         c.waiting = Some((cmd.clone(), node));
         self.waiting.insert(cmd.id, client);
         let timeout = self.cfg.client_timeout_us;
         self.schedule(timeout, Event::ClientTimeout { client, id: cmd.id });
-        match self.nodes[node as usize].replica.as_mut() {
-            Some(r) => {
-                r.propose(cmd);
-                self.pump(node);
-            }
-            // The node is down: the request is lost and the client will time
-            // out, exactly as against a crashed server.
-            None => {}
+        // A crashed node loses the request and the client will time out,
+        // exactly as against a crashed server.
+        if let Some(r) = self.nodes[node as usize].replica.as_mut() {
+            r.propose(cmd);
+            self.pump(node);
         }
     }
 
@@ -435,7 +483,14 @@ impl Sim {
             let (upto, incarnation) = (node.disk.appended(), node.incarnation);
             node.fsync_pending = true;
             let d = self.cfg.fsync_us;
-            self.schedule(d, Event::Fsync { node: id, upto, incarnation });
+            self.schedule(
+                d,
+                Event::Fsync {
+                    node: id,
+                    upto,
+                    incarnation,
+                },
+            );
         }
         for l in out.learned {
             if let Some(t) = self.learn_times.as_mut() {
@@ -464,7 +519,14 @@ impl Sim {
         }
         for (to, msg) in out.messages {
             for delay in self.net.transmit(id, to, &mut self.rng) {
-                self.schedule(delay, Event::Deliver { from: id, to, msg: msg.clone() });
+                self.schedule(
+                    delay,
+                    Event::Deliver {
+                        from: id,
+                        to,
+                        msg: msg.clone(),
+                    },
+                );
             }
         }
     }
@@ -484,23 +546,41 @@ impl Sim {
                 let description = if n >= 3 && self.rng.gen_bool(0.5) {
                     self.net.bridge(&ids);
                     let mid = n / 2;
-                    format!("bridge {:?} - {} - {:?}", &ids[..mid], node_name(ids[mid]), &ids[mid + 1..])
+                    format!(
+                        "bridge {:?} - {} - {:?}",
+                        &ids[..mid],
+                        node_name(ids[mid]),
+                        &ids[mid + 1..]
+                    )
                 } else {
                     let cut = self.rng.gen_range(1..n);
                     let (a, b) = ids.split_at(cut);
                     self.net.partition(a, b);
                     format!("{a:?} | {b:?}")
                 };
-                self.history.push(record::nemesis(self.now * 1000, "partition", "start", Some(description)));
+                self.history.push(record::nemesis(
+                    self.now * 1000,
+                    "partition",
+                    "start",
+                    Some(description),
+                ));
                 let d = self.rng.gen_range(100 * MS..600 * MS);
-                self.schedule(d, Event::Heal { what: Heal::Partition });
+                self.schedule(
+                    d,
+                    Event::Heal {
+                        what: Heal::Partition,
+                    },
+                );
             }
             2..=5 => {
                 let down = self.nodes.iter().filter(|x| x.replica.is_none()).count();
                 // Half the time, crash a node at the worst moment: while it
                 // has writes that are not yet durable.
                 let unsynced: Vec<NodeId> = (0..n as NodeId)
-                    .filter(|&i| self.nodes[i as usize].replica.is_some() && self.nodes[i as usize].disk.has_unsynced())
+                    .filter(|&i| {
+                        self.nodes[i as usize].replica.is_some()
+                            && self.nodes[i as usize].disk.has_unsynced()
+                    })
                     .collect();
                 let victim = if !unsynced.is_empty() && self.rng.gen_bool(0.5) {
                     unsynced[self.rng.gen_range(0..unsynced.len())]
@@ -510,7 +590,12 @@ impl Sim {
                 if down < n.div_ceil(2) - 1 && self.nodes[victim as usize].replica.is_some() {
                     self.crash(victim);
                     let d = self.rng.gen_range(50 * MS..500 * MS);
-                    self.schedule(d, Event::Heal { what: Heal::Restart(victim) });
+                    self.schedule(
+                        d,
+                        Event::Heal {
+                            what: Heal::Restart(victim),
+                        },
+                    );
                 }
             }
             6 if self.rng.gen_bool(0.5) => {
@@ -521,17 +606,32 @@ impl Sim {
                     if self.nodes[id as usize].replica.is_some() {
                         self.crash(id);
                         let d = self.rng.gen_range(20 * MS..200 * MS);
-                        self.schedule(d, Event::Heal { what: Heal::Restart(id) });
+                        self.schedule(
+                            d,
+                            Event::Heal {
+                                what: Heal::Restart(id),
+                            },
+                        );
                     }
                 }
-                self.history.push(record::nemesis(self.now * 1000, "power-loss", "start", None));
+                self.history.push(record::nemesis(
+                    self.now * 1000,
+                    "power-loss",
+                    "start",
+                    None,
+                ));
             }
             6 => {
                 // A second would-be leader (Section 6.2; PAPER.md trap 8).
                 let who = self.rng.gen_range(0..n) as NodeId;
                 if let Some(r) = self.nodes[who as usize].replica.as_mut() {
                     r.start_election();
-                    self.history.push(record::nemesis(self.now * 1000, "elect", "start", Some(node_name(who))));
+                    self.history.push(record::nemesis(
+                        self.now * 1000,
+                        "elect",
+                        "start",
+                        Some(node_name(who)),
+                    ));
                     self.pump(who);
                 }
             }
@@ -543,7 +643,12 @@ impl Sim {
                         self.pump(who);
                     }
                 }
-                self.history.push(record::nemesis(self.now * 1000, "elect", "start", Some("dueling".into())));
+                self.history.push(record::nemesis(
+                    self.now * 1000,
+                    "elect",
+                    "start",
+                    Some("dueling".into()),
+                ));
             }
         }
         let d = self.rng.gen_range(50 * MS..300 * MS);
@@ -560,7 +665,12 @@ impl Sim {
         node.fsync_pending = false;
         node.app = StateMachine::new();
         node.observed = 0;
-        self.history.push(record::nemesis(self.now * 1000, "kill", "start", Some(node_name(id))));
+        self.history.push(record::nemesis(
+            self.now * 1000,
+            "kill",
+            "start",
+            Some(node_name(id)),
+        ));
     }
 
     fn restart(&mut self, id: NodeId) {
@@ -568,8 +678,17 @@ impl Sim {
         if node.replica.is_some() {
             return;
         }
-        node.replica = Some(Replica::recover(id, self.cfg.protocol.clone(), node.disk.durable()));
-        self.history.push(record::nemesis(self.now * 1000, "kill", "stop", Some(node_name(id))));
+        node.replica = Some(Replica::recover(
+            id,
+            self.cfg.protocol.clone(),
+            node.disk.durable(),
+        ));
+        self.history.push(record::nemesis(
+            self.now * 1000,
+            "kill",
+            "stop",
+            Some(node_name(id)),
+        ));
         self.pump(id);
     }
 
@@ -578,7 +697,8 @@ impl Sim {
             Heal::Partition => {
                 if self.net.is_partitioned() {
                     self.net.heal();
-                    self.history.push(record::nemesis(self.now * 1000, "partition", "stop", None));
+                    self.history
+                        .push(record::nemesis(self.now * 1000, "partition", "stop", None));
                 }
             }
             Heal::Restart(id) => self.restart(id),
@@ -591,7 +711,8 @@ impl Sim {
                     self.restart(id);
                 }
                 self.healed = true;
-                self.history.push(record::nemesis(self.now * 1000, "heal", "final", None));
+                self.history
+                    .push(record::nemesis(self.now * 1000, "heal", "final", None));
             }
         }
     }
@@ -599,11 +720,19 @@ impl Sim {
     /// Records what each live learner learned since its last observation.
     fn observe(&mut self, is_final: bool) {
         for (i, node) in self.nodes.iter_mut().enumerate() {
-            let Some(r) = node.replica.as_ref() else { continue };
+            let Some(r) = node.replica.as_ref() else {
+                continue;
+            };
             let log = r.learned_log();
             if log.len() > node.observed || is_final {
                 let from = node.observed.min(log.len());
-                self.history.push(record::learned(node_name(i as NodeId), self.now * 1000, from, &log[from..], is_final));
+                self.history.push(record::learned(
+                    node_name(i as NodeId),
+                    self.now * 1000,
+                    from,
+                    &log[from..],
+                    is_final,
+                ));
                 node.observed = log.len();
             }
         }
@@ -612,7 +741,12 @@ impl Sim {
     fn finish(mut self, seed: u64, timed_out: bool) -> SimOutcome {
         self.observe(true);
         let mut stats = Stats::default();
-        let live: Vec<Stats> = self.nodes.iter().filter_map(|n| n.replica.as_ref()).map(|r| r.stats().clone()).collect();
+        let live: Vec<Stats> = self
+            .nodes
+            .iter()
+            .filter_map(|n| n.replica.as_ref())
+            .map(|r| r.stats().clone())
+            .collect();
         for s in live.iter().chain(self.lost_stats.iter()) {
             stats.learned_fast += s.learned_fast;
             stats.learned_slow += s.learned_slow;
@@ -629,15 +763,22 @@ impl Sim {
             stats.incompatible_learned += s.incompatible_learned;
             stats.start_errors += s.start_errors;
         }
-        let diagnosis = if timed_out {
-            self.nodes
-                .iter()
-                .map(|n| n.replica.as_ref().map_or("down".to_owned(), |r| r.describe()))
-                .chain(self.clients.iter().filter_map(|c| c.waiting.as_ref()).map(|(cmd, at)| format!("client waits for {:?} at {}", cmd.id, node_name(*at))))
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let diagnosis =
+            if timed_out {
+                self.nodes
+                    .iter()
+                    .map(|n| {
+                        n.replica
+                            .as_ref()
+                            .map_or("down".to_owned(), |r| r.describe())
+                    })
+                    .chain(self.clients.iter().filter_map(|c| c.waiting.as_ref()).map(
+                        |(cmd, at)| format!("client waits for {:?} at {}", cmd.id, node_name(*at)),
+                    ))
+                    .collect()
+            } else {
+                Vec::new()
+            };
         SimOutcome {
             diagnosis,
             seed,

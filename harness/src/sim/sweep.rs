@@ -36,12 +36,24 @@ pub fn judge(out: &SimOutcome) -> Vec<String> {
     let c = consensus::check(&out.history);
     problems.extend(c.violations.iter().map(|v| v.to_string()));
     if c.verdict == Verdict::Unknown {
-        problems.extend(c.unknown_reasons.iter().map(|r| format!("consensus unknown: {r}")));
+        problems.extend(
+            c.unknown_reasons
+                .iter()
+                .map(|r| format!("consensus unknown: {r}")),
+        );
     }
     let e = execution::check(&out.history);
-    problems.extend(e.mismatches.iter().map(|m| format!("execution: {}", m.message)));
+    problems.extend(
+        e.mismatches
+            .iter()
+            .map(|m| format!("execution: {}", m.message)),
+    );
     if e.verdict == Verdict::Unknown {
-        problems.extend(e.unknown_reasons.iter().map(|r| format!("execution unknown: {r}")));
+        problems.extend(
+            e.unknown_reasons
+                .iter()
+                .map(|r| format!("execution unknown: {r}")),
+        );
     }
     if out.timed_out {
         problems.push(format!(
@@ -67,7 +79,12 @@ fn replay_command(cfg: &SimConfig, seed: u64) -> String {
     )
 }
 
-pub fn sweep(cfg: &SimConfig, seeds: Range<u64>, threads: usize, store: &Path) -> anyhow::Result<SweepReport> {
+pub fn sweep(
+    cfg: &SimConfig,
+    seeds: Range<u64>,
+    threads: usize,
+    store: &Path,
+) -> anyhow::Result<SweepReport> {
     let started = Instant::now();
     let next = AtomicU64::new(seeds.start);
     let report = Mutex::new(SweepReport::default());
@@ -88,7 +105,12 @@ pub fn sweep(cfg: &SimConfig, seeds: Range<u64>, threads: usize, store: &Path) -
                         out.history.write_jsonl(&mut f).ok()?;
                         Some(path.display().to_string())
                     });
-                    Failure { seed, problems, history_file: file, replay: replay_command(cfg, seed) }
+                    Failure {
+                        seed,
+                        problems,
+                        history_file: file,
+                        replay: replay_command(cfg, seed),
+                    }
                 });
                 let mut r = report.lock().expect("report lock");
                 r.seeds += 1;
@@ -129,11 +151,30 @@ impl fmt::Display for SweepReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = &self.stats;
         let learned = s.learned_fast + s.learned_slow;
-        let ratio = if learned == 0 { 0.0 } else { 100.0 * s.learned_fast as f64 / learned as f64 };
-        let per_min = if self.elapsed_s > 0.0 { self.seeds as f64 * 60.0 / self.elapsed_s } else { 0.0 };
-        writeln!(f, "seeds:        {} in {:.1} s ({:.0} seeds/min)", self.seeds, self.elapsed_s, per_min)?;
-        writeln!(f, "operations:   {} ok, {} fail, {} info", self.ok, self.fail, self.info)?;
-        writeln!(f, "fast path:    {ratio:.2}% of {learned} client commands learned (all learners)")?;
+        let ratio = if learned == 0 {
+            0.0
+        } else {
+            100.0 * s.learned_fast as f64 / learned as f64
+        };
+        let per_min = if self.elapsed_s > 0.0 {
+            self.seeds as f64 * 60.0 / self.elapsed_s
+        } else {
+            0.0
+        };
+        writeln!(
+            f,
+            "seeds:        {} in {:.1} s ({:.0} seeds/min)",
+            self.seeds, self.elapsed_s, per_min
+        )?;
+        writeln!(
+            f,
+            "operations:   {} ok, {} fail, {} info",
+            self.ok, self.fail, self.info
+        )?;
+        writeln!(
+            f,
+            "fast path:    {ratio:.2}% of {learned} client commands learned (all learners)"
+        )?;
         writeln!(
             f,
             "collisions:   {} seen, {} recoveries, {} ballots started, {} elections, {} mode switches, {} checkpoints",

@@ -25,7 +25,10 @@ pub enum ClientError {
     #[error("{node} refused the request: {message}")]
     Refused { node: String, message: String },
     #[error("{node} answered with an unexpected response: {response:?}")]
-    Unexpected { node: String, response: Box<ClientResponse> },
+    Unexpected {
+        node: String,
+        response: Box<ClientResponse>,
+    },
     #[error(transparent)]
     Net(#[from] crate::net::NetError),
 }
@@ -41,7 +44,10 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy { attempt: Duration::from_secs(2), total: Duration::from_secs(10) }
+        RetryPolicy {
+            attempt: Duration::from_secs(2),
+            total: Duration::from_secs(10),
+        }
     }
 }
 
@@ -59,10 +65,22 @@ pub struct Client {
 impl Client {
     /// A client of the cluster whose node `i` listens at `nodes[i]`. Its
     /// command ids use `client_id`, which must be unique among clients.
-    pub fn new(credentials: &Credentials, nodes: Vec<SocketAddr>, client_id: u64) -> Result<Client, ClientError> {
+    pub fn new(
+        credentials: &Credentials,
+        nodes: Vec<SocketAddr>,
+        client_id: u64,
+    ) -> Result<Client, ClientError> {
         let dialer = ClientDialer::new(credentials, ClientOptions::default())?;
         let channels = nodes.iter().map(|_| None).collect();
-        Ok(Client { dialer, nodes, channels, preferred: 0, client_id, seq: 0, retry: RetryPolicy::default() })
+        Ok(Client {
+            dialer,
+            nodes,
+            channels,
+            preferred: 0,
+            client_id,
+            seq: 0,
+            retry: RetryPolicy::default(),
+        })
     }
 
     /// Prefer node `i` (0-based) for the next requests.
@@ -78,16 +96,26 @@ impl Client {
 
     /// The id the next command will get.
     pub fn next_id(&self) -> CmdId {
-        CmdId { client: self.client_id, seq: self.seq + 1 }
+        CmdId {
+            client: self.client_id,
+            seq: self.seq + 1,
+        }
     }
 
     /// One attempt of `req` at node `i`.
-    pub async fn request_at(&mut self, i: usize, req: &ClientRequest) -> Result<ClientResponse, ClientError> {
+    pub async fn request_at(
+        &mut self,
+        i: usize,
+        req: &ClientRequest,
+    ) -> Result<ClientResponse, ClientError> {
         let name = node_name(i as u32);
         if self.channels[i].is_none() {
-            let conn = timeout(self.retry.attempt, self.dialer.connect(self.nodes[i], &name))
-                .await
-                .map_err(|_| ClientError::Unavailable(self.retry.attempt))??;
+            let conn = timeout(
+                self.retry.attempt,
+                self.dialer.connect(self.nodes[i], &name),
+            )
+            .await
+            .map_err(|_| ClientError::Unavailable(self.retry.attempt))??;
             let channel = timeout(self.retry.attempt, conn.open())
                 .await
                 .map_err(|_| ClientError::Unavailable(self.retry.attempt))??;
@@ -98,7 +126,10 @@ impl Client {
             Ok(Ok(resp)) => Ok(resp),
             Ok(Err(e)) => {
                 self.channels[i] = None;
-                Err(ClientError::Refused { node: name, message: e.to_string() })
+                Err(ClientError::Refused {
+                    node: name,
+                    message: e.to_string(),
+                })
             }
             Err(_) => {
                 // The answer may still come on this stream; start afresh.
@@ -110,14 +141,20 @@ impl Client {
 
     /// Sends `req` to the preferred node, then to the others in turn, until
     /// one answers or the total time is up.
-    pub async fn request(&mut self, req: &ClientRequest) -> Result<(usize, ClientResponse), ClientError> {
+    pub async fn request(
+        &mut self,
+        req: &ClientRequest,
+    ) -> Result<(usize, ClientResponse), ClientError> {
         let deadline = tokio::time::Instant::now() + self.retry.total;
         let mut last = ClientError::Unavailable(self.retry.total);
         let mut i = self.preferred;
         while tokio::time::Instant::now() < deadline {
             match self.request_at(i, req).await {
                 Ok(ClientResponse::Error { message }) => {
-                    last = ClientError::Refused { node: node_name(i as u32), message };
+                    last = ClientError::Refused {
+                        node: node_name(i as u32),
+                        message,
+                    };
                 }
                 Ok(resp) => {
                     self.preferred = i;
@@ -137,29 +174,47 @@ impl Client {
         let req = ClientRequest::Submit { cmd };
         match self.request(&req).await? {
             (_, ClientResponse::Applied { reply }) => Ok(reply),
-            (i, other) => Err(ClientError::Unexpected { node: node_name(i as u32), response: Box::new(other) }),
+            (i, other) => Err(ClientError::Unexpected {
+                node: node_name(i as u32),
+                response: Box::new(other),
+            }),
         }
     }
 
     /// Runs `op` as a new command of this client.
     pub async fn execute(&mut self, op: Op) -> Result<Reply, ClientError> {
         self.seq += 1;
-        self.submit(Command::new(self.client_id, self.seq, op)).await
+        self.submit(Command::new(self.client_id, self.seq, op))
+            .await
     }
 
     pub async fn status(&mut self, i: usize) -> Result<Status, ClientError> {
         match self.request_at(i, &ClientRequest::Status).await? {
             ClientResponse::Status(s) => Ok(s),
-            other => Err(ClientError::Unexpected { node: node_name(i as u32), response: Box::new(other) }),
+            other => Err(ClientError::Unexpected {
+                node: node_name(i as u32),
+                response: Box::new(other),
+            }),
         }
     }
 
     /// Node `i`'s learned sequence from `from`, at most `max` commands, and
     /// its total length.
-    pub async fn learned(&mut self, i: usize, from: u64, max: u32) -> Result<(u64, Vec<Command>), ClientError> {
-        match self.request_at(i, &ClientRequest::Learned { from, max }).await? {
+    pub async fn learned(
+        &mut self,
+        i: usize,
+        from: u64,
+        max: u32,
+    ) -> Result<(u64, Vec<Command>), ClientError> {
+        match self
+            .request_at(i, &ClientRequest::Learned { from, max })
+            .await?
+        {
             ClientResponse::Learned { total, cmds, .. } => Ok((total, cmds)),
-            other => Err(ClientError::Unexpected { node: node_name(i as u32), response: Box::new(other) }),
+            other => Err(ClientError::Unexpected {
+                node: node_name(i as u32),
+                response: Box::new(other),
+            }),
         }
     }
 }

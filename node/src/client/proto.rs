@@ -21,11 +21,19 @@ pub enum ClientRequest {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ClientResponse {
-    Applied { reply: Reply },
+    Applied {
+        reply: Reply,
+    },
     Status(Status),
-    Learned { from: u64, total: u64, cmds: Vec<Command> },
+    Learned {
+        from: u64,
+        total: u64,
+        cmds: Vec<Command>,
+    },
     /// The request was refused; the message says why.
-    Error { message: String },
+    Error {
+        message: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

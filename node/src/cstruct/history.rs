@@ -64,13 +64,16 @@ impl History {
         } else {
             (other, self)
         };
-        small.per_key.iter().all(|(k, a)| match large.per_key.get(k) {
-            None => true,
-            Some(b) => {
-                let n = a.len().min(b.len());
-                a[..n] == b[..n]
-            }
-        })
+        small
+            .per_key
+            .iter()
+            .all(|(k, a)| match large.per_key.get(k) {
+                None => true,
+                Some(b) => {
+                    let n = a.len().min(b.len());
+                    a[..n] == b[..n]
+                }
+            })
     }
 
     /// The commands of the greatest common prefix of `self` and `others`.
@@ -97,7 +100,9 @@ impl History {
                 cmd.for_each_key(|k| {
                     let (n, intact) = *seen.get(k.as_str()).unwrap_or(&(0, true));
                     keep &= intact
-                        && others.iter().all(|o| o.per_key.get(k).and_then(|p| p.get(n)) == Some(&cmd.id));
+                        && others
+                            .iter()
+                            .all(|o| o.per_key.get(k).and_then(|p| p.get(n)) == Some(&cmd.id));
                 });
             }
             cmd.for_each_key(|k| {
@@ -150,10 +155,13 @@ impl CStruct for History {
         }
         self.cmds.len() <= other.cmds.len()
             && self.cmds.iter().all(|c| other.index.contains_key(&c.id))
-            && self.per_key.iter().all(|(k, a)| match other.per_key.get(k) {
-                Some(b) => b.len() >= a.len() && b[..a.len()] == a[..],
-                None => a.is_empty(),
-            })
+            && self
+                .per_key
+                .iter()
+                .all(|(k, a)| match other.per_key.get(k) {
+                    Some(b) => b.len() >= a.len() && b[..a.len()] == a[..],
+                    None => a.is_empty(),
+                })
     }
 
     fn glb(&self, other: &Self) -> Self {
@@ -180,10 +188,12 @@ impl CStruct for History {
         // tail they form can disagree with `other`.
         let mut touched: Vec<(&str, usize)> = Vec::new();
         for c in appended {
-            c.for_each_key(|k| match touched.iter_mut().find(|(t, _)| *t == k.as_str()) {
-                Some((_, n)) => *n += 1,
-                None => touched.push((k.as_str(), 1)),
-            });
+            c.for_each_key(
+                |k| match touched.iter_mut().find(|(t, _)| *t == k.as_str()) {
+                    Some((_, n)) => *n += 1,
+                    None => touched.push((k.as_str(), 1)),
+                },
+            );
         }
         let mut ok = true;
         for (k, m) in touched {
@@ -237,7 +247,11 @@ impl CStruct for History {
 
     fn suffix_after(&self, prefix: &Self) -> Vec<Command> {
         debug_assert!(prefix.is_prefix_of(self), "suffix_after needs a prefix");
-        self.cmds.iter().filter(|c| !prefix.contains(&c.id)).cloned().collect()
+        self.cmds
+            .iter()
+            .filter(|c| !prefix.contains(&c.id))
+            .cloned()
+            .collect()
     }
 
     fn len(&self) -> usize {

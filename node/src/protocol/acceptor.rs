@@ -81,7 +81,14 @@ impl<C: CStruct> Acceptor<C> {
         let votes: Vec<String> = self
             .votes
             .iter()
-            .map(|(i, v)| format!("{i}@{:?}:{}{}", v.bal, v.len(), if v.val.is_closed() { "c" } else { "" }))
+            .map(|(i, v)| {
+                format!(
+                    "{i}@{:?}:{}{}",
+                    v.bal,
+                    v.len(),
+                    if v.val.is_closed() { "c" } else { "" }
+                )
+            })
             .collect();
         format!(
             "votes=[{}] rest={:?} forgotten_below={} buffered={}",
@@ -96,8 +103,16 @@ impl<C: CStruct> Acceptor<C> {
     pub fn recover(&mut self, r: &Record) {
         match r {
             Record::Promise { mbal } => self.mbal = self.mbal.max(*mbal),
-            Record::Vote { instance, bal, base, cmds } => {
-                let v = self.votes.entry(*instance).or_insert_with(|| VoteLog::bottom(*bal));
+            Record::Vote {
+                instance,
+                bal,
+                base,
+                cmds,
+            } => {
+                let v = self
+                    .votes
+                    .entry(*instance)
+                    .or_insert_with(|| VoteLog::bottom(*bal));
                 if v.bal != *bal || *base == 0 {
                     *v = VoteLog::bottom(*bal);
                 }
@@ -119,7 +134,13 @@ impl<C: CStruct> Acceptor<C> {
             self.mbal = m;
             out.write(Record::Promise { mbal: m });
         } else if self.mbal > m {
-            out.send(m.leader_of(), Message::Preempted { bal: m, mbal: self.mbal });
+            out.send(
+                m.leader_of(),
+                Message::Preempted {
+                    bal: m,
+                    mbal: self.mbal,
+                },
+            );
             return;
         } else if self.votes.values().any(|v| v.bal == m) || self.rest_bal == m {
             // Already voting in m: the leader has finished phase 1 and a 1b
@@ -131,7 +152,11 @@ impl<C: CStruct> Acceptor<C> {
         let votes = self
             .votes
             .iter()
-            .map(|(&instance, v)| InstanceVote { instance, vbal: v.bal, vote: v.log.clone() })
+            .map(|(&instance, v)| InstanceVote {
+                instance,
+                vbal: v.bal,
+                vote: v.log.clone(),
+            })
             .collect();
         out.send(
             m.leader_of(),
@@ -149,7 +174,13 @@ impl<C: CStruct> Acceptor<C> {
     /// followed by a vote, which the abstract algorithm allows.
     fn join_for_phase2(&mut self, m: Ballot, out: &mut Outbox) -> bool {
         if self.mbal > m {
-            out.send(m.leader_of(), Message::Preempted { bal: m, mbal: self.mbal });
+            out.send(
+                m.leader_of(),
+                Message::Preempted {
+                    bal: m,
+                    mbal: self.mbal,
+                },
+            );
             return false;
         }
         if self.mbal < m {
@@ -230,7 +261,14 @@ impl<C: CStruct> Acceptor<C> {
         let current_bal = self.votes.get(&instance).map_or(self.rest_bal, |v| v.bal);
         if current_bal < m {
             if base != 0 {
-                out.send(m.leader_of(), Message::Resend { bal: m, instance, have: 0 });
+                out.send(
+                    m.leader_of(),
+                    Message::Resend {
+                        bal: m,
+                        instance,
+                        have: 0,
+                    },
+                );
                 return;
             }
             let new = VoteLog::<C>::from_commands(m, cmds);
@@ -239,22 +277,42 @@ impl<C: CStruct> Acceptor<C> {
             }
             let log = new.log.clone();
             self.votes.insert(instance, new);
-            out.write(Record::Vote { instance, bal: m, base: 0, cmds: log.clone() });
+            out.write(Record::Vote {
+                instance,
+                bal: m,
+                base: 0,
+                cmds: log.clone(),
+            });
             self.send_2b(m, instance, 0, log, false, out);
             return;
         }
         if current_bal > m {
             return;
         }
-        let vote = self.votes.entry(instance).or_insert_with(|| VoteLog::bottom(m));
+        let vote = self
+            .votes
+            .entry(instance)
+            .or_insert_with(|| VoteLog::bottom(m));
         let before = vote.len();
         if let Err(have) = vote.apply_delta(base, cmds) {
-            out.send(m.leader_of(), Message::Resend { bal: m, instance, have });
+            out.send(
+                m.leader_of(),
+                Message::Resend {
+                    bal: m,
+                    instance,
+                    have,
+                },
+            );
             return;
         }
         if vote.len() > before {
             let delta = vote.log[before as usize..].to_vec();
-            out.write(Record::Vote { instance, bal: m, base: before, cmds: delta.clone() });
+            out.write(Record::Vote {
+                instance,
+                bal: m,
+                base: before,
+                cmds: delta.clone(),
+            });
             self.send_2b(m, instance, before, delta, false, out);
         }
     }
@@ -268,7 +326,8 @@ impl<C: CStruct> Acceptor<C> {
         if cmds.is_empty() {
             return;
         }
-        if !(self.mbal.fast && self.fast_enabled) && !planted!(self.planted, FastVoteInClassic) {
+        let may_vote = self.mbal.fast && self.fast_enabled;
+        if !may_vote && !planted!(self.planted, FastVoteInClassic) {
             return;
         }
         let mut deltas: BTreeMap<Instance, u32> = BTreeMap::new();
@@ -277,13 +336,18 @@ impl<C: CStruct> Acceptor<C> {
                 continue;
             }
             let Some(instance) = self.open_instance() else {
-                if self.buffered.len() < MAX_BUFFERED && !self.buffered.iter().any(|c| c.id == cmd.id) {
+                if self.buffered.len() < MAX_BUFFERED
+                    && !self.buffered.iter().any(|c| c.id == cmd.id)
+                {
                     self.buffered.push(cmd.clone());
                 }
                 continue;
             };
             let rest_bal = self.rest_bal;
-            let vote = self.votes.entry(instance).or_insert_with(|| VoteLog::bottom(rest_bal));
+            let vote = self
+                .votes
+                .entry(instance)
+                .or_insert_with(|| VoteLog::bottom(rest_bal));
             let before = vote.len();
             if vote.append(cmd) {
                 deltas.entry(instance).or_insert(before);
@@ -293,7 +357,12 @@ impl<C: CStruct> Acceptor<C> {
             let vote = &self.votes[&instance];
             let delta = vote.log[base as usize..].to_vec();
             let bal = vote.bal;
-            out.write(Record::Vote { instance, bal, base, cmds: delta.clone() });
+            out.write(Record::Vote {
+                instance,
+                bal,
+                base,
+                cmds: delta.clone(),
+            });
             self.send_2b(bal, instance, base, delta, true, out);
         }
     }
@@ -315,17 +384,45 @@ impl<C: CStruct> Acceptor<C> {
         votable(self.rest_bal).then_some(next)
     }
 
-    fn send_2b(&self, bal: Ballot, instance: Instance, base: u32, cmds: Vec<Command>, fast: bool, out: &mut Outbox) {
-        out.broadcast(Message::Phase2b { bal, acc: self.id, instance, base, cmds, fast });
+    fn send_2b(
+        &self,
+        bal: Ballot,
+        instance: Instance,
+        base: u32,
+        cmds: Vec<Command>,
+        fast: bool,
+        out: &mut Outbox,
+    ) {
+        out.broadcast(Message::Phase2b {
+            bal,
+            acc: self.id,
+            instance,
+            base,
+            cmds,
+            fast,
+        });
     }
 
     /// A learner missed part of this acceptor's vote, or asks for it whole.
-    pub fn resend_vote(&self, to: NodeId, instance: Instance, bal: Option<Ballot>, have: u32, out: &mut Outbox) {
-        let Some((vbal, log)) = self.vote(instance) else { return };
+    pub fn resend_vote(
+        &self,
+        to: NodeId,
+        instance: Instance,
+        bal: Option<Ballot>,
+        have: u32,
+        out: &mut Outbox,
+    ) {
+        let Some((vbal, log)) = self.vote(instance) else {
+            return;
+        };
         if log.is_empty() {
             return;
         }
-        let base = if bal == Some(vbal) { have.min(log.len() as u32) } else { 0 };
+        let base = if bal == Some(vbal) {
+            have.min(log.len() as u32)
+        } else {
+            0
+        };
         out.send(
             to,
             Message::Phase2b {

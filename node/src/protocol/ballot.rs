@@ -24,7 +24,11 @@ pub struct Ballot {
 }
 
 impl Ballot {
-    pub const ZERO: Ballot = Ballot { round: 0, leader: 0, fast: true };
+    pub const ZERO: Ballot = Ballot {
+        round: 0,
+        leader: 0,
+        fast: true,
+    };
 
     /// `LeaderOf(m)` of appendix C.6.
     pub fn leader_of(self) -> NodeId {
@@ -34,11 +38,19 @@ impl Ballot {
     /// The smallest ballot of the given kind owned by `leader` that is
     /// greater than `self`.
     pub fn next(self, leader: NodeId, fast: bool) -> Ballot {
-        let candidate = Ballot { round: self.round, leader, fast };
+        let candidate = Ballot {
+            round: self.round,
+            leader,
+            fast,
+        };
         if candidate > self {
             candidate
         } else {
-            Ballot { round: self.round + 1, leader, fast }
+            Ballot {
+                round: self.round + 1,
+                leader,
+                fast,
+            }
         }
     }
 }
@@ -64,7 +76,11 @@ pub enum QuorumError {
     #[error("classic quorum {classic} of {n} acceptors: two classic quorums need not intersect (Quorum Assumption 1, Section 5.1)")]
     ClassicTooSmall { n: usize, classic: usize },
     #[error("fast quorum {fast} of {n} acceptors: two fast quorums and a classic quorum of {classic} need not intersect (Quorum Assumption 2, Section 5.1)")]
-    FastTooSmall { n: usize, fast: usize, classic: usize },
+    FastTooSmall {
+        n: usize,
+        fast: usize,
+        classic: usize,
+    },
     #[error("quorum size {size} exceeds the {n} acceptors")]
     TooLarge { n: usize, size: usize },
 }
@@ -135,11 +151,23 @@ mod tests {
 
     #[test]
     fn quorum_assumption_refused() {
-        assert!(matches!(Quorums::new(5, 2, 4), Err(QuorumError::ClassicTooSmall { .. })));
-        assert!(matches!(Quorums::new(5, 3, 3), Err(QuorumError::FastTooSmall { .. })));
-        assert!(matches!(Quorums::new(5, 3, 6), Err(QuorumError::TooLarge { .. })));
+        assert!(matches!(
+            Quorums::new(5, 2, 4),
+            Err(QuorumError::ClassicTooSmall { .. })
+        ));
+        assert!(matches!(
+            Quorums::new(5, 3, 3),
+            Err(QuorumError::FastTooSmall { .. })
+        ));
+        assert!(matches!(
+            Quorums::new(5, 3, 6),
+            Err(QuorumError::TooLarge { .. })
+        ));
         assert!(Quorums::new(4, 3, 3).is_ok());
-        assert!(matches!(Quorums::new(0, 0, 0), Err(QuorumError::NoAcceptors)));
+        assert!(matches!(
+            Quorums::new(0, 0, 0),
+            Err(QuorumError::NoAcceptors)
+        ));
     }
 
     #[test]

@@ -39,10 +39,16 @@ enum Phase<C> {
     /// Not leading any ballot.
     Idle,
     /// Phase 1 of `curLdrBal`: collecting 1b messages.
-    Collecting { oneb: BTreeMap<NodeId, OneB>, pending: Vec<Command> },
+    Collecting {
+        oneb: BTreeMap<NodeId, OneB>,
+        pending: Vec<Command>,
+    },
     /// Phase 2 of `curLdrBal`: `maxLdrTried` per instance; every instance
     /// `≥ rest_from` not in `tried` was suggested `⊥`.
-    Voting { tried: BTreeMap<Instance, VoteLog<C>>, rest_from: Instance },
+    Voting {
+        tried: BTreeMap<Instance, VoteLog<C>>,
+        rest_from: Instance,
+    },
 }
 
 /// Why a ballot could not start.
@@ -74,11 +80,27 @@ impl<C: CStruct> Leader<C> {
     /// `Init`); every other leader starts idle.
     pub fn new(id: NodeId, n: usize, quorums: Quorums, planted: Planted) -> Self {
         let (bal, phase) = if Ballot::ZERO.leader_of() == id {
-            (Some(Ballot::ZERO), Phase::Voting { tried: BTreeMap::new(), rest_from: 0 })
+            (
+                Some(Ballot::ZERO),
+                Phase::Voting {
+                    tried: BTreeMap::new(),
+                    rest_from: 0,
+                },
+            )
         } else {
             (None, Phase::Idle)
         };
-        Leader { id, n, quorums, bal, phase, claimed_round: 0, started_at: 0, checkpoints: 0, planted }
+        Leader {
+            id,
+            n,
+            quorums,
+            bal,
+            phase,
+            claimed_round: 0,
+            started_at: 0,
+            checkpoints: 0,
+            planted,
+        }
     }
 
     pub fn recover(&mut self, r: &Record) {
@@ -113,7 +135,11 @@ impl<C: CStruct> Leader<C> {
     /// The next ballot of the given kind this leader may start: above every
     /// ballot seen and every round it claimed before a restart.
     pub fn next_ballot(&self, seen: Ballot, fast: bool) -> Ballot {
-        let claimed = Ballot { round: self.claimed_round, leader: self.id, fast: true };
+        let claimed = Ballot {
+            round: self.claimed_round,
+            leader: self.id,
+            fast: true,
+        };
         seen.max(claimed).next(self.id, fast)
     }
 
@@ -130,7 +156,10 @@ impl<C: CStruct> Leader<C> {
             _ => Vec::new(),
         };
         self.bal = Some(m);
-        self.phase = Phase::Collecting { oneb: BTreeMap::new(), pending };
+        self.phase = Phase::Collecting {
+            oneb: BTreeMap::new(),
+            pending,
+        };
         self.started_at = now;
         out.broadcast(Message::Phase1a { bal: m });
     }
@@ -139,7 +168,10 @@ impl<C: CStruct> Leader<C> {
     /// because `claimed_round` is durable and only grows.
     pub fn next_checkpoint_id(&mut self) -> CmdId {
         self.checkpoints += 1;
-        CmdId { client: u64::MAX - self.id as u64, seq: (self.claimed_round << 32) | self.checkpoints }
+        CmdId {
+            client: u64::MAX - self.id as u64,
+            seq: (self.claimed_round << 32) | self.checkpoints,
+        }
     }
 
     /// Stops leading: a higher ballot exists.
@@ -149,11 +181,19 @@ impl<C: CStruct> Leader<C> {
     }
 
     /// Receipt of a 1b; starts phase 2 once an m-quorum answered.
-    pub fn on_phase1b(&mut self, m: Ballot, acc: NodeId, oneb: OneB, out: &mut Outbox) -> Result<(), StartError> {
+    pub fn on_phase1b(
+        &mut self,
+        m: Ballot,
+        acc: NodeId,
+        oneb: OneB,
+        out: &mut Outbox,
+    ) -> Result<(), StartError> {
         if self.bal != Some(m) {
             return Ok(());
         }
-        let Phase::Collecting { oneb: got, .. } = &mut self.phase else { return Ok(()) };
+        let Phase::Collecting { oneb: got, .. } = &mut self.phase else {
+            return Ok(());
+        };
         got.insert(acc, oneb);
         if got.len() < self.quorums.size(m) {
             return Ok(());
@@ -166,7 +206,8 @@ impl<C: CStruct> Leader<C> {
     /// commands the quorum voted for that `w` lacks, plus any proposals this
     /// leader holds.
     fn phase2_start(&mut self, m: Ballot, out: &mut Outbox) -> Result<(), StartError> {
-        let Phase::Collecting { oneb, pending } = std::mem::replace(&mut self.phase, Phase::Idle) else {
+        let Phase::Collecting { oneb, pending } = std::mem::replace(&mut self.phase, Phase::Idle)
+        else {
             return Ok(());
         };
         // Instances below some member's `from` are decided; the quorum cannot
@@ -183,20 +224,29 @@ impl<C: CStruct> Leader<C> {
         let mut leftover: Vec<Command> = Vec::new();
         if let Some(last) = last {
             for i in start..=last {
-                let reports: Vec<(Ballot, &[Command])> = oneb.values().map(|b| b.report(i)).collect();
+                let reports: Vec<(Ballot, &[Command])> =
+                    oneb.values().map(|b| b.report(i)).collect();
                 let Some(w) = self.proved_safe(&oneb, i) else {
                     return Err(StartError::NothingProvedSafe { instance: i });
                 };
                 let mut v = VoteLog::<C>::from_commands(m, &w.linearize());
                 let mut next_leftover = Vec::new();
-                for c in leftover.drain(..).chain(reports.iter().flat_map(|(_, cmds)| cmds.iter().cloned())) {
-                    if !v.val.contains(&c.id) && !v.append(&c) && !next_leftover.iter().any(|x: &Command| x.id == c.id)
+                for c in leftover
+                    .drain(..)
+                    .chain(reports.iter().flat_map(|(_, cmds)| cmds.iter().cloned()))
+                {
+                    if !v.val.contains(&c.id)
+                        && !v.append(&c)
+                        && !next_leftover.iter().any(|x: &Command| x.id == c.id)
                     {
                         next_leftover.push(c);
                     }
                 }
                 leftover = next_leftover;
-                values.push(Suggestion { instance: i, value: v.log.clone() });
+                values.push(Suggestion {
+                    instance: i,
+                    value: v.log.clone(),
+                });
                 tried.insert(i, v);
             }
         }
@@ -208,10 +258,17 @@ impl<C: CStruct> Leader<C> {
             for c in &leftover {
                 v.append(c);
             }
-            values.push(Suggestion { instance: rest_from, value: v.log.clone() });
+            values.push(Suggestion {
+                instance: rest_from,
+                value: v.log.clone(),
+            });
             tried.insert(rest_from, v);
         }
-        out.broadcast(Message::Phase2Start { bal: m, values, rest_from });
+        out.broadcast(Message::Phase2Start {
+            bal: m,
+            values,
+            rest_from,
+        });
         self.phase = Phase::Voting { tried, rest_from };
         Ok(())
     }
@@ -228,7 +285,8 @@ impl<C: CStruct> Leader<C> {
             .collect();
         // k: the highest ballot in which a member of Q voted.
         let k = q.iter().map(|(_, vbal, _)| *vbal).max()?;
-        let voted_k: Vec<&(NodeId, Ballot, C)> = q.iter().filter(|(_, vbal, _)| *vbal == k).collect();
+        let voted_k: Vec<&(NodeId, Ballot, C)> =
+            q.iter().filter(|(_, vbal, _)| *vbal == k).collect();
         if planted!(self.planted, ProvedSafeOneVote) {
             return Some(voted_k[0].2.clone());
         }
@@ -264,7 +322,9 @@ impl<C: CStruct> Leader<C> {
     /// suggestion is not closed. Returns the instance that holds the most
     /// commands, for checkpointing.
     pub fn phase2a_classic(&mut self, cmds: &[Command], out: &mut Outbox) {
-        let Some(m) = self.bal.filter(|b| !b.fast) else { return };
+        let Some(m) = self.bal.filter(|b| !b.fast) else {
+            return;
+        };
         match &mut self.phase {
             Phase::Collecting { pending, .. } => {
                 for c in cmds {
@@ -284,7 +344,12 @@ impl<C: CStruct> Leader<C> {
                         .iter()
                         .find(|(_, v)| !v.val.is_closed())
                         .map(|(&i, _)| i)
-                        .unwrap_or_else(|| tried.keys().next_back().map_or(*rest_from, |&l| (l + 1).max(*rest_from)));
+                        .unwrap_or_else(|| {
+                            tried
+                                .keys()
+                                .next_back()
+                                .map_or(*rest_from, |&l| (l + 1).max(*rest_from))
+                        });
                     let v = tried.entry(i).or_insert_with(|| VoteLog::bottom(m));
                     let before = v.len();
                     if v.append(c) {
@@ -293,7 +358,12 @@ impl<C: CStruct> Leader<C> {
                 }
                 for (instance, base) in bases {
                     let cmds = tried[&instance].log[base as usize..].to_vec();
-                    out.broadcast(Message::Phase2a { bal: m, instance, base, cmds });
+                    out.broadcast(Message::Phase2a {
+                        bal: m,
+                        instance,
+                        base,
+                        cmds,
+                    });
                 }
             }
         }
@@ -303,7 +373,10 @@ impl<C: CStruct> Leader<C> {
     /// classic ballot.
     pub fn open_len(&self) -> Option<usize> {
         match &self.phase {
-            Phase::Voting { tried, .. } => tried.values().find(|v| !v.val.is_closed()).map(|v| v.len() as usize),
+            Phase::Voting { tried, .. } => tried
+                .values()
+                .find(|v| !v.val.is_closed())
+                .map(|v| v.len() as usize),
             _ => None,
         }
     }
@@ -313,24 +386,54 @@ impl<C: CStruct> Leader<C> {
         if self.bal != Some(bal) {
             return;
         }
-        let Phase::Voting { tried, rest_from } = &self.phase else { return };
+        let Phase::Voting { tried, rest_from } = &self.phase else {
+            return;
+        };
         match tried.get(&instance) {
             Some(v) => {
                 let base = have.min(v.len());
-                out.send(to, Message::Phase2a { bal, instance, base, cmds: v.log[base as usize..].to_vec() });
+                out.send(
+                    to,
+                    Message::Phase2a {
+                        bal,
+                        instance,
+                        base,
+                        cmds: v.log[base as usize..].to_vec(),
+                    },
+                );
             }
-            None if instance >= *rest_from => {
-                out.send(to, Message::Phase2Start { bal, values: Vec::new(), rest_from: *rest_from })
-            }
+            None if instance >= *rest_from => out.send(
+                to,
+                Message::Phase2Start {
+                    bal,
+                    values: Vec::new(),
+                    rest_from: *rest_from,
+                },
+            ),
             None => {}
         }
     }
 
     /// Repeats this ballot's Phase2Start to an acceptor that joined late.
     pub fn repeat_start(&self, to: NodeId, out: &mut Outbox) {
-        let (Some(bal), Phase::Voting { tried, rest_from }) = (self.bal, &self.phase) else { return };
-        let values = tried.iter().map(|(&instance, v)| Suggestion { instance, value: v.log.clone() }).collect();
-        out.send(to, Message::Phase2Start { bal, values, rest_from: *rest_from });
+        let (Some(bal), Phase::Voting { tried, rest_from }) = (self.bal, &self.phase) else {
+            return;
+        };
+        let values = tried
+            .iter()
+            .map(|(&instance, v)| Suggestion {
+                instance,
+                value: v.log.clone(),
+            })
+            .collect();
+        out.send(
+            to,
+            Message::Phase2Start {
+                bal,
+                values,
+                rest_from: *rest_from,
+            },
+        );
     }
 }
 

@@ -132,7 +132,10 @@ impl<C: CStruct> Learner<C> {
             if *instance < self.next {
                 return;
             }
-            let st = self.open.entry(*instance).or_insert_with(InstanceState::new);
+            let st = self
+                .open
+                .entry(*instance)
+                .or_insert_with(InstanceState::new);
             for c in cmds {
                 if !st.learned.contains(&c.id) && !st.learned.is_closed() {
                     st.learned.append(c);
@@ -171,12 +174,26 @@ impl<C: CStruct> Learner<C> {
         match vote {
             None if base == 0 => *vote = Some(VoteLog::from_commands(bal, cmds)),
             None => {
-                out.send(acc, Message::Resend { bal, instance, have: 0 });
+                out.send(
+                    acc,
+                    Message::Resend {
+                        bal,
+                        instance,
+                        have: 0,
+                    },
+                );
                 return None;
             }
             Some(v) => {
                 if let Err(have) = v.apply_delta(base, cmds) {
-                    out.send(acc, Message::Resend { bal, instance, have });
+                    out.send(
+                        acc,
+                        Message::Resend {
+                            bal,
+                            instance,
+                            have,
+                        },
+                    );
                     return None;
                 }
             }
@@ -195,7 +212,13 @@ impl<C: CStruct> Learner<C> {
         collision
     }
 
-    fn detect_collision(&mut self, instance: Instance, bal: Ballot, acc: NodeId, delta: &[Command]) -> Option<Collision> {
+    fn detect_collision(
+        &mut self,
+        instance: Instance,
+        bal: Ballot,
+        acc: NodeId,
+        delta: &[Command],
+    ) -> Option<Collision> {
         if !bal.fast {
             return None;
         }
@@ -207,7 +230,10 @@ impl<C: CStruct> Learner<C> {
         let mine = votes[acc as usize].as_ref()?;
         // Every pair was compatible before this vote grew (or a collision was
         // reported), so only what the delta touched needs a look.
-        let collided = votes.iter().flatten().any(|other| !mine.val.still_compatible(&other.val, delta));
+        let collided = votes
+            .iter()
+            .flatten()
+            .any(|other| !mine.val.still_compatible(&other.val, delta));
         if collided {
             st.collision = Some(bal);
             return Some(Collision { instance, bal });
@@ -218,14 +244,28 @@ impl<C: CStruct> Learner<C> {
     /// `Learn(l, v)` for the quorums of ballot `bal` that include `acc`,
     /// whose vote just grew by `delta`. Only quorums whose every member now
     /// holds one of the new commands can have a larger glb than before.
-    fn learn(&mut self, instance: Instance, bal: Ballot, acc: NodeId, delta: &[Command], now: u64, out: &mut Outbox) {
+    fn learn(
+        &mut self,
+        instance: Instance,
+        bal: Ballot,
+        acc: NodeId,
+        delta: &[Command],
+        now: u64,
+        out: &mut Outbox,
+    ) {
         let mut size = self.quorums.size(bal);
         if bal.fast && planted!(self.planted, FastLearnerClassicQuorum) {
             size = self.quorums.classic;
         }
-        let Some(st) = self.open.get_mut(&instance) else { return };
-        let Some(votes) = st.ballots.get(&bal) else { return };
-        let voters: u32 = (0..votes.len()).filter(|&i| votes[i].is_some()).fold(0, |m, i| m | 1 << i);
+        let Some(st) = self.open.get_mut(&instance) else {
+            return;
+        };
+        let Some(votes) = st.ballots.get(&bal) else {
+            return;
+        };
+        let voters: u32 = (0..votes.len())
+            .filter(|&i| votes[i].is_some())
+            .fold(0, |m, i| m | 1 << i);
         if (voters.count_ones() as usize) < size {
             return;
         }
@@ -236,7 +276,9 @@ impl<C: CStruct> Learner<C> {
                 .chain((0..votes.len()).filter(|i| rest & (1 << i) != 0))
                 .map(|i| votes[i].as_ref().expect("voter"))
                 .collect();
-            let grows = delta.iter().any(|c| !st.learned.contains(&c.id) && members.iter().all(|m| m.val.contains(&c.id)));
+            let grows = delta.iter().any(|c| {
+                !st.learned.contains(&c.id) && members.iter().all(|m| m.val.contains(&c.id))
+            });
             if !grows {
                 continue;
             }
@@ -251,7 +293,10 @@ impl<C: CStruct> Learner<C> {
                         let fast = bal.fast && !st.suggested.contains(&(bal, c.id));
                         st.order.push((c.clone(), fast));
                     }
-                    out.write(Record::Learned { instance, cmds: added });
+                    out.write(Record::Learned {
+                        instance,
+                        cmds: added,
+                    });
                     st.learned = new;
                     learned_any = true;
                 }
@@ -286,7 +331,10 @@ impl<C: CStruct> Learner<C> {
                     return;
                 }
                 st.order.extend(added.iter().map(|c| (c.clone(), false)));
-                out.write(Record::Learned { instance, cmds: added });
+                out.write(Record::Learned {
+                    instance,
+                    cmds: added,
+                });
                 st.learned = new;
                 self.hand_out(out, true);
             }
@@ -308,7 +356,8 @@ impl<C: CStruct> Learner<C> {
                 return;
             }
             let st = self.open.remove(&self.next).expect("present");
-            self.closed.insert(self.next, st.order.into_iter().map(|(c, _)| c).collect());
+            self.closed
+                .insert(self.next, st.order.into_iter().map(|(c, _)| c).collect());
             while self.closed.len() > CLOSED_KEPT {
                 self.closed.pop_first();
             }
@@ -320,7 +369,13 @@ impl<C: CStruct> Learner<C> {
     /// A node asks for an instance's value; answer if it is closed here.
     pub fn on_sync(&self, from: NodeId, instance: Instance, out: &mut Outbox) {
         if let Some(value) = self.closed.get(&instance) {
-            out.send(from, Message::Chosen { instance, value: value.clone() });
+            out.send(
+                from,
+                Message::Chosen {
+                    instance,
+                    value: value.clone(),
+                },
+            );
         }
     }
 
@@ -350,18 +405,28 @@ impl<C: CStruct> Learner<C> {
         let behind = self.hint > self.next
             || self.blocked()
             || (self.open_hint.0 == self.next && self.open_hint.1 > self.open_len());
-        let stalled = self.unlearned_since().is_some_and(|t| now >= t + sync_ticks);
+        let stalled = self
+            .unlearned_since()
+            .is_some_and(|t| now >= t + sync_ticks);
         if behind || stalled {
             self.last_sync = now;
-            out.broadcast(Message::Sync { instance: self.next });
+            out.broadcast(Message::Sync {
+                instance: self.next,
+            });
         }
     }
 }
 
 /// Every `k`-element subset of the set bits of `mask`, as masks.
 fn subsets_of(mask: u32, k: usize) -> impl Iterator<Item = u32> {
-    let top = if mask == 0 { 1 } else { 1u64 << (32 - mask.leading_zeros()) };
-    (0..top).map(|m| m as u32).filter(move |m| m & !mask == 0 && m.count_ones() as usize == k)
+    let top = if mask == 0 {
+        1
+    } else {
+        1u64 << (32 - mask.leading_zeros())
+    };
+    (0..top)
+        .map(|m| m as u32)
+        .filter(move |m| m & !mask == 0 && m.count_ones() as usize == k)
 }
 
 #[cfg(test)]

@@ -36,37 +36,74 @@ pub enum Message {
     /// forgotten. Instances `≥ from` that are not listed have
     /// `vbal = rest_bal` and `vote = ⊥`; instances below `from` are decided
     /// and forgotten by this acceptor.
-    Phase1b { bal: Ballot, acc: NodeId, from: Instance, votes: Vec<InstanceVote>, rest_bal: Ballot },
+    Phase1b {
+        bal: Ballot,
+        acc: NodeId,
+        from: Instance,
+        votes: Vec<InstanceVote>,
+        rest_bal: Ballot,
+    },
     /// An acceptor already in a higher ballot tells a leader (Section 6.1:
     /// "the acceptor notifies the leader").
     Preempted { bal: Ballot, mbal: Ballot },
     /// `⟨"2a", m, v⟩` sent by `Phase2Start`: the suggested values for the
     /// listed instances, and `⊥` for every instance `≥ rest_from`.
-    Phase2Start { bal: Ballot, values: Vec<Suggestion>, rest_from: Instance },
+    Phase2Start {
+        bal: Ballot,
+        values: Vec<Suggestion>,
+        rest_from: Instance,
+    },
     /// `⟨"2a", m, maxTried • σ⟩` sent by `Phase2aClassic`, as a delta: the
     /// leader's suggestion for `instance` is its previous one of length
     /// `base` followed by `cmds`.
-    Phase2a { bal: Ballot, instance: Instance, base: u32, cmds: Vec<Command> },
+    Phase2a {
+        bal: Ballot,
+        instance: Instance,
+        base: u32,
+        cmds: Vec<Command>,
+    },
     /// `⟨"2b", m, a, v⟩` as a delta on the acceptor's previous vote in the
     /// same instance and ballot. `fast` tells whether the commands were
     /// appended by `Phase2bFast` rather than suggested by the leader.
-    Phase2b { bal: Ballot, acc: NodeId, instance: Instance, base: u32, cmds: Vec<Command>, fast: bool },
+    Phase2b {
+        bal: Ballot,
+        acc: NodeId,
+        instance: Instance,
+        base: u32,
+        cmds: Vec<Command>,
+        fast: bool,
+    },
     /// A receiver missed part of a delta and asks for it again: the sender's
     /// vote (or suggestion) for `instance` in `bal` from position `have` on.
-    Resend { bal: Ballot, instance: Instance, have: u32 },
+    Resend {
+        bal: Ballot,
+        instance: Instance,
+        have: u32,
+    },
     /// A learner asks every acceptor for its current vote in an instance it
     /// has not finished learning, and any node for the value if chosen.
     Sync { instance: Instance },
     /// A learner that learned a closed instance hands its value to a node
     /// that asked for it (catch-up of a lagging or restarted node).
-    Chosen { instance: Instance, value: Vec<Command> },
+    Chosen {
+        instance: Instance,
+        value: Vec<Command>,
+    },
     /// The leader of `bal` is alive; its learner has learned every instance
     /// below `closed_below` and `open_len` commands of the next one, so a
     /// node that has not can catch up.
-    Heartbeat { bal: Ballot, closed_below: Instance, open_len: u32 },
+    Heartbeat {
+        bal: Ballot,
+        closed_below: Instance,
+        open_len: u32,
+    },
     /// An acceptor answers a heartbeat with the ballot it is in and how far
     /// its node has learned.
-    HeartbeatAck { acc: NodeId, mbal: Ballot, closed_below: Instance },
+    HeartbeatAck {
+        acc: NodeId,
+        mbal: Ballot,
+        closed_below: Instance,
+    },
 }
 
 impl Message {
@@ -99,7 +136,12 @@ pub enum Record {
     /// The acceptor's vote in `instance` is now in ballot `bal`: its
     /// previous log of length `base` (0 when the ballot changed) followed by
     /// `cmds`.
-    Vote { instance: Instance, bal: Ballot, base: u32, cmds: Vec<Command> },
+    Vote {
+        instance: Instance,
+        bal: Ballot,
+        base: u32,
+        cmds: Vec<Command>,
+    },
     /// Every instance `≥ from` without an explicit vote has `bal = bal` and
     /// `val = ⊥`.
     Rest { from: Instance, bal: Ballot },
@@ -110,5 +152,8 @@ pub enum Record {
     LeaderRound { round: u64 },
     /// The learner learned these commands of `instance` (appended to what it
     /// had learned of it).
-    Learned { instance: Instance, cmds: Vec<Command> },
+    Learned {
+        instance: Instance,
+        cmds: Vec<Command>,
+    },
 }

@@ -22,9 +22,9 @@ pub mod ballot;
 pub mod leader;
 pub mod learner;
 pub mod message;
-pub mod proposer;
 pub mod outbox;
 mod planted;
+pub mod proposer;
 mod replica;
 pub mod vote;
 

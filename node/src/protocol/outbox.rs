@@ -19,7 +19,11 @@ pub enum Effect {
     Send(Dest, Message),
     /// A command newly learned in `instance`; `fast` when it was chosen by
     /// fast votes rather than suggested by a leader.
-    Learn { instance: Instance, cmd: Command, fast: bool },
+    Learn {
+        instance: Instance,
+        cmd: Command,
+        fast: bool,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -41,6 +45,10 @@ impl Outbox {
     }
 
     pub fn learn(&mut self, instance: Instance, cmd: Command, fast: bool) {
-        self.effects.push(Effect::Learn { instance, cmd, fast });
+        self.effects.push(Effect::Learn {
+            instance,
+            cmd,
+            fast,
+        });
     }
 }

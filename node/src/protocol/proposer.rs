@@ -26,7 +26,11 @@ pub struct Proposer {
 
 impl Proposer {
     pub fn new(max_batch: usize) -> Self {
-        Proposer { pending: BTreeMap::new(), unsent: Vec::new(), max_batch: max_batch.max(1) }
+        Proposer {
+            pending: BTreeMap::new(),
+            unsent: Vec::new(),
+            max_batch: max_batch.max(1),
+        }
     }
 
     /// `SendProposal(C)`; the message leaves with the next flush, batched

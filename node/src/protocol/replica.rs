@@ -132,6 +132,9 @@ pub struct Replica<C> {
     /// Messages and learned commands waiting for the writes before them.
     held: VecDeque<(u64, Held)>,
     inbox: VecDeque<Message>,
+    /// Proposals received since the last drain, voted on (or suggested) as
+    /// one batch: one write and one 2b per instance for a whole burst.
+    proposals: Vec<Command>,
     out: Output,
     learned_log: Vec<Command>,
     /// The instance this node last proposed a checkpoint for, and when.
@@ -159,6 +162,7 @@ impl<C: CStruct> Replica<C> {
             writes: Vec::new(),
             held: VecDeque::new(),
             inbox: VecDeque::new(),
+            proposals: Vec::new(),
             out: Output::default(),
             learned_log: Vec::new(),
             checkpoint_for: None,
@@ -170,7 +174,11 @@ impl<C: CStruct> Replica<C> {
     /// Rebuilds a replica from its durable records after a crash. Its
     /// learned commands are handed out again, from position 0, so the driver
     /// can rebuild the state machine.
-    pub fn recover<'a>(id: NodeId, config: Config, records: impl IntoIterator<Item = &'a Record>) -> Self {
+    pub fn recover<'a>(
+        id: NodeId,
+        config: Config,
+        records: impl IntoIterator<Item = &'a Record>,
+    ) -> Self {
         let mut r = Replica::new(id, config);
         let mut out = Outbox::default();
         for rec in records {
@@ -274,8 +282,14 @@ impl<C: CStruct> Replica<C> {
     /// Everything released since the last call. Messages to this node are
     /// delivered to it here, before returning.
     pub fn drain(&mut self) -> Output {
-        while let Some(msg) = self.inbox.pop_front() {
-            self.step(self.id, msg);
+        loop {
+            while let Some(msg) = self.inbox.pop_front() {
+                self.step(self.id, msg);
+            }
+            if self.proposals.is_empty() {
+                break;
+            }
+            self.vote_proposals();
         }
         let out = std::mem::take(&mut self.out);
         self.stats.messages += out.messages.len() as u64;
@@ -361,7 +375,8 @@ impl<C: CStruct> Replica<C> {
             return;
         }
         if let Some(since) = self.learner.unlearned_since() {
-            if now >= since + 2 * self.config.sync_ticks && now >= self.leader.started_at + 2 * self.config.sync_ticks
+            if now >= since + 2 * self.config.sync_ticks
+                && now >= self.leader.started_at + 2 * self.config.sync_ticks
             {
                 self.stats.recoveries += 1;
                 self.start_ballot(bal.fast, out);
@@ -378,7 +393,11 @@ impl<C: CStruct> Replica<C> {
     /// (Section 6.3). In a classic ballot the leader places it itself.
     fn maybe_checkpoint(&mut self, bal: Ballot, out: &mut Outbox) {
         let instance = self.learner.closed_below();
-        let len = if bal.fast { self.learner.open_len() } else { self.leader.open_len().unwrap_or(0) };
+        let len = if bal.fast {
+            self.learner.open_len()
+        } else {
+            self.leader.open_len().unwrap_or(0)
+        };
         if len < self.config.checkpoint_every && !self.learner.blocked() {
             return;
         }
@@ -411,18 +430,30 @@ impl<C: CStruct> Replica<C> {
         }
         let mut out = Outbox::default();
         match msg {
-            Message::Propose { cmds } => {
-                self.stats.max_batch = self.stats.max_batch.max(cmds.len() as u64);
-                self.acceptor.phase2b_fast(&cmds, &mut out);
-                self.leader.phase2a_classic(&cmds, &mut out);
+            Message::Propose { mut cmds } => {
+                // Voting later in the same burst is voting a little later,
+                // which the algorithm allows at any time.
+                self.proposals.append(&mut cmds);
             }
             Message::Phase1a { bal } => {
                 self.observe(bal, true);
                 self.acceptor.phase1b(bal, &mut out);
             }
-            Message::Phase1b { bal, acc, from: first, votes, rest_bal } => {
-                let oneb = OneB { from: first, votes, rest_bal };
-                if let Err(StartError::NothingProvedSafe { .. }) = self.leader.on_phase1b(bal, acc, oneb, &mut out) {
+            Message::Phase1b {
+                bal,
+                acc,
+                from: first,
+                votes,
+                rest_bal,
+            } => {
+                let oneb = OneB {
+                    from: first,
+                    votes,
+                    rest_bal,
+                };
+                if let Err(StartError::NothingProvedSafe { .. }) =
+                    self.leader.on_phase1b(bal, acc, oneb, &mut out)
+                {
                     self.stats.start_errors += 1;
                 }
                 if self.leader.leading() == Some(bal) {
@@ -435,24 +466,49 @@ impl<C: CStruct> Replica<C> {
                     self.leader.step_down();
                 }
             }
-            Message::Phase2Start { bal, values, rest_from } => {
+            Message::Phase2Start {
+                bal,
+                values,
+                rest_from,
+            } => {
                 self.observe(bal, true);
-                self.acceptor.phase2b_classic_start(bal, &values, rest_from, &mut out);
+                self.acceptor
+                    .phase2b_classic_start(bal, &values, rest_from, &mut out);
             }
-            Message::Phase2a { bal, instance, base, cmds } => {
+            Message::Phase2a {
+                bal,
+                instance,
+                base,
+                cmds,
+            } => {
                 self.observe(bal, true);
-                self.acceptor.phase2b_classic(bal, instance, base, &cmds, &mut out);
+                self.acceptor
+                    .phase2b_classic(bal, instance, base, &cmds, &mut out);
             }
-            Message::Phase2b { bal, acc, instance, base, cmds, fast } => {
-                let collision = self.learner.on_phase2b(bal, acc, instance, base, &cmds, fast, self.now, &mut out);
+            Message::Phase2b {
+                bal,
+                acc,
+                instance,
+                base,
+                cmds,
+                fast,
+            } => {
+                let collision = self
+                    .learner
+                    .on_phase2b(bal, acc, instance, base, &cmds, fast, self.now, &mut out);
                 if let Some(c) = collision {
                     self.on_collision(c, &mut out);
                 }
                 self.after_learning(&mut out);
             }
-            Message::Resend { bal, instance, have } => {
+            Message::Resend {
+                bal,
+                instance,
+                have,
+            } => {
                 self.leader.resend(from, bal, instance, have, &mut out);
-                self.acceptor.resend_vote(from, instance, Some(bal), have, &mut out);
+                self.acceptor
+                    .resend_vote(from, instance, Some(bal), have, &mut out);
             }
             Message::Sync { instance } => {
                 self.acceptor.resend_vote(from, instance, None, 0, &mut out);
@@ -462,20 +518,39 @@ impl<C: CStruct> Replica<C> {
                 self.learner.on_chosen(instance, &value, &mut out);
                 self.after_learning(&mut out);
             }
-            Message::Heartbeat { bal, closed_below, open_len } => {
+            Message::Heartbeat {
+                bal,
+                closed_below,
+                open_len,
+            } => {
                 self.observe(bal, true);
                 self.learner.on_hint(closed_below);
                 self.learner.on_open_hint(closed_below, open_len as usize);
                 out.send(
                     from,
-                    Message::HeartbeatAck { acc: self.id, mbal: self.acceptor.mbal(), closed_below: self.learner.closed_below() },
+                    Message::HeartbeatAck {
+                        acc: self.id,
+                        mbal: self.acceptor.mbal(),
+                        closed_below: self.learner.closed_below(),
+                    },
                 );
                 if self.acceptor.mbal() < bal {
                     // This acceptor missed the ballot's start.
-                    out.send(from, Message::Resend { bal, instance: self.learner.closed_below(), have: 0 });
+                    out.send(
+                        from,
+                        Message::Resend {
+                            bal,
+                            instance: self.learner.closed_below(),
+                            have: 0,
+                        },
+                    );
                 }
             }
-            Message::HeartbeatAck { acc, mbal, closed_below } => {
+            Message::HeartbeatAck {
+                acc,
+                mbal,
+                closed_below,
+            } => {
                 self.learner.on_hint(closed_below);
                 if let Some(slot) = self.acks.get_mut(acc as usize) {
                     *slot = Some(self.now);
@@ -490,6 +565,16 @@ impl<C: CStruct> Replica<C> {
                 }
             }
         }
+        self.absorb(out, true);
+    }
+
+    /// `Phase2bFast` and `Phase2aClassic` for the proposals of a burst.
+    fn vote_proposals(&mut self) {
+        let cmds = std::mem::take(&mut self.proposals);
+        self.stats.max_batch = self.stats.max_batch.max(cmds.len() as u64);
+        let mut out = Outbox::default();
+        self.acceptor.phase2b_fast(&cmds, &mut out);
+        self.leader.phase2a_classic(&cmds, &mut out);
         self.absorb(out, true);
     }
 
@@ -545,9 +630,14 @@ impl<C: CStruct> Replica<C> {
                         self.held.push_back((self.emitted, Held::Send(dest, msg)));
                     }
                 }
-                Effect::Learn { instance, cmd, fast } => {
+                Effect::Learn {
+                    instance,
+                    cmd,
+                    fast,
+                } => {
                     self.proposer.learned(&cmd.id);
-                    self.held.push_back((self.emitted, Held::Learned(instance, cmd, fast && live)));
+                    self.held
+                        .push_back((self.emitted, Held::Learned(instance, cmd, fast && live)));
                 }
             }
         }
@@ -594,7 +684,12 @@ impl<C: CStruct> Replica<C> {
                 }
                 let position = self.learned_log.len() as u64;
                 self.learned_log.push(cmd.clone());
-                self.out.learned.push(Learned { position, instance, cmd, fast });
+                self.out.learned.push(Learned {
+                    position,
+                    instance,
+                    cmd,
+                    fast,
+                });
             }
         }
     }

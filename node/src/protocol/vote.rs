@@ -17,7 +17,11 @@ pub struct VoteLog<C> {
 
 impl<C: CStruct> VoteLog<C> {
     pub fn bottom(bal: Ballot) -> Self {
-        VoteLog { bal, val: C::bottom(), log: Vec::new() }
+        VoteLog {
+            bal,
+            val: C::bottom(),
+            log: Vec::new(),
+        }
     }
 
     pub fn from_commands(bal: Ballot, cmds: &[Command]) -> Self {

@@ -54,7 +54,11 @@ pub async fn run<C: CStruct>(
         .with_context(|| format!("creating the data directory {}", cfg.data_dir.display()))?;
     let (wal, recovered) = Wal::open(&cfg.data_dir)?;
     if let Some(torn) = &recovered.torn_tail {
-        tracing::warn!(offset = torn.offset, bytes = torn.dropped_bytes, "cut a torn tail off the log");
+        tracing::warn!(
+            offset = torn.offset,
+            bytes = torn.dropped_bytes,
+            "cut a torn tail off the log"
+        );
     }
     tracing::info!(node = %name, records = recovered.records.len(), "recovered");
     let mut replica = Replica::<C>::recover(cfg.id, cfg.protocol.clone(), recovered.records.iter());
@@ -63,7 +67,13 @@ pub async fn run<C: CStruct>(
     let credentials = certs::load_node(&cfg.tls_dir, cfg.id)?;
     let mut net_cfg = NetConfig::new(cfg.id, cfg.cluster.clone(), credentials);
     net_cfg.listen = cfg.listen;
-    let (net, Inbound { mut messages, clients }) = PeerNet::start(net_cfg).await?;
+    let (
+        net,
+        Inbound {
+            mut messages,
+            clients,
+        },
+    ) = PeerNet::start(net_cfg).await?;
     tracing::info!(node = %name, addr = %net.local_addr(), "listening");
 
     let (durable_tx, mut durable_rx) = mpsc::unbounded_channel();
@@ -71,7 +81,13 @@ pub async fn run<C: CStruct>(
     let (request_tx, mut requests) = mpsc::channel::<Request>(4096);
     tokio::spawn(accept_clients(clients, request_tx));
 
-    let mut core = Core { replica: &mut replica, app: StateMachine::new(), waiting: IdMap::default(), net: &net, storage: &storage };
+    let mut core = Core {
+        replica: &mut replica,
+        app: StateMachine::new(),
+        waiting: IdMap::default(),
+        net: &net,
+        storage: &storage,
+    };
     core.pump();
     let mut ticks = tokio::time::interval(cfg.tick);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -95,7 +111,12 @@ pub async fn run<C: CStruct>(
                     core.replica.step(from, msg);
                 }
             }
-            Some((req, answer)) = requests.recv() => core.request(req, answer),
+            Some((req, answer)) = requests.recv() => {
+                core.request(req, answer);
+                while let Ok((req, answer)) = requests.try_recv() {
+                    core.request(req, answer);
+                }
+            }
             _ = ticks.tick() => core.replica.tick(),
             else => break,
         }
@@ -139,7 +160,9 @@ impl<C: CStruct> Core<'_, C> {
 
     fn answer(&mut self, id: CmdId, reply: Reply) {
         for tx in self.waiting.remove(&id).unwrap_or_default() {
-            let _ = tx.send(ClientResponse::Applied { reply: reply.clone() });
+            let _ = tx.send(ClientResponse::Applied {
+                reply: reply.clone(),
+            });
         }
     }
 
@@ -170,7 +193,11 @@ impl<C: CStruct> Core<'_, C> {
                 let total = log.len() as u64;
                 let start = from.min(total) as usize;
                 let end = (start + max.min(65_536) as usize).min(log.len());
-                let _ = answer.send(ClientResponse::Learned { from, total, cmds: log[start..end].to_vec() });
+                let _ = answer.send(ClientResponse::Learned {
+                    from,
+                    total,
+                    cmds: log[start..end].to_vec(),
+                });
             }
         }
     }
@@ -180,7 +207,12 @@ impl<C: CStruct> Core<'_, C> {
         let mbal = r.mbal();
         Status {
             node: node_name(r.id()),
-            role: if r.leading().is_some() { "leader" } else { "follower" }.into(),
+            role: if r.leading().is_some() {
+                "leader"
+            } else {
+                "follower"
+            }
+            .into(),
             mbal,
             fast: mbal.fast && r.config().fast,
             leader: node_name(r.leader_hint()),
@@ -195,7 +227,10 @@ impl<C: CStruct> Core<'_, C> {
 
 /// Serves every client connection: one request at a time per stream, each
 /// handed to the core.
-async fn accept_clients(mut clients: mpsc::Receiver<crate::net::ClientStream>, core: mpsc::Sender<Request>) {
+async fn accept_clients(
+    mut clients: mpsc::Receiver<crate::net::ClientStream>,
+    core: mpsc::Sender<Request>,
+) {
     while let Some(stream) = clients.recv().await {
         let core = core.clone();
         tokio::spawn(async move {

@@ -26,7 +26,10 @@ impl StorageThread {
                 while let Ok(first) = rx.recv() {
                     let mut batch = vec![first];
                     batch.extend(rx.try_iter());
-                    let result = batch.iter().try_for_each(|b| wal.append(b.iter())).and_then(|()| wal.sync());
+                    let result = batch
+                        .iter()
+                        .try_for_each(|b| wal.append(b.iter()))
+                        .and_then(|()| wal.sync());
                     match result {
                         Ok(n) => {
                             s.fetch_add(1, Ordering::Relaxed);
@@ -48,7 +51,10 @@ impl StorageThread {
 
     pub fn append(&self, records: Vec<Record>) {
         if self.tx.send(records).is_err() {
-            self.error.lock().expect("storage error lock").get_or_insert_with(|| "storage thread stopped".into());
+            self.error
+                .lock()
+                .expect("storage error lock")
+                .get_or_insert_with(|| "storage thread stopped".into());
         }
     }
 

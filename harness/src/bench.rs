@@ -1,0 +1,188 @@
+//! `gpaxos-harness bench`: throughput and latency of a local cluster, fast
+//! ballots over command histories against classic ballots over sequences
+//! (the Multi-Paxos baseline), with fsync on.
+
+use crate::cluster::local::LocalCluster;
+use anyhow::Result;
+use gpaxos_node::client::Client;
+use gpaxos_node::net::certs;
+use gpaxos_node::Op;
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Fast ballots, command histories: Generalized Paxos.
+    Fast,
+    /// Classic ballots only, sequences: Multi-Paxos.
+    Classic,
+}
+
+impl Mode {
+    fn node_config(self) -> &'static str {
+        match self {
+            Mode::Fast => "fast = true\ncstruct = \"history\"\n",
+            Mode::Classic => "fast = false\ncstruct = \"sequence\"\n",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct BenchConfig {
+    pub nodes: usize,
+    pub clients: Vec<usize>,
+    pub modes: Vec<Mode>,
+    pub duration: Duration,
+    pub warmup: Duration,
+    pub value_size: usize,
+    /// Probability that a put goes to the key every client shares.
+    pub conflict: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct BenchResult {
+    pub mode: Mode,
+    pub clients: usize,
+    pub ops: u64,
+    pub errors: u64,
+    pub seconds: f64,
+    pub ops_per_sec: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+/// What every client of one run shares.
+struct Shared {
+    stop: AtomicBool,
+    measure: AtomicBool,
+    hist: Mutex<Histogram<u64>>,
+    errors: Mutex<u64>,
+    value: String,
+    conflict: f64,
+}
+
+async fn client_loop(i: usize, client: &mut Client, s: &Shared) {
+    let (stop, measure, hist, errors, value, conflict) = (
+        &s.stop,
+        &s.measure,
+        &s.hist,
+        &s.errors,
+        s.value.as_str(),
+        s.conflict,
+    );
+    let mut n = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        n += 1;
+        // A deterministic spread of shared-key puts at the asked rate.
+        let shared = conflict > 0.0
+            && ((n as f64 * conflict).floor() != ((n - 1) as f64 * conflict).floor());
+        let key = if shared {
+            "shared".to_owned()
+        } else {
+            format!("bench-{i}")
+        };
+        let started = Instant::now();
+        let r = client
+            .execute(Op::Put {
+                key,
+                value: value.to_owned(),
+            })
+            .await;
+        let us = started.elapsed().as_micros() as u64;
+        if !measure.load(Ordering::Relaxed) {
+            continue;
+        }
+        match r {
+            Ok(_) => {
+                let _ = hist.lock().expect("histogram lock").record(us.max(1));
+            }
+            Err(_) => *errors.lock().expect("errors lock") += 1,
+        }
+    }
+}
+
+/// One mode at one concurrency, on a fresh cluster.
+pub async fn run_one(
+    dir: &Path,
+    cfg: &BenchConfig,
+    mode: Mode,
+    clients: usize,
+) -> Result<BenchResult> {
+    let cluster = LocalCluster::start(dir, cfg.nodes, Some(mode.node_config()))?;
+    let creds = certs::load_client(&cluster.tls_dir())?;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let shared = Arc::new(Shared {
+        stop: AtomicBool::new(false),
+        measure: AtomicBool::new(false),
+        hist: Mutex::new(Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?),
+        errors: Mutex::new(0),
+        value: "x".repeat(cfg.value_size),
+        conflict: cfg.conflict,
+    });
+    let mut tasks = Vec::new();
+    for i in 0..clients {
+        let mut client = Client::new(&creds, cluster.addrs().to_vec(), 1_000_000 + i as u64)?;
+        client.prefer(i % cfg.nodes);
+        let shared = shared.clone();
+        tasks.push(tokio::spawn(async move {
+            client_loop(i, &mut client, &shared).await
+        }));
+    }
+    tokio::time::sleep(cfg.warmup).await;
+    shared.measure.store(true, Ordering::Relaxed);
+    let started = Instant::now();
+    tokio::time::sleep(cfg.duration).await;
+    shared.measure.store(false, Ordering::Relaxed);
+    let seconds = started.elapsed().as_secs_f64();
+    shared.stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        let _ = tokio::time::timeout(Duration::from_secs(15), t).await;
+    }
+    drop(cluster);
+    let h = shared.hist.lock().expect("histogram lock");
+    let errors = *shared.errors.lock().expect("errors lock");
+    let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    Ok(BenchResult {
+        mode,
+        clients,
+        ops: h.len(),
+        errors,
+        seconds,
+        ops_per_sec: h.len() as f64 / seconds,
+        p50_ms: ms(0.5),
+        p99_ms: ms(0.99),
+        max_ms: h.max() as f64 / 1000.0,
+    })
+}
+
+pub async fn run(dir: &Path, cfg: &BenchConfig) -> Result<Vec<BenchResult>> {
+    let mut results = Vec::new();
+    for &mode in &cfg.modes {
+        for &clients in &cfg.clients {
+            let sub = dir.join(format!("{mode:?}-{clients}").to_lowercase());
+            let r = run_one(&sub, cfg, mode, clients).await?;
+            println!(
+                "{:<8} {:>4} clients  {:>8.0} ops/s  p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>7.2} ms  errors {}",
+                format!("{mode:?}").to_lowercase(),
+                clients,
+                r.ops_per_sec,
+                r.p50_ms,
+                r.p99_ms,
+                r.max_ms,
+                r.errors
+            );
+            results.push(r);
+        }
+    }
+    std::fs::write(
+        dir.join("bench.json"),
+        serde_json::to_string_pretty(&results)?,
+    )?;
+    Ok(results)
+}
