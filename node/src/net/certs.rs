@@ -205,6 +205,13 @@ fn write(path: &Path, contents: &[u8], secret: bool) -> Result<(), CertError> {
     #[cfg(not(unix))]
     let _ = secret;
     let mut file = options.open(path).map_err(io)?;
+    #[cfg(unix)]
+    if secret {
+        // `mode` only applies to a file it creates.
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(fs::Permissions::from_mode(0o600))
+            .map_err(io)?;
+    }
     file.write_all(contents).map_err(io)?;
     file.sync_all().map_err(io)
 }
