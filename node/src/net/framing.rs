@@ -239,3 +239,69 @@ impl<T: Serialize> FrameWriter<T, quinn::SendStream> {
             .map_err(|e| FrameError::Io(io::Error::other(e)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{Ballot, Message};
+    use tokio::io::AsyncWriteExt;
+
+    #[test]
+    fn values_round_trip_and_leftovers_are_refused() {
+        let msg = Message::Phase1a { bal: Ballot::ZERO };
+        let bytes = encode(&msg).unwrap();
+        assert_eq!(decode::<Message>(&bytes).unwrap(), msg);
+        let mut padded = bytes.to_vec();
+        padded.push(0);
+        assert!(matches!(
+            decode::<Message>(&padded),
+            Err(FrameError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn a_huge_length_inside_a_frame_is_refused_without_allocating_it() {
+        // A string claiming 2^62 bytes: bincode's limit refuses the claim
+        // before allocating.
+        let mut bytes = vec![253u8]; // varint: a u64 follows
+        bytes.extend_from_slice(&(1u64 << 62).to_le_bytes());
+        let err = decode::<String>(&bytes).unwrap_err();
+        assert!(err.is_bad_frame(), "{err}");
+    }
+
+    #[tokio::test]
+    async fn the_reader_tells_oversized_and_truncated_frames_from_good_ones() {
+        let (mut tx, rx) = tokio::io::duplex(1 << 16);
+        let mut reader = FrameReader::<String, _>::new(rx, None, 1024);
+        let good = encode(&"hello".to_string()).unwrap();
+        tx.write_all(&(good.len() as u32).to_be_bytes())
+            .await
+            .unwrap();
+        tx.write_all(&good).await.unwrap();
+        tx.write_all(&2000u32.to_be_bytes()).await.unwrap();
+        assert_eq!(reader.recv().await.unwrap().as_deref(), Some("hello"));
+        let err = reader.recv().await.unwrap_err();
+        assert!(
+            matches!(err, FrameError::LengthTooLarge { max: 1024 }),
+            "{err}"
+        );
+
+        let (mut tx, rx) = tokio::io::duplex(1 << 16);
+        let mut reader = FrameReader::<String, _>::new(rx, None, 1024);
+        tx.write_all(&[0, 0, 0, 10, 1, 2]).await.unwrap();
+        drop(tx);
+        let err = reader.recv().await.unwrap_err();
+        assert!(matches!(err, FrameError::Truncated), "{err}");
+    }
+
+    #[tokio::test]
+    async fn the_writer_refuses_a_value_too_large_and_stays_usable() {
+        let (tx, rx) = tokio::io::duplex(1 << 16);
+        let mut writer = FrameWriter::<String, _>::new(tx, 64);
+        let mut reader = FrameReader::<String, _>::new(rx, None, 64);
+        let err = writer.send(&"x".repeat(100)).await.unwrap_err();
+        assert!(matches!(err, FrameError::TooLarge { max: 64, .. }), "{err}");
+        writer.send(&"ok".to_string()).await.unwrap();
+        assert_eq!(reader.recv().await.unwrap().as_deref(), Some("ok"));
+    }
+}
