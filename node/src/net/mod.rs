@@ -22,8 +22,10 @@
 //! A malformed or oversized frame closes only the connection it came on, with
 //! a logged error; it never panics the node.
 
+mod acceptor;
 pub mod certs;
 mod client_stream;
+mod dialer;
 pub mod framing;
 mod peer;
 pub mod tls;

@@ -12,20 +12,22 @@
 //! at every backoff step (counted as dropped), as a lossy network would:
 //! Paxos tolerates lost messages and the protocol retries.
 
+use super::acceptor::Acceptor;
 use super::client_stream::ClientStream;
-use super::framing::{FrameReader, FrameWriter, DEFAULT_MAX_FRAME, MAX_FRAME_LIMIT};
-use super::{close_code, tls, Credentials, NetError, ALPN_CLIENT, ALPN_PEER};
+use super::dialer::Dialer;
+use super::framing::{DEFAULT_MAX_FRAME, MAX_FRAME_LIMIT};
+use super::{close_code, tls, Credentials, NetError, ALPN_PEER};
 use crate::protocol::{node_name, Message, NodeId};
-use quinn::{Connection, ConnectionError, Endpoint};
+use quinn::Endpoint;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, error, info, warn};
+use tracing::info;
 
 /// The first frame on a peer stream: who the dialer is (its certificate
 /// must name it) and whom it meant to reach.
@@ -182,22 +184,22 @@ pub struct NetStats {
 }
 
 #[derive(Default)]
-struct Counters {
-    sent: AtomicU64,
-    received: AtomicU64,
-    dropped: AtomicU64,
-    batches: AtomicU64,
-    max_batch: AtomicU64,
-    connects: AtomicU64,
-    disconnects: AtomicU64,
-    resets: AtomicU64,
-    handshake_failures: AtomicU64,
-    identity_rejections: AtomicU64,
-    bad_frames: AtomicU64,
-    client_connections: AtomicU64,
+pub(super) struct Counters {
+    pub(super) sent: AtomicU64,
+    pub(super) received: AtomicU64,
+    pub(super) dropped: AtomicU64,
+    pub(super) batches: AtomicU64,
+    pub(super) max_batch: AtomicU64,
+    pub(super) connects: AtomicU64,
+    pub(super) disconnects: AtomicU64,
+    pub(super) resets: AtomicU64,
+    pub(super) handshake_failures: AtomicU64,
+    pub(super) identity_rejections: AtomicU64,
+    pub(super) bad_frames: AtomicU64,
+    pub(super) client_connections: AtomicU64,
 }
 
-fn bump(c: &AtomicU64) {
+pub(super) fn bump(c: &AtomicU64) {
     c.fetch_add(1, Relaxed);
 }
 
@@ -431,398 +433,10 @@ pub(crate) async fn resolve(addr: &str, prefer_v4: bool) -> Result<SocketAddr, N
         .ok_or_else(|| failed("no address".into()))
 }
 
-/// The task that owns the connection to one peer.
-struct Dialer {
-    id: NodeId,
-    to: NodeId,
-    n: usize,
-    addr: String,
-    prefer_v4: bool,
-    endpoint: Endpoint,
-    client: quinn::ClientConfig,
-    queue: mpsc::Receiver<Message>,
-    connected: Arc<AtomicBool>,
-    counters: Arc<Counters>,
-    cancel: CancellationToken,
-    max_frame: usize,
-    max_batch: usize,
-    backoff_min: Duration,
-    backoff_max: Duration,
-    connect_timeout: Duration,
-}
-
-/// How a connection's pump ended.
-enum PumpEnd {
-    /// Shutdown, or every handle dropped.
-    Stop,
-    /// The connection was lost.
-    Lost(String),
-}
-
-impl Dialer {
-    async fn run(mut self) {
-        let peer = node_name(self.to);
-        let mut backoff = self.backoff_min;
-        let mut failures = 0u32;
-        loop {
-            if self.cancel.is_cancelled() {
-                return;
-            }
-            match self.connect().await {
-                Ok(conn) => {
-                    failures = 0;
-                    bump(&self.counters.connects);
-                    self.connected.store(true, Relaxed);
-                    info!(peer = %peer, remote = %conn.remote_address(), "connected");
-                    let began = Instant::now();
-                    let end = self.pump(&conn).await;
-                    self.connected.store(false, Relaxed);
-                    match end {
-                        PumpEnd::Stop => {
-                            conn.close(close_code::SHUTDOWN.into(), b"shutdown");
-                            return;
-                        }
-                        PumpEnd::Lost(reason) => {
-                            bump(&self.counters.disconnects);
-                            warn!(peer = %peer, %reason, "connection lost");
-                        }
-                    }
-                    // A connection that dies at once (refused identity, say)
-                    // must not turn into a tight redial loop.
-                    if began.elapsed() >= Duration::from_secs(1) {
-                        backoff = self.backoff_min;
-                        continue;
-                    }
-                }
-                Err(reason) => {
-                    failures += 1;
-                    if failures == 1 || failures.is_power_of_two() {
-                        warn!(peer = %peer, addr = %self.addr, %reason, failures, "cannot connect");
-                    } else {
-                        debug!(peer = %peer, %reason, failures, "cannot connect");
-                    }
-                }
-            }
-            if !self.wait_dropping(jitter(backoff, self.to)).await {
-                return;
-            }
-            backoff = (backoff * 2).min(self.backoff_max);
-        }
-    }
-
-    async fn connect(&self) -> Result<Connection, String> {
-        let addr = resolve(&self.addr, self.prefer_v4)
-            .await
-            .map_err(|e| e.to_string())?;
-        let connecting = self
-            .endpoint
-            .connect_with(self.client.clone(), addr, &node_name(self.to))
-            .map_err(|e| e.to_string())?;
-        tokio::select! {
-            conn = tokio::time::timeout(self.connect_timeout, connecting) => match conn {
-                Ok(conn) => conn.map_err(|e| e.to_string()),
-                Err(_) => Err(format!("no handshake within {:?}", self.connect_timeout)),
-            },
-            _ = self.cancel.cancelled() => Err("shutting down".into()),
-        }
-    }
-
-    /// Sends the hello, then everything queued, in batches, until the
-    /// connection is lost or the node stops.
-    async fn pump(&mut self, conn: &Connection) -> PumpEnd {
-        let lost = |conn: &Connection, e: &dyn std::fmt::Display| {
-            PumpEnd::Lost(
-                conn.close_reason()
-                    .map_or_else(|| e.to_string(), |r| reason(&r)),
-            )
-        };
-        let stream = match conn.open_uni().await {
-            Ok(s) => s,
-            Err(e) => return PumpEnd::Lost(reason(&e)),
-        };
-        let hello = PeerHello {
-            magic: PeerHello::MAGIC,
-            from: self.id,
-            to: self.to,
-            cluster_size: self.n as u32,
-        };
-        let mut hello_writer = FrameWriter::<PeerHello>::new(stream, self.max_frame);
-        if let Err(e) = hello_writer.send(&hello).await {
-            return lost(conn, &e);
-        }
-        let mut writer = hello_writer.retype::<Message>();
-        loop {
-            tokio::select! {
-                biased;
-                _ = self.cancel.cancelled() => return PumpEnd::Stop,
-                first = self.queue.recv() => {
-                    let Some(first) = first else {
-                        let _ = writer.finish().await;
-                        return PumpEnd::Stop;
-                    };
-                    let mut batch = 0u64;
-                    let mut next = Some(first);
-                    while let Some(msg) = next.take() {
-                        match writer.feed(&msg).await {
-                            Ok(()) => batch += 1,
-                            Err(e) if e.is_bad_frame() => {
-                                bump(&self.counters.dropped);
-                                error!(peer = %node_name(self.to), kind = msg.kind(), error = %e, "message dropped");
-                            }
-                            Err(e) => return lost(conn, &e),
-                        }
-                        if batch < self.max_batch as u64 {
-                            next = self.queue.try_recv().ok();
-                        }
-                    }
-                    if let Err(e) = writer.flush().await {
-                        return lost(conn, &e);
-                    }
-                    if batch > 0 {
-                        self.counters.sent.fetch_add(batch, Relaxed);
-                        bump(&self.counters.batches);
-                        self.counters.max_batch.fetch_max(batch, Relaxed);
-                    }
-                }
-                e = conn.closed() => {
-                    if matches!(e, ConnectionError::Reset) {
-                        bump(&self.counters.resets);
-                    }
-                    return PumpEnd::Lost(reason(&e));
-                }
-            }
-        }
-    }
-
-    /// Sleeps for `wait`, discarding what is queued meanwhile: the peer is
-    /// unreachable. False when the node is stopping.
-    async fn wait_dropping(&mut self, wait: Duration) -> bool {
-        let sleep = tokio::time::sleep(wait);
-        tokio::pin!(sleep);
-        loop {
-            tokio::select! {
-                _ = &mut sleep => return true,
-                _ = self.cancel.cancelled() => return false,
-                msg = self.queue.recv() => match msg {
-                    Some(_) => bump(&self.counters.dropped),
-                    None => return false,
-                },
-            }
-        }
-    }
-}
-
-fn reason(e: &ConnectionError) -> String {
-    match e {
-        ConnectionError::Reset => "stateless reset (the peer restarted)".into(),
-        ConnectionError::ApplicationClosed(close) => {
-            format!(
-                "closed by the peer: code {} {}",
-                close.error_code,
-                String::from_utf8_lossy(&close.reason)
-            )
-        }
-        other => other.to_string(),
-    }
-}
-
-/// `base` scaled by a factor in [0.5, 1.5), so that peers that lost each
-/// other at the same moment do not redial in lockstep.
-fn jitter(base: Duration, salt: NodeId) -> Duration {
-    let nanos = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let mixed = (u64::from(nanos) ^ (u64::from(salt) << 32)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    let frac = (mixed >> 11) as f64 / (1u64 << 53) as f64;
-    base.mul_f64(0.5 + frac)
-}
-
-/// Accepts every incoming connection of the endpoint and serves it by ALPN.
-struct Acceptor {
-    id: NodeId,
-    n: usize,
-    max_frame: usize,
-    hello_timeout: Duration,
-    messages: mpsc::Sender<(NodeId, Message)>,
-    clients: mpsc::Sender<ClientStream>,
-    counters: Arc<Counters>,
-    /// The newest accepted connection of each peer.
-    peers: Mutex<HashMap<NodeId, Connection>>,
-    cancel: CancellationToken,
-}
-
-impl Acceptor {
-    async fn run(self: Arc<Self>, endpoint: Endpoint) {
-        loop {
-            let incoming = tokio::select! {
-                _ = self.cancel.cancelled() => return,
-                incoming = endpoint.accept() => match incoming {
-                    Some(incoming) => incoming,
-                    None => return,
-                },
-            };
-            let this = self.clone();
-            tokio::spawn(async move {
-                let remote = incoming.remote_address();
-                let conn = match incoming.await {
-                    Ok(conn) => conn,
-                    Err(e) => {
-                        bump(&this.counters.handshake_failures);
-                        warn!(%remote, error = %e, "handshake refused");
-                        return;
-                    }
-                };
-                let alpn = tls::alpn(&conn);
-                match alpn.as_deref() {
-                    Some(ALPN_PEER) => this.serve_peer(conn).await,
-                    Some(ALPN_CLIENT) => this.serve_client(conn).await,
-                    _ => conn.close(close_code::ALPN.into(), b"unknown ALPN"),
-                }
-            });
-        }
-    }
-
-    fn refuse(&self, conn: &Connection, why: &str) {
-        bump(&self.counters.identity_rejections);
-        warn!(remote = %conn.remote_address(), why, "peer refused");
-        conn.close(close_code::IDENTITY.into(), why.as_bytes());
-    }
-
-    /// Reads the hello, checks the certificate names the node the hello
-    /// claims, then hands every message on.
-    async fn serve_peer(&self, conn: Connection) {
-        let Some(cert) = tls::peer_certificate(&conn) else {
-            return self.refuse(&conn, "no certificate");
-        };
-        let stream = tokio::select! {
-            s = tokio::time::timeout(self.hello_timeout, conn.accept_uni()) => s,
-            _ = self.cancel.cancelled() => return,
-        };
-        let stream = match stream {
-            Ok(Ok(stream)) => stream,
-            Ok(Err(e)) => {
-                return debug!(remote = %conn.remote_address(), error = %e, "peer left before its hello")
-            }
-            Err(_) => return self.refuse(&conn, "no hello in time"),
-        };
-        let mut reader = FrameReader::<PeerHello>::new(stream, Some(conn.clone()), self.max_frame);
-        let hello = match tokio::time::timeout(self.hello_timeout, reader.recv()).await {
-            Ok(Ok(Some(hello))) => hello,
-            Ok(Err(e)) if e.is_bad_frame() => return bump(&self.counters.bad_frames),
-            Ok(_) => return debug!(remote = %conn.remote_address(), "peer left before its hello"),
-            Err(_) => return self.refuse(&conn, "no hello in time"),
-        };
-        let from = hello.from;
-        let why = if hello.magic != PeerHello::MAGIC {
-            Some("unknown protocol version".to_string())
-        } else if hello.cluster_size as usize != self.n {
-            Some(format!(
-                "cluster size {} differs from ours, {}",
-                hello.cluster_size, self.n
-            ))
-        } else if hello.to != self.id {
-            Some(format!(
-                "dialed {} but reached {}",
-                node_name(hello.to),
-                node_name(self.id)
-            ))
-        } else if from as usize >= self.n || from == self.id {
-            Some(format!("claims to be {}", node_name(from)))
-        } else if !tls::certificate_names(&cert, &node_name(from)) {
-            Some(format!(
-                "claims to be {} but its certificate does not name it",
-                node_name(from)
-            ))
-        } else {
-            None
-        };
-        if let Some(why) = why {
-            return self.refuse(&conn, &why);
-        }
-        let replaced = self.peers.lock().unwrap().insert(from, conn.clone());
-        if let Some(old) = replaced {
-            old.close(
-                close_code::REPLACED.into(),
-                b"replaced by a newer connection",
-            );
-        }
-        debug!(peer = %node_name(from), remote = %conn.remote_address(), "peer accepted");
-
-        let mut reader = reader.retype::<Message>();
-        loop {
-            let next = tokio::select! {
-                next = reader.recv() => next,
-                _ = self.cancel.cancelled() => break,
-            };
-            match next {
-                Ok(Some(msg)) => {
-                    bump(&self.counters.received);
-                    if self.messages.send((from, msg)).await.is_err() {
-                        break;
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    if e.is_bad_frame() {
-                        bump(&self.counters.bad_frames);
-                    } else {
-                        debug!(peer = %node_name(from), error = %e, "inbound connection ended");
-                    }
-                    break;
-                }
-            }
-        }
-        let mut peers = self.peers.lock().unwrap();
-        if peers
-            .get(&from)
-            .is_some_and(|c| c.stable_id() == conn.stable_id())
-        {
-            peers.remove(&from);
-        }
-    }
-
-    /// Hands every bidirectional stream a client opens to the server.
-    async fn serve_client(&self, conn: Connection) {
-        let identity = match tls::peer_certificate(&conn).and_then(|c| tls::identity_of(&c, self.n))
-        {
-            Some(identity) => identity,
-            None => return self.refuse(&conn, "certificate names neither a client nor a node"),
-        };
-        bump(&self.counters.client_connections);
-        debug!(%identity, remote = %conn.remote_address(), "client connected");
-        loop {
-            let accepted = tokio::select! {
-                s = conn.accept_bi() => s,
-                _ = self.cancel.cancelled() => return,
-            };
-            let (send, recv) = match accepted {
-                Ok(pair) => pair,
-                Err(e) => return debug!(%identity, error = %e, "client connection ended"),
-            };
-            let stream = ClientStream::new(identity, conn.clone(), send, recv, self.max_frame);
-            if self.clients.send(stream).await.is_err() {
-                conn.close(close_code::SHUTDOWN.into(), b"not serving clients");
-                return;
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::framing;
     use super::*;
-
-    #[test]
-    fn jitter_stays_within_half_and_one_and_a_half() {
-        for salt in 0..100 {
-            let j = jitter(Duration::from_millis(100), salt);
-            assert!(
-                j >= Duration::from_millis(50) && j < Duration::from_millis(150),
-                "{j:?}"
-            );
-        }
-    }
 
     #[test]
     fn hello_round_trips() {
