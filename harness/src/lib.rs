@@ -3,6 +3,10 @@
 
 pub mod bench;
 pub mod cluster;
+pub mod nemesis;
 pub mod record;
+pub mod runner;
+pub mod serve;
 pub mod sim;
+pub mod store;
 pub mod workload;

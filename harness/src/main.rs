@@ -1,7 +1,12 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use gpaxos_harness::bench::{self, BenchConfig, Mode};
+use gpaxos_harness::nemesis::Kind;
+use gpaxos_harness::runner::{self, TestConfig};
 use gpaxos_harness::sim::{self, Faults, SimConfig};
+use gpaxos_harness::workload::WorkloadKind;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -49,6 +54,72 @@ enum Cmd {
     /// Measures throughput and latency of a local cluster (fsync on), fast
     /// ballots against classic ones.
     Bench(BenchArgs),
+    /// One Jepsen-style run: a cluster, clients, faults on a schedule, a
+    /// final heal, and the checker's verdict (exit 0 valid, 1 invalid, 2
+    /// unknown).
+    Test(TestArgs),
+    /// A matrix of test runs: `ci` runs every nemesis kind with every
+    /// workload, each run at least 20 s.
+    Suite {
+        /// The suite: ci.
+        name: String,
+        #[arg(long, default_value = "store")]
+        store: PathBuf,
+    },
+    /// Serves the store's runs (reports, histories, logs) over HTTP.
+    Serve {
+        #[arg(long, default_value = "store")]
+        store: PathBuf,
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+    },
+    /// Checks a stored run again and rewrites its results and report.
+    Analyze {
+        /// A run directory (or its history.jsonl).
+        run: PathBuf,
+    },
+}
+
+#[derive(clap::Args, Clone)]
+pub struct TestArgs {
+    /// Where the cluster runs. `local`: node processes on loopback behind
+    /// the harness's UDP relays. (`sim` is the `sim` command.)
+    #[arg(long, default_value = "local")]
+    backend: String,
+    #[arg(long, default_value_t = 5)]
+    nodes: usize,
+    #[arg(long, value_enum, default_value_t = WorkloadKind::Kv)]
+    workload: WorkloadKind,
+    /// Fault kinds, mixed: partition,kill,pause,loss,delay,duplicate,reorder,torn-wal, or all, or none.
+    #[arg(long, default_value = "partition,kill,pause")]
+    nemesis: String,
+    /// Seconds between a fault and its heal, and between a heal and the next fault.
+    #[arg(long, default_value_t = 3.0)]
+    nemesis_interval: f64,
+    /// Seconds of workload and faults before the final heal.
+    #[arg(long, default_value_t = 20.0)]
+    time_limit: f64,
+    /// Operations per second over all clients; 0 is as fast as they go.
+    #[arg(long, default_value_t = 200.0)]
+    rate: f64,
+    /// Concurrent client processes.
+    #[arg(long, default_value_t = 10)]
+    concurrency: usize,
+    /// Probability that a kv operation touches a key every client shares.
+    #[arg(long, default_value_t = 0.2)]
+    conflict: f64,
+    /// How many runs.
+    #[arg(long, default_value_t = 1)]
+    test_count: usize,
+    #[arg(long)]
+    seed: Option<u64>,
+    #[arg(long, default_value = "store")]
+    store: PathBuf,
+    /// Runs nodes with a deliberate protocol mistake (kebab-case name of a
+    /// `PlantedBug`); only builds of gpaxos-node with the `planted-bugs`
+    /// feature accept it, and the run should then fail.
+    #[arg(long, hide = true)]
+    planted_bug: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -79,7 +150,15 @@ struct BenchArgs {
     out: PathBuf,
 }
 
-fn main() -> Result<()> {
+fn main() {
+    // Exit codes: 0 valid, 1 invalid, 2 unknown or an error.
+    if let Err(e) = real_main() {
+        eprintln!("error: {e:#}");
+        std::process::exit(2);
+    }
+}
+
+fn real_main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Cmd::Sim {
@@ -106,6 +185,23 @@ fn main() -> Result<()> {
             let report = sim::sweep(&cfg, start_seed..start_seed + seeds, threads, &store)?;
             print!("{report}");
             std::process::exit(if report.failures.is_empty() { 0 } else { 1 });
+        }
+        Cmd::Test(a) => std::process::exit(test(a)?),
+        Cmd::Suite { name, store } => std::process::exit(suite(&name, store)?),
+        Cmd::Serve { store, port } => gpaxos_harness::serve::serve(&store, port),
+        Cmd::Analyze { run } => {
+            let file = if run.is_dir() { run.join("history.jsonl") } else { run.clone() };
+            let dir = file.parent().map(PathBuf::from).unwrap_or_default();
+            let options = gpaxos_checker::check::CheckOptions { timeline: true, ..Default::default() };
+            let result = gpaxos_checker::check::check_file(&file, &options);
+            gpaxos_checker::report::write_results(&dir, std::slice::from_ref(&result))?;
+            gpaxos_checker::report::write_html(&dir, std::slice::from_ref(&result))?;
+            println!("{} {}", result.verdict, file.display());
+            for f in result.findings() {
+                println!("  {f}");
+            }
+            println!("report: {}", dir.join("report.html").display());
+            std::process::exit(result.verdict.exit_code());
         }
         Cmd::Bench(a) => {
             if a.nodes == 0
@@ -135,4 +231,111 @@ fn main() -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// Runs `--test-count` tests; the exit code is the worst verdict's.
+fn test(a: TestArgs) -> Result<i32> {
+    if a.backend != "local" {
+        anyhow::bail!("--backend {} is not available here: use local (or the sim command)", a.backend);
+    }
+    if a.nodes == 0 || a.concurrency == 0 || a.time_limit <= 0.0 || a.nemesis_interval <= 0.0 || a.rate < 0.0 {
+        anyhow::bail!("--nodes, --concurrency, --time-limit and --nemesis-interval must be positive, --rate at least 0");
+    }
+    if !(0.0..=1.0).contains(&a.conflict) {
+        anyhow::bail!("--conflict must be between 0 and 1");
+    }
+    let nemesis = Kind::parse_list(&a.nemesis)?;
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    {
+        let flag = interrupted.clone();
+        rt.spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("interrupted: healing everything and checking what was recorded");
+                flag.store(true, Ordering::Relaxed);
+            }
+        });
+    }
+    let mut worst = gpaxos_checker::Verdict::Valid;
+    for i in 0..a.test_count.max(1) {
+        let seed = a.seed.map_or_else(
+            || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64),
+            |s| s + i as u64,
+        );
+        let cfg = TestConfig {
+            name: format!("{:?}-{}", a.workload, a.nemesis.replace(',', "+")).to_lowercase(),
+            nodes: a.nodes,
+            workload: a.workload,
+            nemesis: nemesis.clone(),
+            nemesis_interval: a.nemesis_interval,
+            time_limit: a.time_limit,
+            rate: a.rate,
+            concurrency: a.concurrency,
+            conflict: a.conflict,
+            seed,
+            store: a.store.clone(),
+            node_config: a.planted_bug.as_ref().map(|b| format!("planted_bug = {:?}\n", pascal(b))),
+        };
+        eprintln!("test {}/{}: {} nodes, {:?}, nemesis {}, {} s, seed {seed}", i + 1, a.test_count.max(1), a.nodes, a.workload, a.nemesis, a.time_limit);
+        let summary = rt.block_on(runner::run(cfg, interrupted.clone()))?;
+        println!("{summary}");
+        worst = worst.and(summary.verdict);
+        if interrupted.load(Ordering::Relaxed) {
+            break;
+        }
+    }
+    Ok(worst.exit_code())
+}
+
+/// `fast-learner-classic-quorum` -> `FastLearnerClassicQuorum`.
+fn pascal(kebab: &str) -> String {
+    kebab
+        .split('-')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next().map(|f| f.to_uppercase().chain(c).collect::<String>()).unwrap_or_default()
+        })
+        .collect()
+}
+
+/// The CI matrix: every workload, with every nemesis kind coming round once
+/// in each run (8 kinds at 2.5 s per fault and per heal: 40 s of faults).
+fn suite(name: &str, store: PathBuf) -> Result<i32> {
+    if name != "ci" {
+        anyhow::bail!("unknown suite {name:?}: the suites are: ci");
+    }
+    let started = std::time::Instant::now();
+    let mut worst = gpaxos_checker::Verdict::Valid;
+    let mut lines = Vec::new();
+    for (i, workload) in [WorkloadKind::Kv, WorkloadKind::Bank, WorkloadKind::Set].into_iter().enumerate() {
+        let args = TestArgs {
+            backend: "local".into(),
+            nodes: 5,
+            workload,
+            nemesis: "all".into(),
+            nemesis_interval: 2.5,
+            time_limit: 42.0,
+            rate: 150.0,
+            concurrency: 8,
+            conflict: 0.2,
+            test_count: 1,
+            seed: Some(1000 + i as u64),
+            store: store.join("suite-ci"),
+            planted_bug: None,
+        };
+        let code = test(args)?;
+        let verdict = match code {
+            0 => gpaxos_checker::Verdict::Valid,
+            1 => gpaxos_checker::Verdict::Invalid,
+            _ => gpaxos_checker::Verdict::Unknown,
+        };
+        lines.push(format!("{workload:?} with every nemesis: {verdict}"));
+        worst = worst.and(verdict);
+    }
+    println!("\nsuite ci: {} runs in {:.0} s", lines.len(), started.elapsed().as_secs_f64());
+    for l in &lines {
+        println!("  {l}");
+    }
+    println!("suite ci: {worst}");
+    Ok(worst.exit_code())
 }

@@ -8,14 +8,33 @@ use gpaxos_node::{Command, Op};
 pub fn command(c: &Command) -> h::Command {
     let op = match &*c.op {
         Op::Get { key } => h::Op::Get { key: key.clone() },
-        Op::Put { key, value } => h::Op::Put { key: key.clone(), value: value.clone() },
-        Op::Cas { key, from, to } => h::Op::Cas { key: key.clone(), from: from.clone(), to: to.clone() },
-        Op::Append { key, value } => h::Op::Append { key: key.clone(), value: value.clone() },
-        Op::Transfer { from, to, amount } => h::Op::Transfer { from: from.clone(), to: to.clone(), amount: *amount },
-        Op::Balances { accounts } => h::Op::Balances { accounts: accounts.clone() },
+        Op::Put { key, value } => h::Op::Put {
+            key: key.clone(),
+            value: value.clone(),
+        },
+        Op::Cas { key, from, to } => h::Op::Cas {
+            key: key.clone(),
+            from: from.clone(),
+            to: to.clone(),
+        },
+        Op::Append { key, value } => h::Op::Append {
+            key: key.clone(),
+            value: value.clone(),
+        },
+        Op::Transfer { from, to, amount } => h::Op::Transfer {
+            from: from.clone(),
+            to: to.clone(),
+            amount: *amount,
+        },
+        Op::Balances { accounts } => h::Op::Balances {
+            accounts: accounts.clone(),
+        },
         Op::Checkpoint => h::Op::Checkpoint,
     };
-    h::Command { id: h::CmdId(c.id.to_string()), op }
+    h::Command {
+        id: h::CmdId(c.id.to_string()),
+        op,
+    }
 }
 
 pub fn invoke(process: u64, time: u64, c: &Command) -> h::Record {
@@ -32,11 +51,22 @@ pub fn invoke(process: u64, time: u64, c: &Command) -> h::Record {
 pub fn completion(process: u64, time: u64, c: &Command, reply: &Reply) -> h::Record {
     let (kind, result) = match reply {
         Reply::Value(v) => (h::EventKind::Ok, Some(h::OpResult::Value(v.clone()))),
-        Reply::Balances(b) => (h::EventKind::Ok, Some(h::OpResult::Balances(b.clone().into_iter().collect()))),
+        Reply::Balances(b) => (
+            h::EventKind::Ok,
+            Some(h::OpResult::Balances(b.clone().into_iter().collect())),
+        ),
         Reply::Swapped(false) | Reply::Moved(false) => (h::EventKind::Fail, None),
-        Reply::Done | Reply::Swapped(true) | Reply::Moved(true) | Reply::Duplicate => (h::EventKind::Ok, None),
+        Reply::Done | Reply::Swapped(true) | Reply::Moved(true) | Reply::Duplicate => {
+            (h::EventKind::Ok, None)
+        }
     };
-    h::Record::Client(h::ClientEvent { kind, process, time, command: command(c), result })
+    h::Record::Client(h::ClientEvent {
+        kind,
+        process,
+        time,
+        command: command(c),
+        result,
+    })
 }
 
 pub fn info(process: u64, time: u64, c: &Command) -> h::Record {
@@ -58,7 +88,13 @@ pub fn nemesis(time: u64, f: &str, phase: &str, value: Option<String>) -> h::Rec
     })
 }
 
-pub fn learned(node: String, time: u64, from: usize, cmds: &[Command], is_final: bool) -> h::Record {
+pub fn learned(
+    node: String,
+    time: u64,
+    from: usize,
+    cmds: &[Command],
+    is_final: bool,
+) -> h::Record {
     h::Record::Learned(h::LearnerObservation {
         node,
         time,

@@ -24,6 +24,13 @@ pub struct ConfigFile {
     pub retry_ticks: Option<u64>,
     pub sync_ticks: Option<u64>,
     pub max_batch: Option<usize>,
+    /// Bank accounts and the balance each opens with.
+    #[serde(default)]
+    pub accounts: std::collections::BTreeMap<String, i64>,
+    /// A deliberate protocol mistake, for the harness's planted-bug tests.
+    /// Only builds with the `planted-bugs` feature know this field.
+    #[cfg(feature = "planted-bugs")]
+    pub planted_bug: Option<crate::protocol::PlantedBug>,
 }
 
 /// The c-struct set a node runs.
@@ -75,6 +82,10 @@ impl ConfigFile {
         }
         if let Some(v) = self.max_batch {
             c.max_batch = positive("max_batch", v as u64)? as usize;
+        }
+        #[cfg(feature = "planted-bugs")]
+        {
+            c.planted = self.planted_bug;
         }
         let kind = match self.cstruct.as_deref() {
             None | Some("history") => CStructKind::History,

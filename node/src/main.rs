@@ -235,6 +235,7 @@ fn real_main() -> Result<i32> {
                 listen,
                 protocol,
                 tick,
+                accounts: file.accounts.iter().map(|(k, v)| (k.clone(), *v)).collect(),
             };
             rt.block_on(async move {
                 let shutdown = async {

@@ -2,6 +2,7 @@
 //! own data directory and log, certificates made per run. Kill is SIGKILL,
 //! pause is SIGSTOP/SIGCONT, restart reuses the data directory.
 
+use super::relay::RelayMesh;
 use anyhow::{bail, Context, Result};
 use gpaxos_node::protocol::node_name;
 use std::net::{SocketAddr, UdpSocket};
@@ -30,7 +31,9 @@ pub fn node_binary() -> Result<PathBuf> {
 /// Free UDP ports on 127.0.0.1 (bound then released; good enough on a
 /// machine that is not racing us for ports).
 pub fn free_ports(n: usize) -> Result<Vec<u16>> {
-    let sockets: Vec<UdpSocket> = (0..n).map(|_| UdpSocket::bind("127.0.0.1:0")).collect::<std::io::Result<_>>()?;
+    let sockets: Vec<UdpSocket> = (0..n)
+        .map(|_| UdpSocket::bind("127.0.0.1:0"))
+        .collect::<std::io::Result<_>>()?;
     sockets.iter().map(|s| Ok(s.local_addr()?.port())).collect()
 }
 
@@ -41,12 +44,21 @@ pub struct LocalCluster {
     config: Option<PathBuf>,
     procs: Vec<Option<Child>>,
     paused: Vec<bool>,
+    /// Node-to-node traffic goes through these, if any.
+    relays: Option<RelayMesh>,
 }
 
 impl LocalCluster {
     /// Makes certificates in `dir/tls` and starts `n` nodes. `config` is the
     /// text of a node TOML configuration, if any.
     pub fn start(dir: &Path, n: usize, config: Option<&str>) -> Result<LocalCluster> {
+        LocalCluster::start_with(dir, n, config, None)
+    }
+
+    /// Like [`LocalCluster::start`]; with `relay_seed`, node-to-node traffic
+    /// goes through a [`RelayMesh`] (one UDP relay per directed link) whose
+    /// random faults follow that seed. Must run inside a tokio runtime.
+    pub fn start_with(dir: &Path, n: usize, config: Option<&str>, relay_seed: Option<u64>) -> Result<LocalCluster> {
         let bin = node_binary()?;
         std::fs::create_dir_all(dir.join("nodes"))?;
         let names: Vec<String> = (0..n as u32).map(node_name).collect();
@@ -68,8 +80,16 @@ impl LocalCluster {
             }
             None => None,
         };
-        let addrs = free_ports(n)?.into_iter().map(|p| SocketAddr::from(([127, 0, 0, 1], p))).collect();
+        let addrs: Vec<SocketAddr> = free_ports(n)?
+            .into_iter()
+            .map(|p| SocketAddr::from(([127, 0, 0, 1], p)))
+            .collect();
+        let relays = match relay_seed {
+            Some(seed) => Some(RelayMesh::start(&addrs, seed)?),
+            None => None,
+        };
         let mut c = LocalCluster {
+            relays,
             bin,
             dir: dir.to_owned(),
             addrs,
@@ -96,8 +116,22 @@ impl LocalCluster {
         self.dir.join("tls")
     }
 
-    fn cluster_arg(&self) -> String {
-        self.addrs.iter().enumerate().map(|(i, a)| format!("{}={a}", node_name(i as u32))).collect::<Vec<_>>().join(",")
+    /// The `--cluster` map node `i` is given: relay fronts when relaying.
+    fn cluster_arg(&self, i: usize) -> String {
+        match &self.relays {
+            Some(mesh) => mesh.cluster_arg_for(i),
+            None => self
+                .addrs
+                .iter()
+                .enumerate()
+                .map(|(i, a)| format!("{}={a}", node_name(i as u32)))
+                .collect::<Vec<_>>()
+                .join(","),
+        }
+    }
+
+    pub fn relays(&self) -> Option<&RelayMesh> {
+        self.relays.as_ref()
     }
 
     fn spawn(&mut self, i: usize) -> Result<()> {
@@ -107,7 +141,9 @@ impl LocalCluster {
             .append(true)
             .open(self.dir.join("nodes").join(format!("{name}.log")))?;
         let mut cmd = Command::new(&self.bin);
-        cmd.args(["run", "--id", &name, "--cluster", &self.cluster_arg()])
+        cmd.args(["run", "--id", &name, "--cluster", &self.cluster_arg(i)])
+            .arg("--listen")
+            .arg(self.addrs[i].to_string())
             .arg("--data")
             .arg(self.dir.join("nodes").join(format!("{name}.data")))
             .arg("--tls")
@@ -161,9 +197,29 @@ impl LocalCluster {
         }
     }
 
+    /// Nodes that exited without being killed, with the end of their logs.
+    pub fn exited(&mut self) -> Vec<(usize, String)> {
+        let mut out = Vec::new();
+        for i in 0..self.procs.len() {
+            let status = match self.procs[i].as_mut().map(|c| c.try_wait()) {
+                Some(Ok(Some(status))) => status,
+                _ => continue,
+            };
+            self.procs[i] = None;
+            let log = std::fs::read_to_string(self.dir.join("nodes").join(format!("{}.log", node_name(i as u32))))
+                .unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(5).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            out.push((i, format!("{} exited ({status}): {}", node_name(i as u32), tail.join(" | "))));
+        }
+        out
+    }
+
     /// The data directory of node `i`.
     pub fn data_dir(&self, i: usize) -> PathBuf {
-        self.dir.join("nodes").join(format!("{}.data", node_name(i as u32)))
+        self.dir
+            .join("nodes")
+            .join(format!("{}.data", node_name(i as u32)))
     }
 }
 

@@ -38,6 +38,8 @@ pub struct ServerConfig {
     pub protocol: Config,
     /// How long a protocol tick is.
     pub tick: Duration,
+    /// Bank accounts and their opening balances.
+    pub accounts: Vec<(String, i64)>,
 }
 
 /// A client request on its way to the core, with where to answer.
@@ -83,7 +85,7 @@ pub async fn run<C: CStruct>(
 
     let mut core = Core {
         replica: &mut replica,
-        app: StateMachine::new(),
+        app: StateMachine::with_accounts(&cfg.accounts),
         waiting: IdMap::default(),
         net: &net,
         storage: &storage,

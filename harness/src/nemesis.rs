@@ -1,0 +1,220 @@
+//! Fault kinds and their heals, applied to a local cluster (Jepsen's
+//! nemesis). Every fault and every heal is recorded in the history.
+
+use crate::cluster::local::LocalCluster;
+use crate::cluster::relay::{grudge, LinkFaults};
+use anyhow::{bail, Result};
+use rand::rngs::SmallRng;
+use rand::seq::SliceRandom;
+use rand::Rng;
+use serde::Serialize;
+use std::io::Write;
+use std::time::Duration;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    Partition,
+    Kill,
+    Pause,
+    Loss,
+    Delay,
+    Duplicate,
+    Reorder,
+    TornWal,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 8] =
+        [Kind::Partition, Kind::Kill, Kind::Pause, Kind::Loss, Kind::Delay, Kind::Duplicate, Kind::Reorder, Kind::TornWal];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Partition => "partition",
+            Kind::Kill => "kill",
+            Kind::Pause => "pause",
+            Kind::Loss => "loss",
+            Kind::Delay => "delay",
+            Kind::Duplicate => "duplicate",
+            Kind::Reorder => "reorder",
+            Kind::TornWal => "torn-wal",
+        }
+    }
+
+    /// Parses `partition,kill,...`, `all` or `none`.
+    pub fn parse_list(s: &str) -> Result<Vec<Kind>> {
+        match s.trim() {
+            "none" | "" => return Ok(Vec::new()),
+            "all" => return Ok(Kind::ALL.to_vec()),
+            _ => {}
+        }
+        s.split(',')
+            .map(|w| {
+                let w = w.trim();
+                Kind::ALL.into_iter().find(|k| k.name() == w).ok_or_else(|| {
+                    let names: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
+                    anyhow::anyhow!("unknown nemesis {w:?}; expected all, none or some of {}", names.join(","))
+                })
+            })
+            .collect()
+    }
+}
+
+/// A fault in force, with what its heal must undo.
+#[derive(Debug)]
+pub enum Active {
+    Partition,
+    Killed(Vec<usize>),
+    Paused(Vec<usize>),
+    Links,
+}
+
+/// Picks the victims of a kill: one, a minority, a majority or all.
+fn kill_set(n: usize, rng: &mut SmallRng) -> Vec<usize> {
+    let mut ids: Vec<usize> = (0..n).collect();
+    ids.shuffle(rng);
+    let k = match rng.gen_range(0..4) {
+        0 => 1,
+        1 => (n - 1) / 2,
+        2 => n / 2 + 1,
+        _ => n,
+    };
+    ids.truncate(k.max(1));
+    ids
+}
+
+/// Applies a fault of `kind`; returns what to heal and a description.
+/// `leader` is the node believed to lead, for the isolate-leader partition.
+pub fn inject(
+    kind: Kind,
+    cluster: &mut LocalCluster,
+    leader: Option<usize>,
+    rng: &mut SmallRng,
+) -> Result<(Active, String)> {
+    let n = cluster.n();
+    let nodes: Vec<usize> = (0..n).collect();
+    let Some(mesh) = cluster.relays() else {
+        if matches!(kind, Kind::Partition | Kind::Loss | Kind::Delay | Kind::Duplicate | Kind::Reorder) {
+            bail!("{} needs the harness's relays", kind.name());
+        }
+        return inject_process(kind, cluster, rng);
+    };
+    let links = |f: LinkFaults, what: String| {
+        mesh.set_all(f);
+        Ok((Active::Links, what))
+    };
+    match kind {
+        Kind::Partition => {
+            let mut shuffled = nodes.clone();
+            shuffled.shuffle(rng);
+            let (g, what) = match rng.gen_range(0..6) {
+                0 => (grudge::halves(&nodes), "halves".to_owned()),
+                1 => (grudge::random_halves(&nodes, rng), "random halves".to_owned()),
+                2 => (grudge::majorities_ring(&shuffled), format!("majorities ring {shuffled:?}")),
+                3 => {
+                    let v = rng.gen_range(0..n);
+                    (grudge::isolate(&nodes, v), format!("isolate n{}", v + 1))
+                }
+                4 => {
+                    let v = leader.unwrap_or(0);
+                    (grudge::isolate(&nodes, v), format!("isolate the leader n{}", v + 1))
+                }
+                _ => (grudge::bridge(&shuffled), format!("bridge {shuffled:?}")),
+            };
+            mesh.partition(&g);
+            Ok((Active::Partition, what))
+        }
+        Kind::Loss => {
+            let p = rng.gen_range(0.05..0.3);
+            links(LinkFaults { loss: p, ..Default::default() }, format!("{:.0}% loss on every link", p * 100.0))
+        }
+        Kind::Delay => {
+            let d = Duration::from_millis(rng.gen_range(5..50));
+            let j = d / 2;
+            links(LinkFaults { delay: d, jitter: j, ..Default::default() }, format!("{d:?} ± {j:?} on every link"))
+        }
+        Kind::Duplicate => {
+            let p = rng.gen_range(0.05..0.3);
+            links(LinkFaults { duplicate: p, ..Default::default() }, format!("{:.0}% duplication", p * 100.0))
+        }
+        Kind::Reorder => {
+            let p = rng.gen_range(0.05..0.3);
+            links(
+                LinkFaults { reorder: p, delay: Duration::from_millis(2), ..Default::default() },
+                format!("{:.0}% reordering", p * 100.0),
+            )
+        }
+        Kind::Kill | Kind::Pause | Kind::TornWal => inject_process(kind, cluster, rng),
+    }
+}
+
+fn inject_process(kind: Kind, cluster: &mut LocalCluster, rng: &mut SmallRng) -> Result<(Active, String)> {
+    let n = cluster.n();
+    let names = |v: &[usize]| v.iter().map(|i| format!("n{}", i + 1)).collect::<Vec<_>>().join(",");
+    match kind {
+        Kind::Kill => {
+            let victims = kill_set(n, rng);
+            for &v in &victims {
+                cluster.kill(v)?;
+            }
+            let what = format!("SIGKILL {}", names(&victims));
+            Ok((Active::Killed(victims), what))
+        }
+        Kind::Pause => {
+            let victims = kill_set(n, rng);
+            for &v in &victims {
+                cluster.pause(v);
+            }
+            let what = format!("SIGSTOP {}", names(&victims));
+            Ok((Active::Paused(victims), what))
+        }
+        Kind::TornWal => {
+            // A crash in the middle of a write: the node dies and its log
+            // ends in half a frame, which recovery must cut off.
+            let v = rng.gen_range(0..n);
+            cluster.kill(v)?;
+            let log = cluster.data_dir(v).join("wal.log");
+            let junk: Vec<u8> = (0..rng.gen_range(1..40)).map(|_| rng.gen()).collect();
+            let mut f = std::fs::OpenOptions::new().append(true).open(&log)?;
+            // A frame header promising more bytes than follow.
+            f.write_all(&(4096u32).to_le_bytes())?;
+            f.write_all(&junk)?;
+            Ok((Active::Killed(vec![v]), format!("SIGKILL n{} and tear the tail of its log ({} bytes)", v + 1, junk.len() + 4)))
+        }
+        _ => bail!("{} needs the harness's relays", kind.name()),
+    }
+}
+
+/// Undoes a fault.
+pub fn heal(active: Active, cluster: &mut LocalCluster) -> Result<()> {
+    match active {
+        Active::Partition | Active::Links => {
+            if let Some(mesh) = cluster.relays() {
+                mesh.heal();
+            }
+        }
+        Active::Killed(v) => {
+            for i in v {
+                cluster.restart(i)?;
+            }
+        }
+        Active::Paused(v) => {
+            for i in v {
+                cluster.resume(i);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Heals everything, whatever is in force: the final heal.
+pub fn heal_all(cluster: &mut LocalCluster) -> Result<()> {
+    if let Some(mesh) = cluster.relays() {
+        mesh.heal();
+    }
+    for i in 0..cluster.n() {
+        cluster.resume(i);
+        cluster.restart(i)?;
+    }
+    Ok(())
+}

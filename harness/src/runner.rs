@@ -1,0 +1,429 @@
+//! `gpaxos-harness test`: one Jepsen-style run against a local cluster.
+//!
+//! Clients run a workload; the nemesis injects a fault every interval and
+//! heals it; learners are observed every second. At the time limit the
+//! final phase heals everything, waits for the cluster to recover, makes
+//! the final reads and takes every learner's final observation. Then the
+//! checker judges `history.jsonl` and writes `results.json` and
+//! `report.html`.
+
+use crate::cluster::local::LocalCluster;
+use crate::nemesis::{self, Kind};
+use crate::record;
+use crate::store::RunDir;
+use crate::workload::{Workload, WorkloadKind, ACCOUNTS, OPENING_BALANCE};
+use anyhow::Result;
+use gpaxos_checker::check::{check_history, CheckOptions, FileResult};
+use gpaxos_checker::history::{EventKind, Init, Record};
+use gpaxos_checker::{report, Verdict};
+use gpaxos_node::app::Reply;
+use gpaxos_node::client::Client;
+use gpaxos_node::net::{certs, Credentials};
+use gpaxos_node::protocol::node_name;
+use gpaxos_node::{Command, Op};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TestConfig {
+    pub name: String,
+    pub nodes: usize,
+    pub workload: WorkloadKind,
+    pub nemesis: Vec<Kind>,
+    pub nemesis_interval: f64,
+    pub time_limit: f64,
+    /// Operations per second over all clients; 0 is as fast as they go.
+    pub rate: f64,
+    pub concurrency: usize,
+    pub conflict: f64,
+    pub seed: u64,
+    pub store: PathBuf,
+    /// Text of the nodes' TOML configuration, if any.
+    pub node_config: Option<String>,
+}
+
+/// What a run did and what the checker said.
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    pub dir: PathBuf,
+    pub verdict: Verdict,
+    pub ok: u64,
+    pub fail: u64,
+    pub info: u64,
+    pub seconds: f64,
+    pub throughput: f64,
+    pub latency_ms: [f64; 4],
+    pub faults: Vec<String>,
+    pub findings: Vec<String>,
+    pub checks: Vec<(String, String)>,
+}
+
+struct Shared {
+    run: RunDir,
+    start: Instant,
+    stop: AtomicBool,
+    next_process: AtomicU64,
+    nonce: u64,
+    latencies: Mutex<Vec<u64>>,
+    keys: Mutex<BTreeSet<String>>,
+}
+
+impl Shared {
+    fn now(&self) -> u64 {
+        self.start.elapsed().as_nanos() as u64
+    }
+}
+
+/// Client ids are unique per process and per run.
+fn client_id(nonce: u64, process: u64) -> u64 {
+    (nonce << 20) | process
+}
+
+async fn process_loop(
+    shared: Arc<Shared>,
+    workload: Workload,
+    addrs: Vec<SocketAddr>,
+    creds: Credentials,
+    pace: Option<Duration>,
+    seed: u64,
+) {
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let mut process = shared.next_process.fetch_add(1, Ordering::Relaxed);
+    let new_client = |process: u64| {
+        let mut c = Client::new(&creds, addrs.clone(), client_id(shared.nonce, process)).ok()?;
+        c.prefer(process as usize % addrs.len());
+        c.retry.attempt = Duration::from_millis(1000);
+        c.retry.total = Duration::from_secs(5);
+        Some(c)
+    };
+    let Some(mut client) = new_client(process) else { return };
+    let mut seq = 0;
+    let mut last: Option<String> = None;
+    while !shared.stop.load(Ordering::Relaxed) {
+        let began = Instant::now();
+        seq += 1;
+        let op = workload.next(process, seq, last.as_deref(), &mut rng);
+        if let Op::Get { key } | Op::Put { key, .. } | Op::Cas { key, .. } = &op {
+            shared.keys.lock().expect("keys lock").insert(key.clone());
+        }
+        let cmd = Command::new(client.client_id(), seq, op);
+        shared.run.record(record::invoke(process, shared.now(), &cmd));
+        match client.submit(cmd.clone()).await {
+            Ok(reply) => {
+                if let Reply::Value(v) = &reply {
+                    last = v.clone();
+                }
+                shared.latencies.lock().expect("latency lock").push(began.elapsed().as_micros() as u64);
+                shared.run.record(record::completion(process, shared.now(), &cmd, &reply));
+            }
+            Err(_) => {
+                // Indeterminate: Jepsen's `info`. This process never
+                // invokes again; a fresh one takes its place.
+                shared.run.record(record::info(process, shared.now(), &cmd));
+                process = shared.next_process.fetch_add(1, Ordering::Relaxed);
+                seq = 0;
+                let Some(c) = new_client(process) else { return };
+                client = c;
+            }
+        }
+        if let Some(p) = pace {
+            if let Some(rest) = p.checked_sub(began.elapsed()) {
+                tokio::time::sleep(rest).await;
+            }
+        }
+    }
+}
+
+/// Polls every learner's learned sequence from its cursor and records what
+/// is new; a learner whose sequence got shorter (it lost what it had shown:
+/// a Stability problem, or a fresh data directory) is recorded in full.
+async fn observe(shared: &Shared, admin: &mut Client, cursors: &mut [u64], is_final: bool) -> Vec<u64> {
+    let mut lens = Vec::new();
+    for (i, cursor) in cursors.iter_mut().enumerate() {
+        let mut from = *cursor;
+        let mut cmds = Vec::new();
+        let mut total;
+        loop {
+            match admin.learned(i, from + cmds.len() as u64, 20_000).await {
+                Ok((t, batch)) => {
+                    total = t;
+                    if t < from {
+                        from = 0;
+                        cmds.clear();
+                        continue;
+                    }
+                    let got = batch.len();
+                    cmds.extend(batch);
+                    if got == 0 || from + cmds.len() as u64 >= t {
+                        break;
+                    }
+                }
+                Err(_) => {
+                    total = u64::MAX;
+                    break;
+                }
+            }
+        }
+        if total == u64::MAX {
+            lens.push(u64::MAX);
+            continue;
+        }
+        if !cmds.is_empty() || is_final || from < *cursor {
+            shared.run.record(record::learned(node_name(i as u32), shared.now(), from as usize, &cmds, is_final));
+        }
+        *cursor = from + cmds.len() as u64;
+        lens.push(total);
+    }
+    lens
+}
+
+fn leader_of(status: &gpaxos_node::client::Status) -> Option<usize> {
+    status.leader.trim_start_matches('n').parse::<usize>().ok().map(|n| n - 1)
+}
+
+pub async fn run(cfg: TestConfig, interrupted: Arc<AtomicBool>) -> Result<Summary> {
+    let mut cfg = cfg;
+    if cfg.workload == WorkloadKind::Bank {
+        // The nodes open the accounts at the balance the history's `init`
+        // record declares to the checker.
+        let accounts: Vec<String> = ACCOUNTS.iter().map(|a| format!("{a} = {OPENING_BALANCE}")).collect();
+        let text = cfg.node_config.take().unwrap_or_default();
+        cfg.node_config = Some(format!("{text}\n[accounts]\n{}\n", accounts.join("\n")));
+    }
+    let run = RunDir::create(&cfg.store, &cfg.name)?;
+    run.write_json("test.json", &cfg)?;
+    let mut cluster = LocalCluster::start_with(&run.path, cfg.nodes, cfg.node_config.as_deref(), Some(cfg.seed))?;
+    let creds = certs::load_client(&cluster.tls_dir())?;
+    let addrs = cluster.addrs().to_vec();
+    let shared = Arc::new(Shared {
+        run,
+        start: Instant::now(),
+        stop: AtomicBool::new(false),
+        next_process: AtomicU64::new(0),
+        nonce: cfg.seed.wrapping_mul(0x9e37_79b9) & 0xff_ffff_ffff,
+        latencies: Mutex::new(Vec::new()),
+        keys: Mutex::new(BTreeSet::new()),
+    });
+    if cfg.workload == WorkloadKind::Bank {
+        let accounts = ACCOUNTS.iter().map(|a| ((*a).to_owned(), OPENING_BALANCE)).collect();
+        shared.run.record(Record::Init(Init { accounts }));
+    }
+    let mut admin = Client::new(&creds, addrs.clone(), client_id(shared.nonce, 999_999))?;
+    admin.retry.attempt = Duration::from_millis(500);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let dead = cluster.exited();
+    if !dead.is_empty() {
+        let why: Vec<String> = dead.into_iter().map(|(_, w)| w).collect();
+        anyhow::bail!("nodes failed to start:\n  {}", why.join("\n  "));
+    }
+    // Let the nodes find each other and settle a leader.
+    for _ in 0..50 {
+        if admin.status(0).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let workload = Workload { kind: cfg.workload, conflict: cfg.conflict, keys: 3 };
+    let pace = (cfg.rate > 0.0).then(|| Duration::from_secs_f64(cfg.concurrency as f64 / cfg.rate));
+    let mut tasks = Vec::new();
+    for p in 0..cfg.concurrency {
+        tasks.push(tokio::spawn(process_loop(
+            shared.clone(),
+            workload.clone(),
+            addrs.clone(),
+            creds.clone(),
+            pace,
+            cfg.seed ^ (p as u64 + 1).wrapping_mul(0x2545_f491_4f6c_dd1d),
+        )));
+    }
+
+    let mut rng = SmallRng::seed_from_u64(cfg.seed);
+    let mut cursors = vec![0u64; cfg.nodes];
+    let mut faults = Vec::new();
+    let deadline = shared.start + Duration::from_secs_f64(cfg.time_limit);
+    let interval = Duration::from_secs_f64(cfg.nemesis_interval);
+    let mut next_fault = Instant::now() + interval;
+    let mut active: Option<(Kind, nemesis::Active)> = None;
+    let mut last_observe = Instant::now();
+    let mut unexpected: Vec<String> = Vec::new();
+    let mut order = cfg.nemesis.clone();
+    let mut next_kind = 0usize;
+    while Instant::now() < deadline && !interrupted.load(Ordering::Relaxed) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if last_observe.elapsed() >= Duration::from_secs(1) {
+            observe(&shared, &mut admin, &mut cursors, false).await;
+            last_observe = Instant::now();
+            for (i, why) in cluster.exited() {
+                // A node that dies on its own is a bug; the run says so and
+                // the node is started again.
+                shared.run.record(record::nemesis(shared.now(), "crash", "start", Some(why.clone())));
+                faults.push(format!("{:>6.1}s UNEXPECTED {why}", shared.start.elapsed().as_secs_f64()));
+                unexpected.push(why);
+                let _ = cluster.restart(i);
+            }
+        }
+        if cfg.nemesis.is_empty() || Instant::now() < next_fault {
+            continue;
+        }
+        next_fault = Instant::now() + interval;
+        if let Some((kind, a)) = active.take() {
+            let result = nemesis::heal(a, &mut cluster);
+            shared.run.record(record::nemesis(shared.now(), kind.name(), "stop", result.err().map(|e| e.to_string())));
+            continue;
+        }
+        // Kinds come round in a shuffled cycle, so a run long enough for
+        // one cycle injects every kind at least once.
+        if next_kind % cfg.nemesis.len() == 0 {
+            use rand::seq::SliceRandom;
+            order.shuffle(&mut rng);
+        }
+        let kind = order[next_kind % order.len()];
+        next_kind += 1;
+        let leader = match admin.status(rng.gen_range(0..cfg.nodes)).await {
+            Ok(s) => leader_of(&s),
+            Err(_) => None,
+        };
+        match nemesis::inject(kind, &mut cluster, leader, &mut rng) {
+            Ok((a, what)) => {
+                shared.run.record(record::nemesis(shared.now(), kind.name(), "start", Some(what.clone())));
+                faults.push(format!("{:>6.1}s {}: {what}", shared.start.elapsed().as_secs_f64(), kind.name()));
+                active = Some((kind, a));
+            }
+            Err(e) => {
+                // A nemesis that fails is reported, never skipped silently.
+                let msg = format!("{} could not be injected: {e:#}", kind.name());
+                shared.run.record(record::nemesis(shared.now(), kind.name(), "failed", Some(msg.clone())));
+                faults.push(format!("{:>6.1}s {msg}", shared.start.elapsed().as_secs_f64()));
+            }
+        }
+    }
+
+    // Final phase: heal everything (always, Ctrl-C included), let the
+    // cluster recover, stop the clients, read everything back.
+    if let Some((kind, a)) = active.take() {
+        let _ = nemesis::heal(a, &mut cluster);
+        shared.run.record(record::nemesis(shared.now(), kind.name(), "stop", None));
+    }
+    nemesis::heal_all(&mut cluster)?;
+    shared.run.record(record::nemesis(shared.now(), "heal", "final", None));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    shared.stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        let _ = tokio::time::timeout(Duration::from_secs(20), t).await;
+    }
+    let mut reader = Client::new(&creds, addrs.clone(), client_id(shared.nonce, 999_998))?;
+    reader.retry.total = Duration::from_secs(10);
+    // A cluster that cannot answer one final read will not answer the
+    // rest: the phase as a whole gets 30 s.
+    let reads_until = Instant::now() + Duration::from_secs(30);
+    let keys: Vec<String> = shared.keys.lock().expect("keys lock").iter().cloned().collect();
+    let process = shared.next_process.fetch_add(1, Ordering::Relaxed);
+    for (i, op) in workload.final_reads(&keys).into_iter().enumerate() {
+        if Instant::now() > reads_until {
+            break;
+        }
+        let cmd = Command::new(reader.client_id(), i as u64 + 1, op);
+        shared.run.record(record::invoke(process, shared.now(), &cmd));
+        match reader.submit(cmd.clone()).await {
+            Ok(reply) => shared.run.record(record::completion(process, shared.now(), &cmd, &reply)),
+            Err(_) => shared.run.record(record::info(process, shared.now(), &cmd)),
+        }
+    }
+    // Wait until every learner shows the same length, then take the final
+    // observations.
+    let settle = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut lens = Vec::new();
+        for i in 0..cfg.nodes {
+            lens.push(admin.learned(i, u64::MAX, 0).await.map_or(u64::MAX, |(t, _)| t));
+        }
+        if lens.windows(2).all(|w| w[0] == w[1]) || Instant::now() > settle {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    observe(&shared, &mut admin, &mut cursors, true).await;
+    let seconds = shared.start.elapsed().as_secs_f64();
+    drop(cluster);
+
+    let history = shared.run.history();
+    let options = CheckOptions { timeline: true, ..Default::default() };
+    let result = check_history(&shared.run.path.join("history.jsonl").display().to_string(), &history, &options);
+    report::write_results(&shared.run.path, std::slice::from_ref(&result))?;
+    report::write_html(&shared.run.path, std::slice::from_ref(&result))?;
+    let mut summary = summarize(&shared, &result, faults, seconds, &history);
+    if !unexpected.is_empty() {
+        summary.verdict = Verdict::Invalid;
+        summary.findings.extend(unexpected.into_iter().map(|w| format!("node crashed on its own: {w}")));
+    }
+    if summary.ok == 0 && summary.verdict == Verdict::Valid {
+        // Nothing was acknowledged: nothing was tested.
+        summary.verdict = Verdict::Unknown;
+        summary.findings.push("no operation completed: the run tested nothing".into());
+    }
+    Ok(summary)
+}
+
+fn summarize(
+    shared: &Shared,
+    result: &FileResult,
+    faults: Vec<String>,
+    seconds: f64,
+    history: &gpaxos_checker::History,
+) -> Summary {
+    let count = |k: EventKind| history.client_events().filter(|e| e.kind == k).count() as u64;
+    let mut lat = shared.latencies.lock().expect("latency lock").clone();
+    lat.sort_unstable();
+    let q = |p: f64| if lat.is_empty() { 0.0 } else { lat[((lat.len() - 1) as f64 * p) as usize] as f64 / 1000.0 };
+    let ok = count(EventKind::Ok);
+    let mut checks = Vec::new();
+    if let Some(c) = &result.consensus {
+        checks.push(("consensus (Section 4.3)".to_owned(), c.verdict.to_string()));
+    }
+    if let Some(e) = &result.execution {
+        checks.push(("execution replay".to_owned(), e.verdict.to_string()));
+    }
+    if let Some(l) = &result.linearizability {
+        checks.push(("linearizability".to_owned(), l.verdict.to_string()));
+    }
+    Summary {
+        dir: shared.run.path.clone(),
+        verdict: result.verdict,
+        ok,
+        fail: count(EventKind::Fail),
+        info: count(EventKind::Info),
+        seconds,
+        throughput: ok as f64 / seconds,
+        latency_ms: [q(0.5), q(0.95), q(0.99), q(1.0)],
+        faults,
+        findings: result.findings(),
+        checks,
+    }
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "operations   {} ok, {} fail, {} info in {:.1} s ({:.0} ok/s)", self.ok, self.fail, self.info, self.seconds, self.throughput)?;
+        let [p50, p95, p99, max] = self.latency_ms;
+        writeln!(f, "latency      p50 {p50:.1} ms, p95 {p95:.1} ms, p99 {p99:.1} ms, max {max:.1} ms")?;
+        writeln!(f, "faults       {}", self.faults.len())?;
+        for x in &self.faults {
+            writeln!(f, "  {x}")?;
+        }
+        for (name, v) in &self.checks {
+            writeln!(f, "check        {name:<24} {v}")?;
+        }
+        for x in self.findings.iter().take(10) {
+            writeln!(f, "  {x}")?;
+        }
+        writeln!(f, "verdict      {}", self.verdict)?;
+        write!(f, "report       {}", self.dir.join("report.html").display())
+    }
+}
