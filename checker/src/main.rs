@@ -219,6 +219,7 @@ fn check(args: CheckArgs) -> Result<gpaxos_checker::Verdict> {
             threads: args.threads,
         },
         timeline: args.out.is_some(),
+        skip_linearizability: false,
     };
     let rounds = args.bench.unwrap_or(1);
     let mut round_times = Vec::with_capacity(rounds);

@@ -40,14 +40,19 @@ pub struct BenchConfig {
     pub duration: Duration,
     pub warmup: Duration,
     pub value_size: usize,
-    /// Probability that a put goes to the key every client shares.
-    pub conflict: f64,
+    /// Probabilities that a put goes to the key every client shares; one
+    /// run each.
+    pub conflicts: Vec<f64>,
+    /// One-way delay added to every node-to-node link by the relays.
+    pub link_delay: Duration,
 }
 
 #[derive(Clone, Debug, Serialize)]
 pub struct BenchResult {
     pub mode: Mode,
     pub clients: usize,
+    pub conflict: f64,
+    pub link_delay_ms: f64,
     pub ops: u64,
     pub errors: u64,
     pub seconds: f64,
@@ -113,8 +118,13 @@ pub async fn run_one(
     cfg: &BenchConfig,
     mode: Mode,
     clients: usize,
+    conflict: f64,
 ) -> Result<BenchResult> {
-    let cluster = LocalCluster::start(dir, cfg.nodes, Some(mode.node_config()))?;
+    let relays = (!cfg.link_delay.is_zero()).then_some(1);
+    let cluster = LocalCluster::start_with(dir, cfg.nodes, Some(mode.node_config()), relays)?;
+    if let Some(mesh) = cluster.relays() {
+        mesh.set_all(crate::cluster::relay::LinkFaults::delay(cfg.link_delay));
+    }
     let creds = certs::load_client(&cluster.tls_dir())?;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let shared = Arc::new(Shared {
@@ -123,7 +133,7 @@ pub async fn run_one(
         hist: Mutex::new(Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?),
         errors: Mutex::new(0),
         value: "x".repeat(cfg.value_size),
-        conflict: cfg.conflict,
+        conflict,
     });
     let mut tasks = Vec::new();
     for i in 0..clients {
@@ -151,6 +161,8 @@ pub async fn run_one(
     Ok(BenchResult {
         mode,
         clients,
+        conflict,
+        link_delay_ms: cfg.link_delay.as_secs_f64() * 1000.0,
         ops: h.len(),
         errors,
         seconds,
@@ -163,26 +175,71 @@ pub async fn run_one(
 
 pub async fn run(dir: &Path, cfg: &BenchConfig) -> Result<Vec<BenchResult>> {
     let mut results = Vec::new();
-    for &mode in &cfg.modes {
-        for &clients in &cfg.clients {
-            let sub = dir.join(format!("{mode:?}-{clients}").to_lowercase());
-            let r = run_one(&sub, cfg, mode, clients).await?;
-            println!(
-                "{:<8} {:>4} clients  {:>8.0} ops/s  p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>7.2} ms  errors {}",
-                format!("{mode:?}").to_lowercase(),
-                clients,
-                r.ops_per_sec,
-                r.p50_ms,
-                r.p99_ms,
-                r.max_ms,
-                r.errors
-            );
-            results.push(r);
+    for &conflict in &cfg.conflicts {
+        for &mode in &cfg.modes {
+            for &clients in &cfg.clients {
+                let sub = dir.join(format!("{mode:?}-{clients}-{conflict}").to_lowercase());
+                let r = run_one(&sub, cfg, mode, clients, conflict).await?;
+                println!(
+                    "{:<8} {:>4} clients  conflict {:>4.2}  {:>8.0} ops/s  p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>7.2} ms  errors {}",
+                    format!("{mode:?}").to_lowercase(),
+                    clients,
+                    conflict,
+                    r.ops_per_sec,
+                    r.p50_ms,
+                    r.p99_ms,
+                    r.max_ms,
+                    r.errors
+                );
+                results.push(r);
+            }
         }
     }
-    std::fs::write(
-        dir.join("bench.json"),
-        serde_json::to_string_pretty(&results)?,
-    )?;
+    std::fs::write(dir.join("bench.json"), serde_json::to_string_pretty(&results)?)?;
+    std::fs::write(dir.join("bench.svg"), svg(&results))?;
     Ok(results)
+}
+
+/// A bar chart of p50 and p99 latency per run, with throughput written
+/// under each pair: readable in any browser, no plotting crate needed.
+pub fn svg(results: &[BenchResult]) -> String {
+    let (w, h, left, bottom) = (120.0 * results.len().max(1) as f64 + 80.0, 360.0, 60.0, 70.0);
+    let top = results.iter().map(|r| r.p99_ms).fold(1.0, f64::max) * 1.1;
+    let y = |ms: f64| h - bottom - (ms / top) * (h - bottom - 20.0);
+    let mut out = format!(
+        "<svg xmlns='http://www.w3.org/2000/svg' width='{w}' height='{h}' font-family='sans-serif' font-size='11'>\n\
+         <text x='{left}' y='14' font-size='13'>latency per run: p50 (dark), p99 (light); ms</text>\n\
+         <line x1='{left}' y1='{}' x2='{}' y2='{}' stroke='black'/>\n",
+        h - bottom,
+        w - 10.0,
+        h - bottom
+    );
+    for i in 0..=4 {
+        let ms = top * i as f64 / 4.0;
+        out += &format!("<text x='5' y='{:.0}'>{ms:.1}</text>\n", y(ms) + 4.0);
+    }
+    for (i, r) in results.iter().enumerate() {
+        let x = left + 10.0 + 120.0 * i as f64;
+        let color = if r.mode == Mode::Fast { ("#1f6fb4", "#9cc5ea") } else { ("#b4521f", "#eab39c") };
+        out += &format!(
+            "<rect x='{x:.0}' y='{:.1}' width='40' height='{:.1}' fill='{}'/>\n\
+             <rect x='{:.0}' y='{:.1}' width='40' height='{:.1}' fill='{}'/>\n\
+             <text x='{x:.0}' y='{:.0}'>{:?} {}c {:.0}%</text>\n\
+             <text x='{x:.0}' y='{:.0}'>{:.0} ops/s</text>\n",
+            y(r.p50_ms),
+            h - bottom - y(r.p50_ms),
+            color.0,
+            x + 42.0,
+            y(r.p99_ms),
+            h - bottom - y(r.p99_ms),
+            color.1,
+            h - bottom + 16.0,
+            r.mode,
+            r.clients,
+            r.conflict * 100.0,
+            h - bottom + 30.0,
+            r.ops_per_sec
+        );
+    }
+    out + "</svg>\n"
 }

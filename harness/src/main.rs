@@ -142,10 +142,14 @@ struct BenchArgs {
     /// Bytes per value.
     #[arg(long, default_value_t = 1024)]
     value_size: usize,
-    /// Probability that a put goes to the key all clients share.
+    /// Probabilities that a put goes to the key all clients share, one run
+    /// each: 0,0.1
+    #[arg(long, value_delimiter = ',', default_value = "0")]
+    conflict: Vec<f64>,
+    /// One-way delay on every node-to-node link, in ms (through the relays).
     #[arg(long, default_value_t = 0.0)]
-    conflict: f64,
-    /// Where the clusters' directories and bench.json go.
+    link_delay_ms: f64,
+    /// Where the clusters' directories, bench.json and bench.svg go.
     #[arg(long, default_value = "store/bench")]
     out: PathBuf,
 }
@@ -207,10 +211,11 @@ fn real_main() -> Result<()> {
             if a.nodes == 0
                 || a.clients.contains(&0)
                 || a.duration == 0
-                || !(0.0..=1.0).contains(&a.conflict)
+                || a.conflict.iter().any(|c| !(0.0..=1.0).contains(c))
+                || !(0.0..=10_000.0).contains(&a.link_delay_ms)
             {
                 anyhow::bail!(
-                    "--nodes, --clients and --duration must be positive and --conflict in [0, 1]"
+                    "--nodes, --clients and --duration must be positive, --conflict in [0, 1], --link-delay-ms in [0, 10000]"
                 );
             }
             let cfg = BenchConfig {
@@ -220,7 +225,8 @@ fn real_main() -> Result<()> {
                 duration: Duration::from_secs(a.duration),
                 warmup: Duration::from_secs(2),
                 value_size: a.value_size,
-                conflict: a.conflict,
+                conflicts: a.conflict,
+                link_delay: Duration::from_secs_f64(a.link_delay_ms / 1000.0),
             };
             let _ = std::fs::remove_dir_all(&a.out);
             let rt = tokio::runtime::Builder::new_multi_thread()
