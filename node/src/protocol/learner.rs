@@ -86,6 +86,8 @@ pub struct Learner<C> {
     /// How many commands of an instance a leader has learned.
     open_hint: (Instance, usize),
     last_sync: u64,
+    /// Syncs sent since the learner last made progress.
+    syncs_without_progress: u32,
     /// Learned values that were incompatible with what was learned before:
     /// a safety violation this learner noticed. Counted, never acted on.
     pub incompatible: u64,
@@ -105,6 +107,7 @@ impl<C: CStruct> Learner<C> {
             hint: 0,
             open_hint: (0, 0),
             last_sync: 0,
+            syncs_without_progress: 0,
             incompatible: 0,
             planted,
         }
@@ -310,6 +313,7 @@ impl<C: CStruct> Learner<C> {
                 .flat_map(|v| v.iter().flatten())
                 .any(|v| v.log.iter().any(|c| !st.learned.contains(&c.id)));
             st.unlearned_since = outstanding.then_some(now);
+            self.syncs_without_progress = 0;
             self.hand_out(out, true);
         }
     }
@@ -366,6 +370,21 @@ impl<C: CStruct> Learner<C> {
         }
     }
 
+    /// Per acceptor, the ballot and length of the latest vote held for
+    /// `instance`.
+    fn holdings(&self, instance: Instance) -> Vec<(NodeId, Ballot, u32)> {
+        let Some(st) = self.open.get(&instance) else { return Vec::new() };
+        let mut have = Vec::new();
+        for a in 0..self.n {
+            if let Some((bal, v)) =
+                st.ballots.iter().rev().find_map(|(b, votes)| votes[a].as_ref().map(|v| (*b, v)))
+            {
+                have.push((a as NodeId, bal, v.len()));
+            }
+        }
+        have
+    }
+
     /// A node asks for an instance's value; answer if it is closed here.
     pub fn on_sync(&self, from: NodeId, instance: Instance, out: &mut Outbox) {
         if let Some(value) = self.closed.get(&instance) {
@@ -409,10 +428,18 @@ impl<C: CStruct> Learner<C> {
             .unlearned_since()
             .is_some_and(|t| now >= t + sync_ticks);
         if behind || stalled {
+            // Back off while nothing changes: a sync that did not help once
+            // will not help more by being repeated at once.
+            let wait = sync_ticks << self.syncs_without_progress.min(5);
+            if now < self.last_sync + wait {
+                return;
+            }
             self.last_sync = now;
-            out.broadcast(Message::Sync {
-                instance: self.next,
-            });
+            self.syncs_without_progress += 1;
+            let have = self.holdings(self.next);
+            out.broadcast(Message::Sync { instance: self.next, have });
+        } else {
+            self.syncs_without_progress = 0;
         }
     }
 }

@@ -82,7 +82,9 @@ pub enum Message {
     },
     /// A learner asks every acceptor for its current vote in an instance it
     /// has not finished learning, and any node for the value if chosen.
-    Sync { instance: Instance },
+    /// `have` lists, per acceptor, the ballot and length of the vote the
+    /// learner holds, so the answer is only what it lacks.
+    Sync { instance: Instance, have: Vec<(NodeId, Ballot, u32)> },
     /// A learner that learned a closed instance hands its value to a node
     /// that asked for it (catch-up of a lagging or restarted node).
     Chosen {

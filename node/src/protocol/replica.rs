@@ -122,6 +122,11 @@ pub struct Replica<C> {
     /// owner.
     max_seen: Ballot,
     last_leader_contact: u64,
+    /// Phase 1 attempts since this node last led a ballot in phase 2; each
+    /// failed attempt doubles the next one's timeout, so a phase 1 whose 1b
+    /// messages are large (a long open instance over a slow link) gets
+    /// through instead of being restarted forever.
+    phase1_attempts: u32,
     /// Last tick each acceptor answered this node's heartbeats.
     acks: Vec<Option<u64>>,
     last_heartbeat: u64,
@@ -156,6 +161,7 @@ impl<C: CStruct> Replica<C> {
             max_seen: Ballot::ZERO,
             last_leader_contact: 0,
             acks: vec![None; n],
+            phase1_attempts: 0,
             last_heartbeat: 0,
             emitted: 0,
             synced: 0,
@@ -304,11 +310,25 @@ impl<C: CStruct> Replica<C> {
         self.proposer.tick(now, self.config.retry_ticks, &mut out);
         self.learner.tick(now, self.config.sync_ticks, &mut out);
         if let Some(bal) = self.leader.leading() {
+            self.phase1_attempts = 0;
             self.lead(bal, &mut out);
         } else if let Some(bal) = self.leader.ballot() {
             // Phase 1 did not gather a quorum in time: try a higher ballot,
-            // classic if a fast quorum did not answer.
-            if now >= self.leader.started_at + self.config.election_ticks {
+            // classic if a fast quorum did not answer, and wait longer.
+            let timeout = self.config.election_ticks << self.phase1_attempts.min(6);
+            if now >= self.last_heartbeat + self.config.heartbeat_ticks {
+                // Tell the others a leader is at work, so they do not start
+                // rival ballots while a slow phase 1 completes.
+                self.last_heartbeat = now;
+                self.last_leader_contact = now;
+                out.broadcast(Message::Heartbeat {
+                    bal,
+                    closed_below: self.learner.closed_below(),
+                    open_len: self.learner.open_len() as u32,
+                });
+            }
+            if now >= self.leader.started_at + timeout {
+                self.phase1_attempts += 1;
                 let fast = bal.fast && self.alive() >= self.config.quorums.fast;
                 self.start_ballot(fast && self.config.fast, &mut out);
             }
@@ -510,8 +530,10 @@ impl<C: CStruct> Replica<C> {
                 self.acceptor
                     .resend_vote(from, instance, Some(bal), have, &mut out);
             }
-            Message::Sync { instance } => {
-                self.acceptor.resend_vote(from, instance, None, 0, &mut out);
+            Message::Sync { instance, have } => {
+                let mine = have.iter().find(|(a, _, _)| *a == self.id);
+                let (bal, len) = mine.map_or((None, 0), |(_, b, l)| (Some(*b), *l));
+                self.acceptor.resend_vote(from, instance, bal, len, &mut out);
                 self.learner.on_sync(from, instance, &mut out);
             }
             Message::Chosen { instance, value } => {
