@@ -195,7 +195,10 @@ pub async fn run(dir: &Path, cfg: &BenchConfig) -> Result<Vec<BenchResult>> {
             }
         }
     }
-    std::fs::write(dir.join("bench.json"), serde_json::to_string_pretty(&results)?)?;
+    std::fs::write(
+        dir.join("bench.json"),
+        serde_json::to_string_pretty(&results)?,
+    )?;
     std::fs::write(dir.join("bench.svg"), svg(&results))?;
     Ok(results)
 }
@@ -203,7 +206,12 @@ pub async fn run(dir: &Path, cfg: &BenchConfig) -> Result<Vec<BenchResult>> {
 /// A bar chart of p50 and p99 latency per run, with throughput written
 /// under each pair: readable in any browser, no plotting crate needed.
 pub fn svg(results: &[BenchResult]) -> String {
-    let (w, h, left, bottom) = (120.0 * results.len().max(1) as f64 + 80.0, 360.0, 60.0, 70.0);
+    let (w, h, left, bottom) = (
+        120.0 * results.len().max(1) as f64 + 80.0,
+        360.0,
+        60.0,
+        70.0,
+    );
     let top = results.iter().map(|r| r.p99_ms).fold(1.0, f64::max) * 1.1;
     let y = |ms: f64| h - bottom - (ms / top) * (h - bottom - 20.0);
     let mut out = format!(
@@ -220,7 +228,11 @@ pub fn svg(results: &[BenchResult]) -> String {
     }
     for (i, r) in results.iter().enumerate() {
         let x = left + 10.0 + 120.0 * i as f64;
-        let color = if r.mode == Mode::Fast { ("#1f6fb4", "#9cc5ea") } else { ("#b4521f", "#eab39c") };
+        let color = if r.mode == Mode::Fast {
+            ("#1f6fb4", "#9cc5ea")
+        } else {
+            ("#b4521f", "#eab39c")
+        };
         out += &format!(
             "<rect x='{x:.0}' y='{:.1}' width='40' height='{:.1}' fill='{}'/>\n\
              <rect x='{:.0}' y='{:.1}' width='40' height='{:.1}' fill='{}'/>\n\

@@ -5,9 +5,9 @@ use gpaxos_harness::nemesis::Kind;
 use gpaxos_harness::runner::{self, TestConfig};
 use gpaxos_harness::sim::{self, Faults, SimConfig};
 use gpaxos_harness::workload::WorkloadKind;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::path::PathBuf;
 use std::time::Duration;
 
 /// Jepsen-style harness for gpaxos: runs clusters, breaks them, checks them.
@@ -194,9 +194,16 @@ fn real_main() -> Result<()> {
         Cmd::Suite { name, store } => std::process::exit(suite(&name, store)?),
         Cmd::Serve { store, port } => gpaxos_harness::serve::serve(&store, port),
         Cmd::Analyze { run } => {
-            let file = if run.is_dir() { run.join("history.jsonl") } else { run.clone() };
+            let file = if run.is_dir() {
+                run.join("history.jsonl")
+            } else {
+                run.clone()
+            };
             let dir = file.parent().map(PathBuf::from).unwrap_or_default();
-            let options = gpaxos_checker::check::CheckOptions { timeline: true, ..Default::default() };
+            let options = gpaxos_checker::check::CheckOptions {
+                timeline: true,
+                ..Default::default()
+            };
             let result = gpaxos_checker::check::check_file(&file, &options);
             gpaxos_checker::report::write_results(&dir, std::slice::from_ref(&result))?;
             gpaxos_checker::report::write_html(&dir, std::slice::from_ref(&result))?;
@@ -242,9 +249,17 @@ fn real_main() -> Result<()> {
 /// Runs `--test-count` tests; the exit code is the worst verdict's.
 fn test(a: TestArgs) -> Result<i32> {
     if a.backend != "local" {
-        anyhow::bail!("--backend {} is not available here: use local (or the sim command)", a.backend);
+        anyhow::bail!(
+            "--backend {} is not available here: use local (or the sim command)",
+            a.backend
+        );
     }
-    if a.nodes == 0 || a.concurrency == 0 || a.time_limit <= 0.0 || a.nemesis_interval <= 0.0 || a.rate < 0.0 {
+    if a.nodes == 0
+        || a.concurrency == 0
+        || a.time_limit <= 0.0
+        || a.nemesis_interval <= 0.0
+        || a.rate < 0.0
+    {
         anyhow::bail!("--nodes, --concurrency, --time-limit and --nemesis-interval must be positive, --rate at least 0");
     }
     if !(0.0..=1.0).contains(&a.conflict) {
@@ -252,7 +267,10 @@ fn test(a: TestArgs) -> Result<i32> {
     }
     let nemesis = Kind::parse_list(&a.nemesis)?;
     let interrupted = Arc::new(AtomicBool::new(false));
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     {
         let flag = interrupted.clone();
         rt.spawn(async move {
@@ -265,7 +283,11 @@ fn test(a: TestArgs) -> Result<i32> {
     let mut worst = gpaxos_checker::Verdict::Valid;
     for i in 0..a.test_count.max(1) {
         let seed = a.seed.map_or_else(
-            || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64),
+            || {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos() as u64)
+            },
             |s| s + i as u64,
         );
         let cfg = TestConfig {
@@ -280,9 +302,20 @@ fn test(a: TestArgs) -> Result<i32> {
             conflict: a.conflict,
             seed,
             store: a.store.clone(),
-            node_config: a.planted_bug.as_ref().map(|b| format!("planted_bug = {:?}\n", pascal(b))),
+            node_config: a
+                .planted_bug
+                .as_ref()
+                .map(|b| format!("planted_bug = {:?}\n", pascal(b))),
         };
-        eprintln!("test {}/{}: {} nodes, {:?}, nemesis {}, {} s, seed {seed}", i + 1, a.test_count.max(1), a.nodes, a.workload, a.nemesis, a.time_limit);
+        eprintln!(
+            "test {}/{}: {} nodes, {:?}, nemesis {}, {} s, seed {seed}",
+            i + 1,
+            a.test_count.max(1),
+            a.nodes,
+            a.workload,
+            a.nemesis,
+            a.time_limit
+        );
         let summary = rt.block_on(runner::run(cfg, interrupted.clone()))?;
         println!("{summary}");
         worst = worst.and(summary.verdict);
@@ -299,7 +332,9 @@ fn pascal(kebab: &str) -> String {
         .split('-')
         .map(|w| {
             let mut c = w.chars();
-            c.next().map(|f| f.to_uppercase().chain(c).collect::<String>()).unwrap_or_default()
+            c.next()
+                .map(|f| f.to_uppercase().chain(c).collect::<String>())
+                .unwrap_or_default()
         })
         .collect()
 }
@@ -313,7 +348,10 @@ fn suite(name: &str, store: PathBuf) -> Result<i32> {
     let started = std::time::Instant::now();
     let mut worst = gpaxos_checker::Verdict::Valid;
     let mut lines = Vec::new();
-    for (i, workload) in [WorkloadKind::Kv, WorkloadKind::Bank, WorkloadKind::Set].into_iter().enumerate() {
+    for (i, workload) in [WorkloadKind::Kv, WorkloadKind::Bank, WorkloadKind::Set]
+        .into_iter()
+        .enumerate()
+    {
         let args = TestArgs {
             backend: "local".into(),
             nodes: 5,
@@ -338,7 +376,11 @@ fn suite(name: &str, store: PathBuf) -> Result<i32> {
         lines.push(format!("{workload:?} with every nemesis: {verdict}"));
         worst = worst.and(verdict);
     }
-    println!("\nsuite ci: {} runs in {:.0} s", lines.len(), started.elapsed().as_secs_f64());
+    println!(
+        "\nsuite ci: {} runs in {:.0} s",
+        lines.len(),
+        started.elapsed().as_secs_f64()
+    );
     for l in &lines {
         println!("  {l}");
     }

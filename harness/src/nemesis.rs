@@ -25,8 +25,16 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 8] =
-        [Kind::Partition, Kind::Kill, Kind::Pause, Kind::Loss, Kind::Delay, Kind::Duplicate, Kind::Reorder, Kind::TornWal];
+    pub const ALL: [Kind; 8] = [
+        Kind::Partition,
+        Kind::Kill,
+        Kind::Pause,
+        Kind::Loss,
+        Kind::Delay,
+        Kind::Duplicate,
+        Kind::Reorder,
+        Kind::TornWal,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -51,10 +59,16 @@ impl Kind {
         s.split(',')
             .map(|w| {
                 let w = w.trim();
-                Kind::ALL.into_iter().find(|k| k.name() == w).ok_or_else(|| {
-                    let names: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
-                    anyhow::anyhow!("unknown nemesis {w:?}; expected all, none or some of {}", names.join(","))
-                })
+                Kind::ALL
+                    .into_iter()
+                    .find(|k| k.name() == w)
+                    .ok_or_else(|| {
+                        let names: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
+                        anyhow::anyhow!(
+                            "unknown nemesis {w:?}; expected all, none or some of {}",
+                            names.join(",")
+                        )
+                    })
             })
             .collect()
     }
@@ -94,7 +108,10 @@ pub fn inject(
     let n = cluster.n();
     let nodes: Vec<usize> = (0..n).collect();
     let Some(mesh) = cluster.relays() else {
-        if matches!(kind, Kind::Partition | Kind::Loss | Kind::Delay | Kind::Duplicate | Kind::Reorder) {
+        if matches!(
+            kind,
+            Kind::Partition | Kind::Loss | Kind::Delay | Kind::Duplicate | Kind::Reorder
+        ) {
             bail!("{} needs the harness's relays", kind.name());
         }
         return inject_process(kind, cluster, rng);
@@ -109,15 +126,24 @@ pub fn inject(
             shuffled.shuffle(rng);
             let (g, what) = match rng.gen_range(0..6) {
                 0 => (grudge::halves(&nodes), "halves".to_owned()),
-                1 => (grudge::random_halves(&nodes, rng), "random halves".to_owned()),
-                2 => (grudge::majorities_ring(&shuffled), format!("majorities ring {shuffled:?}")),
+                1 => (
+                    grudge::random_halves(&nodes, rng),
+                    "random halves".to_owned(),
+                ),
+                2 => (
+                    grudge::majorities_ring(&shuffled),
+                    format!("majorities ring {shuffled:?}"),
+                ),
                 3 => {
                     let v = rng.gen_range(0..n);
                     (grudge::isolate(&nodes, v), format!("isolate n{}", v + 1))
                 }
                 4 => {
                     let v = leader.unwrap_or(0);
-                    (grudge::isolate(&nodes, v), format!("isolate the leader n{}", v + 1))
+                    (
+                        grudge::isolate(&nodes, v),
+                        format!("isolate the leader n{}", v + 1),
+                    )
                 }
                 _ => (grudge::bridge(&shuffled), format!("bridge {shuffled:?}")),
             };
@@ -126,21 +152,44 @@ pub fn inject(
         }
         Kind::Loss => {
             let p = rng.gen_range(0.05..0.3);
-            links(LinkFaults { loss: p, ..Default::default() }, format!("{:.0}% loss on every link", p * 100.0))
+            links(
+                LinkFaults {
+                    loss: p,
+                    ..Default::default()
+                },
+                format!("{:.0}% loss on every link", p * 100.0),
+            )
         }
         Kind::Delay => {
             let d = Duration::from_millis(rng.gen_range(5..50));
             let j = d / 2;
-            links(LinkFaults { delay: d, jitter: j, ..Default::default() }, format!("{d:?} ± {j:?} on every link"))
+            links(
+                LinkFaults {
+                    delay: d,
+                    jitter: j,
+                    ..Default::default()
+                },
+                format!("{d:?} ± {j:?} on every link"),
+            )
         }
         Kind::Duplicate => {
             let p = rng.gen_range(0.05..0.3);
-            links(LinkFaults { duplicate: p, ..Default::default() }, format!("{:.0}% duplication", p * 100.0))
+            links(
+                LinkFaults {
+                    duplicate: p,
+                    ..Default::default()
+                },
+                format!("{:.0}% duplication", p * 100.0),
+            )
         }
         Kind::Reorder => {
             let p = rng.gen_range(0.05..0.3);
             links(
-                LinkFaults { reorder: p, delay: Duration::from_millis(2), ..Default::default() },
+                LinkFaults {
+                    reorder: p,
+                    delay: Duration::from_millis(2),
+                    ..Default::default()
+                },
                 format!("{:.0}% reordering", p * 100.0),
             )
         }
@@ -148,9 +197,18 @@ pub fn inject(
     }
 }
 
-fn inject_process(kind: Kind, cluster: &mut LocalCluster, rng: &mut SmallRng) -> Result<(Active, String)> {
+fn inject_process(
+    kind: Kind,
+    cluster: &mut LocalCluster,
+    rng: &mut SmallRng,
+) -> Result<(Active, String)> {
     let n = cluster.n();
-    let names = |v: &[usize]| v.iter().map(|i| format!("n{}", i + 1)).collect::<Vec<_>>().join(",");
+    let names = |v: &[usize]| {
+        v.iter()
+            .map(|i| format!("n{}", i + 1))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
     match kind {
         Kind::Kill => {
             let victims = kill_set(n, rng);
@@ -179,7 +237,14 @@ fn inject_process(kind: Kind, cluster: &mut LocalCluster, rng: &mut SmallRng) ->
             // A frame header promising more bytes than follow.
             f.write_all(&(4096u32).to_le_bytes())?;
             f.write_all(&junk)?;
-            Ok((Active::Killed(vec![v]), format!("SIGKILL n{} and tear the tail of its log ({} bytes)", v + 1, junk.len() + 4)))
+            Ok((
+                Active::Killed(vec![v]),
+                format!(
+                    "SIGKILL n{} and tear the tail of its log ({} bytes)",
+                    v + 1,
+                    junk.len() + 4
+                ),
+            ))
         }
         _ => bail!("{} needs the harness's relays", kind.name()),
     }

@@ -103,7 +103,9 @@ async fn process_loop(
         c.retry.total = Duration::from_secs(5);
         Some(c)
     };
-    let Some(mut client) = new_client(process) else { return };
+    let Some(mut client) = new_client(process) else {
+        return;
+    };
     let mut seq = 0;
     let mut last: Option<String> = None;
     while !shared.stop.load(Ordering::Relaxed) {
@@ -114,14 +116,22 @@ async fn process_loop(
             shared.keys.lock().expect("keys lock").insert(key.clone());
         }
         let cmd = Command::new(client.client_id(), seq, op);
-        shared.run.record(record::invoke(process, shared.now(), &cmd));
+        shared
+            .run
+            .record(record::invoke(process, shared.now(), &cmd));
         match client.submit(cmd.clone()).await {
             Ok(reply) => {
                 if let Reply::Value(v) = &reply {
                     last = v.clone();
                 }
-                shared.latencies.lock().expect("latency lock").push(began.elapsed().as_micros() as u64);
-                shared.run.record(record::completion(process, shared.now(), &cmd, &reply));
+                shared
+                    .latencies
+                    .lock()
+                    .expect("latency lock")
+                    .push(began.elapsed().as_micros() as u64);
+                shared
+                    .run
+                    .record(record::completion(process, shared.now(), &cmd, &reply));
             }
             Err(_) => {
                 // Indeterminate: Jepsen's `info`. This process never
@@ -144,7 +154,12 @@ async fn process_loop(
 /// Polls every learner's learned sequence from its cursor and records what
 /// is new; a learner whose sequence got shorter (it lost what it had shown:
 /// a Stability problem, or a fresh data directory) is recorded in full.
-async fn observe(shared: &Shared, admin: &mut Client, cursors: &mut [u64], is_final: bool) -> Vec<u64> {
+async fn observe(
+    shared: &Shared,
+    admin: &mut Client,
+    cursors: &mut [u64],
+    is_final: bool,
+) -> Vec<u64> {
     let mut lens = Vec::new();
     for (i, cursor) in cursors.iter_mut().enumerate() {
         let mut from = *cursor;
@@ -176,7 +191,13 @@ async fn observe(shared: &Shared, admin: &mut Client, cursors: &mut [u64], is_fi
             continue;
         }
         if !cmds.is_empty() || is_final || from < *cursor {
-            shared.run.record(record::learned(node_name(i as u32), shared.now(), from as usize, &cmds, is_final));
+            shared.run.record(record::learned(
+                node_name(i as u32),
+                shared.now(),
+                from as usize,
+                &cmds,
+                is_final,
+            ));
         }
         *cursor = from + cmds.len() as u64;
         lens.push(total);
@@ -185,7 +206,12 @@ async fn observe(shared: &Shared, admin: &mut Client, cursors: &mut [u64], is_fi
 }
 
 fn leader_of(status: &gpaxos_node::client::Status) -> Option<usize> {
-    status.leader.trim_start_matches('n').parse::<usize>().ok().map(|n| n - 1)
+    status
+        .leader
+        .trim_start_matches('n')
+        .parse::<usize>()
+        .ok()
+        .map(|n| n - 1)
 }
 
 pub async fn run(cfg: TestConfig, interrupted: Arc<AtomicBool>) -> Result<Summary> {
@@ -193,13 +219,21 @@ pub async fn run(cfg: TestConfig, interrupted: Arc<AtomicBool>) -> Result<Summar
     if cfg.workload == WorkloadKind::Bank {
         // The nodes open the accounts at the balance the history's `init`
         // record declares to the checker.
-        let accounts: Vec<String> = ACCOUNTS.iter().map(|a| format!("{a} = {OPENING_BALANCE}")).collect();
+        let accounts: Vec<String> = ACCOUNTS
+            .iter()
+            .map(|a| format!("{a} = {OPENING_BALANCE}"))
+            .collect();
         let text = cfg.node_config.take().unwrap_or_default();
         cfg.node_config = Some(format!("{text}\n[accounts]\n{}\n", accounts.join("\n")));
     }
     let run = RunDir::create(&cfg.store, &cfg.name)?;
     run.write_json("test.json", &cfg)?;
-    let mut cluster = LocalCluster::start_with(&run.path, cfg.nodes, cfg.node_config.as_deref(), Some(cfg.seed))?;
+    let mut cluster = LocalCluster::start_with(
+        &run.path,
+        cfg.nodes,
+        cfg.node_config.as_deref(),
+        Some(cfg.seed),
+    )?;
     let creds = certs::load_client(&cluster.tls_dir())?;
     let addrs = cluster.addrs().to_vec();
     let shared = Arc::new(Shared {
@@ -212,7 +246,10 @@ pub async fn run(cfg: TestConfig, interrupted: Arc<AtomicBool>) -> Result<Summar
         keys: Mutex::new(BTreeSet::new()),
     });
     if cfg.workload == WorkloadKind::Bank {
-        let accounts = ACCOUNTS.iter().map(|a| ((*a).to_owned(), OPENING_BALANCE)).collect();
+        let accounts = ACCOUNTS
+            .iter()
+            .map(|a| ((*a).to_owned(), OPENING_BALANCE))
+            .collect();
         shared.run.record(Record::Init(Init { accounts }));
     }
     let mut admin = Client::new(&creds, addrs.clone(), client_id(shared.nonce, 999_999))?;
@@ -230,7 +267,11 @@ pub async fn run(cfg: TestConfig, interrupted: Arc<AtomicBool>) -> Result<Summar
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let workload = Workload { kind: cfg.workload, conflict: cfg.conflict, keys: 3 };
+    let workload = Workload {
+        kind: cfg.workload,
+        conflict: cfg.conflict,
+        keys: 3,
+    };
     let pace = (cfg.rate > 0.0).then(|| Duration::from_secs_f64(cfg.concurrency as f64 / cfg.rate));
     let mut tasks = Vec::new();
     for p in 0..cfg.concurrency {
@@ -263,8 +304,16 @@ pub async fn run(cfg: TestConfig, interrupted: Arc<AtomicBool>) -> Result<Summar
             for (i, why) in cluster.exited() {
                 // A node that dies on its own is a bug; the run says so and
                 // the node is started again.
-                shared.run.record(record::nemesis(shared.now(), "crash", "start", Some(why.clone())));
-                faults.push(format!("{:>6.1}s UNEXPECTED {why}", shared.start.elapsed().as_secs_f64()));
+                shared.run.record(record::nemesis(
+                    shared.now(),
+                    "crash",
+                    "start",
+                    Some(why.clone()),
+                ));
+                faults.push(format!(
+                    "{:>6.1}s UNEXPECTED {why}",
+                    shared.start.elapsed().as_secs_f64()
+                ));
                 unexpected.push(why);
                 let _ = cluster.restart(i);
             }
@@ -275,12 +324,17 @@ pub async fn run(cfg: TestConfig, interrupted: Arc<AtomicBool>) -> Result<Summar
         next_fault = Instant::now() + interval;
         if let Some((kind, a)) = active.take() {
             let result = nemesis::heal(a, &mut cluster);
-            shared.run.record(record::nemesis(shared.now(), kind.name(), "stop", result.err().map(|e| e.to_string())));
+            shared.run.record(record::nemesis(
+                shared.now(),
+                kind.name(),
+                "stop",
+                result.err().map(|e| e.to_string()),
+            ));
             continue;
         }
         // Kinds come round in a shuffled cycle, so a run long enough for
         // one cycle injects every kind at least once.
-        if next_kind % cfg.nemesis.len() == 0 {
+        if next_kind.is_multiple_of(cfg.nemesis.len()) {
             use rand::seq::SliceRandom;
             order.shuffle(&mut rng);
         }
@@ -292,15 +346,32 @@ pub async fn run(cfg: TestConfig, interrupted: Arc<AtomicBool>) -> Result<Summar
         };
         match nemesis::inject(kind, &mut cluster, leader, &mut rng) {
             Ok((a, what)) => {
-                shared.run.record(record::nemesis(shared.now(), kind.name(), "start", Some(what.clone())));
-                faults.push(format!("{:>6.1}s {}: {what}", shared.start.elapsed().as_secs_f64(), kind.name()));
+                shared.run.record(record::nemesis(
+                    shared.now(),
+                    kind.name(),
+                    "start",
+                    Some(what.clone()),
+                ));
+                faults.push(format!(
+                    "{:>6.1}s {}: {what}",
+                    shared.start.elapsed().as_secs_f64(),
+                    kind.name()
+                ));
                 active = Some((kind, a));
             }
             Err(e) => {
                 // A nemesis that fails is reported, never skipped silently.
                 let msg = format!("{} could not be injected: {e:#}", kind.name());
-                shared.run.record(record::nemesis(shared.now(), kind.name(), "failed", Some(msg.clone())));
-                faults.push(format!("{:>6.1}s {msg}", shared.start.elapsed().as_secs_f64()));
+                shared.run.record(record::nemesis(
+                    shared.now(),
+                    kind.name(),
+                    "failed",
+                    Some(msg.clone()),
+                ));
+                faults.push(format!(
+                    "{:>6.1}s {msg}",
+                    shared.start.elapsed().as_secs_f64()
+                ));
             }
         }
     }
@@ -309,10 +380,14 @@ pub async fn run(cfg: TestConfig, interrupted: Arc<AtomicBool>) -> Result<Summar
     // cluster recover, stop the clients, read everything back.
     if let Some((kind, a)) = active.take() {
         let _ = nemesis::heal(a, &mut cluster);
-        shared.run.record(record::nemesis(shared.now(), kind.name(), "stop", None));
+        shared
+            .run
+            .record(record::nemesis(shared.now(), kind.name(), "stop", None));
     }
     nemesis::heal_all(&mut cluster)?;
-    shared.run.record(record::nemesis(shared.now(), "heal", "final", None));
+    shared
+        .run
+        .record(record::nemesis(shared.now(), "heal", "final", None));
     tokio::time::sleep(Duration::from_secs(3)).await;
     shared.stop.store(true, Ordering::Relaxed);
     for t in tasks {
@@ -323,16 +398,26 @@ pub async fn run(cfg: TestConfig, interrupted: Arc<AtomicBool>) -> Result<Summar
     // A cluster that cannot answer one final read will not answer the
     // rest: the phase as a whole gets 30 s.
     let reads_until = Instant::now() + Duration::from_secs(30);
-    let keys: Vec<String> = shared.keys.lock().expect("keys lock").iter().cloned().collect();
+    let keys: Vec<String> = shared
+        .keys
+        .lock()
+        .expect("keys lock")
+        .iter()
+        .cloned()
+        .collect();
     let process = shared.next_process.fetch_add(1, Ordering::Relaxed);
     for (i, op) in workload.final_reads(&keys).into_iter().enumerate() {
         if Instant::now() > reads_until {
             break;
         }
         let cmd = Command::new(reader.client_id(), i as u64 + 1, op);
-        shared.run.record(record::invoke(process, shared.now(), &cmd));
+        shared
+            .run
+            .record(record::invoke(process, shared.now(), &cmd));
         match reader.submit(cmd.clone()).await {
-            Ok(reply) => shared.run.record(record::completion(process, shared.now(), &cmd, &reply)),
+            Ok(reply) => shared
+                .run
+                .record(record::completion(process, shared.now(), &cmd, &reply)),
             Err(_) => shared.run.record(record::info(process, shared.now(), &cmd)),
         }
     }
@@ -342,7 +427,12 @@ pub async fn run(cfg: TestConfig, interrupted: Arc<AtomicBool>) -> Result<Summar
     loop {
         let mut lens = Vec::new();
         for i in 0..cfg.nodes {
-            lens.push(admin.learned(i, u64::MAX, 0).await.map_or(u64::MAX, |(t, _)| t));
+            lens.push(
+                admin
+                    .learned(i, u64::MAX, 0)
+                    .await
+                    .map_or(u64::MAX, |(t, _)| t),
+            );
         }
         if lens.windows(2).all(|w| w[0] == w[1]) || Instant::now() > settle {
             break;
@@ -350,36 +440,73 @@ pub async fn run(cfg: TestConfig, interrupted: Arc<AtomicBool>) -> Result<Summar
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     observe(&shared, &mut admin, &mut cursors, true).await;
+    // Each node's own invariant check: a learner that was shown a chosen
+    // value incompatible with what it had learned (Proposition 1 says chosen
+    // values are compatible) refused it and counted it.
+    let mut self_reports = Vec::new();
+    for i in 0..cfg.nodes {
+        if let Ok(s) = admin.status(i).await {
+            if s.stats.incompatible_learned > 0 {
+                self_reports.push(format!(
+                    "Consistency: {}'s learner was shown {} chosen value(s) incompatible with what it had learned",
+                    s.node, s.stats.incompatible_learned
+                ));
+            }
+        }
+    }
     let seconds = shared.start.elapsed().as_secs_f64();
     drop(cluster);
 
     let history = shared.run.history();
-    let mut options = CheckOptions { timeline: true, ..Default::default() };
+    let mut options = CheckOptions {
+        timeline: true,
+        ..Default::default()
+    };
     options.linear.time_limit = Some(Duration::from_secs(120));
     options.linear.memory_limit = Some(2 << 30);
     // An append-only set on one key makes the linearizability search
     // explode; Jepsen checks sets by their final read instead, and the
     // execution replay holds every read to the learned history.
     options.skip_linearizability = cfg.workload == WorkloadKind::Set;
-    let result = check_history(&shared.run.path.join("history.jsonl").display().to_string(), &history, &options);
+    let result = check_history(
+        &shared.run.path.join("history.jsonl").display().to_string(),
+        &history,
+        &options,
+    );
     report::write_results(&shared.run.path, std::slice::from_ref(&result))?;
     report::write_html(&shared.run.path, std::slice::from_ref(&result))?;
     let mut summary = summarize(&shared, &result, faults, seconds, &history);
     if cfg.workload == WorkloadKind::Set {
         let (verdict, finding) = set_check(&history);
-        summary.checks.push(("set (final read)".into(), verdict.to_string()));
+        summary
+            .checks
+            .push(("set (final read)".into(), verdict.to_string()));
         summary.verdict = summary.verdict.and(verdict);
         summary.findings.extend(finding);
     }
+    if !self_reports.is_empty() {
+        summary.verdict = Verdict::Invalid;
+        summary
+            .checks
+            .push(("nodes' own invariant checks".into(), "invalid".into()));
+        summary.findings.extend(self_reports);
+    }
     if !unexpected.is_empty() {
         summary.verdict = Verdict::Invalid;
-        summary.findings.extend(unexpected.into_iter().map(|w| format!("node crashed on its own: {w}")));
+        summary.findings.extend(
+            unexpected
+                .into_iter()
+                .map(|w| format!("node crashed on its own: {w}")),
+        );
     }
     if summary.ok == 0 && summary.verdict == Verdict::Valid {
         // Nothing was acknowledged: nothing was tested.
         summary.verdict = Verdict::Unknown;
-        summary.findings.push("no operation completed: the run tested nothing".into());
+        summary
+            .findings
+            .push("no operation completed: the run tested nothing".into());
     }
+    shared.run.write_json("summary.json", &summary)?;
     Ok(summary)
 }
 
@@ -390,7 +517,9 @@ fn set_check(history: &gpaxos_checker::History) -> (Verdict, Option<String>) {
     let mut final_read = None;
     for e in history.client_events() {
         match (&e.command.op, e.kind, &e.result) {
-            (HOp::Append { value, .. }, EventKind::Ok, _) => added.push(value.trim_end_matches(',').to_owned()),
+            (HOp::Append { value, .. }, EventKind::Ok, _) => {
+                added.push(value.trim_end_matches(',').to_owned())
+            }
             (HOp::Get { key }, EventKind::Ok, Some(OpResult::Value(v))) if key == "set" => {
                 final_read = Some(v.clone().unwrap_or_default())
             }
@@ -398,15 +527,27 @@ fn set_check(history: &gpaxos_checker::History) -> (Verdict, Option<String>) {
         }
     }
     let Some(read) = final_read else {
-        return (Verdict::Unknown, Some("set: no final read completed".into()));
+        return (
+            Verdict::Unknown,
+            Some("set: no final read completed".into()),
+        );
     };
     let present: BTreeSet<&str> = read.split(',').filter(|s| !s.is_empty()).collect();
-    let lost: Vec<&String> = added.iter().filter(|a| !present.contains(a.as_str())).collect();
+    let lost: Vec<&String> = added
+        .iter()
+        .filter(|a| !present.contains(a.as_str()))
+        .collect();
     if lost.is_empty() {
         (Verdict::Valid, None)
     } else {
         let first: Vec<&str> = lost.iter().take(5).map(|s| s.as_str()).collect();
-        (Verdict::Invalid, Some(format!("set: {} acknowledged adds missing from the final read, first {first:?}", lost.len())))
+        (
+            Verdict::Invalid,
+            Some(format!(
+                "set: {} acknowledged adds missing from the final read, first {first:?}",
+                lost.len()
+            )),
+        )
     }
 }
 
@@ -420,7 +561,13 @@ fn summarize(
     let count = |k: EventKind| history.client_events().filter(|e| e.kind == k).count() as u64;
     let mut lat = shared.latencies.lock().expect("latency lock").clone();
     lat.sort_unstable();
-    let q = |p: f64| if lat.is_empty() { 0.0 } else { lat[((lat.len() - 1) as f64 * p) as usize] as f64 / 1000.0 };
+    let q = |p: f64| {
+        if lat.is_empty() {
+            0.0
+        } else {
+            lat[((lat.len() - 1) as f64 * p) as usize] as f64 / 1000.0
+        }
+    };
     let ok = count(EventKind::Ok);
     let mut checks = Vec::new();
     if let Some(c) = &result.consensus {
@@ -449,9 +596,16 @@ fn summarize(
 
 impl std::fmt::Display for Summary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "operations   {} ok, {} fail, {} info in {:.1} s ({:.0} ok/s)", self.ok, self.fail, self.info, self.seconds, self.throughput)?;
+        writeln!(
+            f,
+            "operations   {} ok, {} fail, {} info in {:.1} s ({:.0} ok/s)",
+            self.ok, self.fail, self.info, self.seconds, self.throughput
+        )?;
         let [p50, p95, p99, max] = self.latency_ms;
-        writeln!(f, "latency      p50 {p50:.1} ms, p95 {p95:.1} ms, p99 {p99:.1} ms, max {max:.1} ms")?;
+        writeln!(
+            f,
+            "latency      p50 {p50:.1} ms, p95 {p95:.1} ms, p99 {p99:.1} ms, max {max:.1} ms"
+        )?;
         writeln!(f, "faults       {}", self.faults.len())?;
         for x in &self.faults {
             writeln!(f, "  {x}")?;

@@ -44,13 +44,21 @@ fn listing(dir: &Path, url: &str) -> String {
         })
         .unwrap_or_default();
     names.sort();
-    let base = if url.ends_with('/') { url.to_owned() } else { format!("{url}/") };
-    let items: String = names.iter().map(|n| format!("<li><a href=\"{base}{n}\">{n}</a></li>")).collect();
+    let base = if url.ends_with('/') {
+        url.to_owned()
+    } else {
+        format!("{url}/")
+    };
+    let items: String = names
+        .iter()
+        .map(|n| format!("<li><a href=\"{base}{n}\">{n}</a></li>"))
+        .collect();
     format!("<!doctype html><meta charset=utf-8><title>{url}</title><h1>{url}</h1><ul>{items}</ul>")
 }
 
 pub fn serve(store: &Path, port: u16) -> Result<()> {
-    let listener = TcpListener::bind(("127.0.0.1", port)).with_context(|| format!("binding 127.0.0.1:{port}"))?;
+    let listener = TcpListener::bind(("127.0.0.1", port))
+        .with_context(|| format!("binding 127.0.0.1:{port}"))?;
     println!("serving {} at http://127.0.0.1:{port}/", store.display());
     for stream in listener.incoming() {
         let Ok(mut stream) = stream else { continue };
@@ -64,16 +72,32 @@ pub fn serve(store: &Path, port: u16) -> Result<()> {
             ("GET", Some(p)) if p.is_dir() => {
                 let index = p.join("report.html");
                 if index.is_file() && !url.ends_with('/') {
-                    ("200 OK", "text/html; charset=utf-8", std::fs::read(index).unwrap_or_default())
+                    (
+                        "200 OK",
+                        "text/html; charset=utf-8",
+                        std::fs::read(index).unwrap_or_default(),
+                    )
                 } else {
-                    ("200 OK", "text/html; charset=utf-8", listing(&p, url).into_bytes())
+                    (
+                        "200 OK",
+                        "text/html; charset=utf-8",
+                        listing(&p, url).into_bytes(),
+                    )
                 }
             }
-            ("GET", Some(p)) if p.is_file() => ("200 OK", content_type(&p), std::fs::read(&p).unwrap_or_default()),
+            ("GET", Some(p)) if p.is_file() => (
+                "200 OK",
+                content_type(&p),
+                std::fs::read(&p).unwrap_or_default(),
+            ),
             ("GET", _) => ("404 Not Found", "text/plain", b"not found".to_vec()),
             _ => ("405 Method Not Allowed", "text/plain", b"GET only".to_vec()),
         };
-        let _ = write!(stream, "HTTP/1.0 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n\r\n", body.len());
+        let _ = write!(
+            stream,
+            "HTTP/1.0 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
         let _ = stream.write_all(&body);
     }
     Ok(())

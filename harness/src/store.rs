@@ -19,14 +19,19 @@ impl RunDir {
     pub fn create(store: &Path, test: &str) -> Result<RunDir> {
         let stamp = chrono_like_stamp();
         let path = store.join(test).join(&stamp);
-        std::fs::create_dir_all(path.join("nodes")).with_context(|| format!("creating {}", path.display()))?;
+        std::fs::create_dir_all(path.join("nodes"))
+            .with_context(|| format!("creating {}", path.display()))?;
         let latest = store.join("latest");
         let _ = std::fs::remove_file(&latest);
         #[cfg(unix)]
         std::os::unix::fs::symlink(Path::new(test).join(&stamp), &latest)
             .with_context(|| format!("linking {}", latest.display()))?;
         let file = File::create(path.join("history.jsonl"))?;
-        Ok(RunDir { path, file: Mutex::new(BufWriter::new(file)), history: Mutex::new(History::new()) })
+        Ok(RunDir {
+            path,
+            file: Mutex::new(BufWriter::new(file)),
+            history: Mutex::new(History::new()),
+        })
     }
 
     /// Appends a record to the history, on disk at once (a crash of the
@@ -52,7 +57,9 @@ impl RunDir {
 
 /// `YYYYMMDDTHHMMSS` in UTC, from the system clock, without a date crate.
 fn chrono_like_stamp() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     let (days, rem) = (secs / 86_400, secs % 86_400);
     // Civil from days (Howard Hinnant's algorithm).
     let z = days as i64 + 719_468;
@@ -64,5 +71,10 @@ fn chrono_like_stamp() -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}{m:02}{d:02}T{:02}{:02}{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }

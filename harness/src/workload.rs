@@ -18,13 +18,21 @@ pub struct KvWorkload {
 impl KvWorkload {
     pub fn next(&self, client: u64, seq: u64, rng: &mut SmallRng) -> Command {
         let shared = self.conflict > 0.0 && rng.gen_bool(self.conflict.min(1.0));
-        let key = if shared { "shared".to_owned() } else { format!("c{client}") };
+        let key = if shared {
+            "shared".to_owned()
+        } else {
+            format!("c{client}")
+        };
         let value = format!("{client}-{seq}");
         let op = match rng.gen_range(0..10) {
             0..=3 => Op::Get { key },
             4..=7 => Op::Put { key, value },
             8 => Op::Append { key, value },
-            _ => Op::Cas { key, from: None, to: value },
+            _ => Op::Cas {
+                key,
+                from: None,
+                to: value,
+            },
         };
         Command::new(client, seq, op)
     }
@@ -64,13 +72,22 @@ impl Workload {
                 };
                 match rng.gen_range(0..10) {
                     0..=3 => Op::Get { key },
-                    4..=7 => Op::Put { key, value: format!("{process}-{seq}") },
-                    _ => Op::Cas { key, from: last.map(str::to_owned), to: format!("{process}-{seq}") },
+                    4..=7 => Op::Put {
+                        key,
+                        value: format!("{process}-{seq}"),
+                    },
+                    _ => Op::Cas {
+                        key,
+                        from: last.map(str::to_owned),
+                        to: format!("{process}-{seq}"),
+                    },
                 }
             }
             WorkloadKind::Bank => {
                 if rng.gen_bool(0.25) {
-                    Op::Balances { accounts: ACCOUNTS.iter().map(|s| (*s).to_owned()).collect() }
+                    Op::Balances {
+                        accounts: ACCOUNTS.iter().map(|s| (*s).to_owned()).collect(),
+                    }
                 } else {
                     let from = rng.gen_range(0..ACCOUNTS.len());
                     let to = (from + rng.gen_range(1..ACCOUNTS.len())) % ACCOUNTS.len();
@@ -81,16 +98,24 @@ impl Workload {
                     }
                 }
             }
-            WorkloadKind::Set => Op::Append { key: "set".into(), value: format!("{process}.{seq},") },
+            WorkloadKind::Set => Op::Append {
+                key: "set".into(),
+                value: format!("{process}.{seq},"),
+            },
         }
     }
 
     /// The reads made after the final heal.
     pub fn final_reads(&self, keys_touched: &[String]) -> Vec<Op> {
         match self.kind {
-            WorkloadKind::Kv => keys_touched.iter().map(|k| Op::Get { key: k.clone() }).collect(),
+            WorkloadKind::Kv => keys_touched
+                .iter()
+                .map(|k| Op::Get { key: k.clone() })
+                .collect(),
             WorkloadKind::Bank => {
-                vec![Op::Balances { accounts: ACCOUNTS.iter().map(|s| (*s).to_owned()).collect() }]
+                vec![Op::Balances {
+                    accounts: ACCOUNTS.iter().map(|s| (*s).to_owned()).collect(),
+                }]
             }
             WorkloadKind::Set => vec![Op::Get { key: "set".into() }],
         }

@@ -58,7 +58,12 @@ impl LocalCluster {
     /// Like [`LocalCluster::start`]; with `relay_seed`, node-to-node traffic
     /// goes through a [`RelayMesh`] (one UDP relay per directed link) whose
     /// random faults follow that seed. Must run inside a tokio runtime.
-    pub fn start_with(dir: &Path, n: usize, config: Option<&str>, relay_seed: Option<u64>) -> Result<LocalCluster> {
+    pub fn start_with(
+        dir: &Path,
+        n: usize,
+        config: Option<&str>,
+        relay_seed: Option<u64>,
+    ) -> Result<LocalCluster> {
         let bin = node_binary()?;
         std::fs::create_dir_all(dir.join("nodes"))?;
         let names: Vec<String> = (0..n as u32).map(node_name).collect();
@@ -206,11 +211,22 @@ impl LocalCluster {
                 _ => continue,
             };
             self.procs[i] = None;
-            let log = std::fs::read_to_string(self.dir.join("nodes").join(format!("{}.log", node_name(i as u32))))
-                .unwrap_or_default();
+            let log = std::fs::read_to_string(
+                self.dir
+                    .join("nodes")
+                    .join(format!("{}.log", node_name(i as u32))),
+            )
+            .unwrap_or_default();
             let tail: Vec<&str> = log.lines().rev().take(5).collect();
             let tail: Vec<&str> = tail.into_iter().rev().collect();
-            out.push((i, format!("{} exited ({status}): {}", node_name(i as u32), tail.join(" | "))));
+            out.push((
+                i,
+                format!(
+                    "{} exited ({status}): {}",
+                    node_name(i as u32),
+                    tail.join(" | ")
+                ),
+            ));
         }
         out
     }

@@ -373,11 +373,16 @@ impl<C: CStruct> Learner<C> {
     /// Per acceptor, the ballot and length of the latest vote held for
     /// `instance`.
     fn holdings(&self, instance: Instance) -> Vec<(NodeId, Ballot, u32)> {
-        let Some(st) = self.open.get(&instance) else { return Vec::new() };
+        let Some(st) = self.open.get(&instance) else {
+            return Vec::new();
+        };
         let mut have = Vec::new();
         for a in 0..self.n {
-            if let Some((bal, v)) =
-                st.ballots.iter().rev().find_map(|(b, votes)| votes[a].as_ref().map(|v| (*b, v)))
+            if let Some((bal, v)) = st
+                .ballots
+                .iter()
+                .rev()
+                .find_map(|(b, votes)| votes[a].as_ref().map(|v| (*b, v)))
             {
                 have.push((a as NodeId, bal, v.len()));
             }
@@ -437,7 +442,10 @@ impl<C: CStruct> Learner<C> {
             self.last_sync = now;
             self.syncs_without_progress += 1;
             let have = self.holdings(self.next);
-            out.broadcast(Message::Sync { instance: self.next, have });
+            out.broadcast(Message::Sync {
+                instance: self.next,
+                have,
+            });
         } else {
             self.syncs_without_progress = 0;
         }

@@ -84,7 +84,10 @@ pub enum Message {
     /// has not finished learning, and any node for the value if chosen.
     /// `have` lists, per acceptor, the ballot and length of the vote the
     /// learner holds, so the answer is only what it lacks.
-    Sync { instance: Instance, have: Vec<(NodeId, Ballot, u32)> },
+    Sync {
+        instance: Instance,
+        have: Vec<(NodeId, Ballot, u32)>,
+    },
     /// A learner that learned a closed instance hands its value to a node
     /// that asked for it (catch-up of a lagging or restarted node).
     Chosen {

@@ -533,7 +533,8 @@ impl<C: CStruct> Replica<C> {
             Message::Sync { instance, have } => {
                 let mine = have.iter().find(|(a, _, _)| *a == self.id);
                 let (bal, len) = mine.map_or((None, 0), |(_, b, l)| (Some(*b), *l));
-                self.acceptor.resend_vote(from, instance, bal, len, &mut out);
+                self.acceptor
+                    .resend_vote(from, instance, bal, len, &mut out);
                 self.learner.on_sync(from, instance, &mut out);
             }
             Message::Chosen { instance, value } => {
