@@ -748,20 +748,7 @@ impl Sim {
             .map(|r| r.stats().clone())
             .collect();
         for s in live.iter().chain(self.lost_stats.iter()) {
-            stats.learned_fast += s.learned_fast;
-            stats.learned_slow += s.learned_slow;
-            stats.checkpoints_learned += s.checkpoints_learned;
-            stats.collisions += s.collisions;
-            stats.recoveries += s.recoveries;
-            stats.ballots_started += s.ballots_started;
-            stats.elections += s.elections;
-            stats.mode_switches += s.mode_switches;
-            stats.checkpoints_proposed += s.checkpoints_proposed;
-            stats.writes += s.writes;
-            stats.messages += s.messages;
-            stats.max_batch = stats.max_batch.max(s.max_batch);
-            stats.incompatible_learned += s.incompatible_learned;
-            stats.start_errors += s.start_errors;
+            stats.add(s);
         }
         let diagnosis =
             if timed_out {

@@ -114,7 +114,7 @@ pub fn sweep(
                 });
                 let mut r = report.lock().expect("report lock");
                 r.seeds += 1;
-                add_stats(&mut r.stats, &out.stats);
+                r.stats.add(&out.stats);
                 r.ok += out.ok;
                 r.fail += out.fail;
                 r.info += out.info;
@@ -128,23 +128,6 @@ pub fn sweep(
     report.failures.sort_by_key(|f| f.seed);
     report.elapsed_s = started.elapsed().as_secs_f64();
     Ok(report)
-}
-
-fn add_stats(a: &mut Stats, s: &Stats) {
-    a.learned_fast += s.learned_fast;
-    a.learned_slow += s.learned_slow;
-    a.checkpoints_learned += s.checkpoints_learned;
-    a.collisions += s.collisions;
-    a.recoveries += s.recoveries;
-    a.ballots_started += s.ballots_started;
-    a.elections += s.elections;
-    a.mode_switches += s.mode_switches;
-    a.checkpoints_proposed += s.checkpoints_proposed;
-    a.writes += s.writes;
-    a.messages += s.messages;
-    a.max_batch = a.max_batch.max(s.max_batch);
-    a.incompatible_learned += s.incompatible_learned;
-    a.start_errors += s.start_errors;
 }
 
 impl fmt::Display for SweepReport {

@@ -104,6 +104,26 @@ pub struct Stats {
     pub start_errors: u64,
 }
 
+impl Stats {
+    /// Adds another replica's counters (`max_batch` takes the larger).
+    pub fn add(&mut self, s: &Stats) {
+        self.learned_fast += s.learned_fast;
+        self.learned_slow += s.learned_slow;
+        self.checkpoints_learned += s.checkpoints_learned;
+        self.collisions += s.collisions;
+        self.recoveries += s.recoveries;
+        self.ballots_started += s.ballots_started;
+        self.elections += s.elections;
+        self.mode_switches += s.mode_switches;
+        self.checkpoints_proposed += s.checkpoints_proposed;
+        self.writes += s.writes;
+        self.messages += s.messages;
+        self.max_batch = self.max_batch.max(s.max_batch);
+        self.incompatible_learned += s.incompatible_learned;
+        self.start_errors += s.start_errors;
+    }
+}
+
 #[derive(Debug)]
 enum Held {
     Send(Dest, Message),
