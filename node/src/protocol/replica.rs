@@ -168,6 +168,8 @@ pub struct Replica<C> {
 }
 
 impl<C: CStruct> Replica<C> {
+    // `config.planted` is `()` in builds without planted bugs.
+    #[allow(clippy::unit_arg)]
     pub fn new(id: NodeId, config: Config) -> Self {
         let n = config.n();
         assert!((id as usize) < n, "node id {id} outside a cluster of {n}");
