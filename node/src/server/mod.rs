@@ -54,7 +54,14 @@ pub async fn run<C: CStruct>(
     let name = node_name(cfg.id);
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("creating the data directory {}", cfg.data_dir.display()))?;
+    let fresh = check_data_dir(&cfg.data_dir, &name)?;
     let (wal, recovered) = Wal::open(&cfg.data_dir)?;
+    if fresh {
+        // Only once the log exists, so a crash in between cannot leave a
+        // claimed directory without a log.
+        let owner = cfg.data_dir.join(OWNER_FILE);
+        std::fs::write(&owner, format!("{name}\n")).with_context(|| format!("writing {}", owner.display()))?;
+    }
     if let Some(torn) = &recovered.torn_tail {
         tracing::warn!(
             offset = torn.offset,
@@ -131,6 +138,37 @@ pub async fn run<C: CStruct>(
     }
     net.shutdown().await;
     Ok(())
+}
+
+/// The file naming the node a data directory belongs to.
+const OWNER_FILE: &str = "node";
+
+/// Refuses a data directory that belongs to another node, or whose log
+/// vanished after the node first started there: an acceptor that came back
+/// with no memory of its promises could break them (PAPER.md trap 9), so it
+/// must not come back silently.
+/// Returns whether the directory is new to this node.
+fn check_data_dir(dir: &std::path::Path, name: &str) -> anyhow::Result<bool> {
+    let owner = dir.join(OWNER_FILE);
+    let log = dir.join(crate::storage::LOG_FILE);
+    match std::fs::read_to_string(&owner) {
+        Ok(text) => {
+            let claimed = text.trim();
+            if claimed != name {
+                anyhow::bail!("{} belongs to node {claimed}, not {name}", dir.display());
+            }
+            if !log.exists() {
+                anyhow::bail!(
+                    "{} was used by {name} but its log {} is gone: refusing to start with no memory of its promises",
+                    dir.display(),
+                    log.display()
+                );
+            }
+            Ok(false)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
+        Err(e) => Err(e).with_context(|| format!("reading {}", owner.display())),
+    }
 }
 
 struct Core<'a, C> {
