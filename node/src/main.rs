@@ -200,6 +200,16 @@ fn main() {
 
 fn real_main() -> Result<i32> {
     let cli = Cli::parse();
+    if !matches!(cli.command, Cmd::Run { .. }) {
+        // A command whose output is piped into `head` should end quietly
+        // when the pipe closes, as other command-line tools do, rather than
+        // panic in println!. The server keeps Rust's default (errors, not
+        // signals) for its sockets.
+        // SAFETY: setting a signal disposition before any thread starts.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -60,7 +60,8 @@ pub async fn run<C: CStruct>(
         // Only once the log exists, so a crash in between cannot leave a
         // claimed directory without a log.
         let owner = cfg.data_dir.join(OWNER_FILE);
-        std::fs::write(&owner, format!("{name}\n")).with_context(|| format!("writing {}", owner.display()))?;
+        std::fs::write(&owner, format!("{name}\n"))
+            .with_context(|| format!("writing {}", owner.display()))?;
     }
     if let Some(torn) = &recovered.torn_tail {
         tracing::warn!(
