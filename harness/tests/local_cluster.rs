@@ -122,49 +122,31 @@ async fn kills_and_restarts_lose_no_acknowledged_write() {
     admin.retry.attempt = Duration::from_millis(500);
     tokio::time::sleep(Duration::from_secs(2)).await;
 
+    // The leader and one other, then two others: each pair killed with
+    // SIGKILL, down for 2 s, restarted, then 2 s to recover.
     let l = leader(&mut admin, 5).await.expect("a leader");
-    let other = (l + 2) % 5;
-    for victim in [l, other] {
-        cluster.kill(victim).unwrap();
-        rec.push(record::nemesis(
-            rec.now(),
-            "kill",
-            "start",
-            Some(node_name(victim as u32)),
-        ));
+    for pair in [[l, (l + 2) % 5], [(l + 1) % 5, (l + 3) % 5]] {
+        for victim in pair {
+            cluster.kill(victim).unwrap();
+            rec.push(record::nemesis(
+                rec.now(),
+                "kill",
+                "start",
+                Some(node_name(victim as u32)),
+            ));
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        for victim in pair {
+            cluster.restart(victim).unwrap();
+            rec.push(record::nemesis(
+                rec.now(),
+                "kill",
+                "stop",
+                Some(node_name(victim as u32)),
+            ));
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
     }
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    for victim in [l, other] {
-        cluster.restart(victim).unwrap();
-        rec.push(record::nemesis(
-            rec.now(),
-            "kill",
-            "stop",
-            Some(node_name(victim as u32)),
-        ));
-    }
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let (a, b) = ((l + 1) % 5, (l + 3) % 5);
-    for victim in [a, b] {
-        cluster.kill(victim).unwrap();
-        rec.push(record::nemesis(
-            rec.now(),
-            "kill",
-            "start",
-            Some(node_name(victim as u32)),
-        ));
-    }
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    for victim in [a, b] {
-        cluster.restart(victim).unwrap();
-        rec.push(record::nemesis(
-            rec.now(),
-            "kill",
-            "stop",
-            Some(node_name(victim as u32)),
-        ));
-    }
-    tokio::time::sleep(Duration::from_secs(2)).await;
     stop.store(true, Ordering::Relaxed);
     for w in workers {
         w.await.unwrap();

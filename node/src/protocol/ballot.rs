@@ -134,9 +134,31 @@ impl Quorums {
     }
 }
 
+/// Every `k`-element subset of the set bits of `mask`, as masks: the
+/// quorums of a given size among some acceptors.
+pub(crate) fn subsets_of(mask: u32, k: usize) -> impl Iterator<Item = u32> {
+    let top = if mask == 0 {
+        1
+    } else {
+        1u64 << (32 - mask.leading_zeros())
+    };
+    (0..top)
+        .map(|m| m as u32)
+        .filter(move |m| m & !mask == 0 && m.count_ones() as usize == k)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn subsets_count() {
+        assert_eq!(subsets_of(0b11111, 3).count(), 10);
+        assert_eq!(subsets_of(0b10111, 3).count(), 4);
+        assert_eq!(subsets_of(0b00011, 3).count(), 0);
+        assert_eq!(subsets_of(0b10100, 0).collect::<Vec<_>>(), vec![0]);
+        assert!(subsets_of(0b10110, 2).all(|m| m & !0b10110 == 0));
+    }
 
     #[test]
     fn section_6_1_sizes() {

@@ -7,7 +7,7 @@
 //! every command the quorum reported (so commands of a collision are not
 //! lost: Section 6.1, "get the conflicting proposed commands chosen").
 
-use super::ballot::{Ballot, NodeId, Quorums};
+use super::ballot::{subsets_of, Ballot, NodeId, Quorums};
 use super::message::{Instance, InstanceVote, Message, Record, Suggestion};
 use super::outbox::Outbox;
 use super::planted::{planted, Planted};
@@ -294,11 +294,11 @@ impl<C: CStruct> Leader<C> {
         // γ(R) = ⊓ of their votes. Only Q ∩ R matters, so enumerate R over
         // all acceptors and collect distinct intersections.
         let size = self.quorums.size(k);
-        let all: Vec<usize> = (0..self.n).collect();
-        let in_q = |a: usize| q.iter().find(|(x, _, _)| *x as usize == a);
+        let all: u32 = (1u32 << self.n) - 1;
         let mut gammas: Vec<C> = Vec::new();
-        for r in subsets(&all, size) {
-            let members: Vec<&(NodeId, Ballot, C)> = r.iter().filter_map(|&a| in_q(a)).collect();
+        for r in subsets_of(all, size) {
+            let members: Vec<&(NodeId, Ballot, C)> =
+                q.iter().filter(|(a, _, _)| r & (1 << a) != 0).collect();
             debug_assert!(!members.is_empty(), "Quorum Assumption: Q ∩ R is not empty");
             if members.is_empty() || members.iter().any(|(_, vbal, _)| *vbal != k) {
                 continue;
@@ -435,19 +435,4 @@ impl<C: CStruct> Leader<C> {
             },
         );
     }
-}
-
-/// Every `k`-element subset of `items`.
-fn subsets(items: &[usize], k: usize) -> Vec<Vec<usize>> {
-    if k == 0 {
-        return vec![Vec::new()];
-    }
-    let mut out = Vec::new();
-    for (i, &first) in items.iter().enumerate() {
-        for mut rest in subsets(&items[i + 1..], k - 1) {
-            rest.insert(0, first);
-            out.push(rest);
-        }
-    }
-    out
 }

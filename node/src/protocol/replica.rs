@@ -338,17 +338,9 @@ impl<C: CStruct> Replica<C> {
             // Phase 1 did not gather a quorum in time: try a higher ballot,
             // classic if a fast quorum did not answer, and wait longer.
             let timeout = self.config.election_ticks << self.phase1_attempts.min(6);
-            if now >= self.last_heartbeat + self.config.heartbeat_ticks {
-                // Tell the others a leader is at work, so they do not start
-                // rival ballots while a slow phase 1 completes.
-                self.last_heartbeat = now;
-                self.last_leader_contact = now;
-                out.broadcast(Message::Heartbeat {
-                    bal,
-                    closed_below: self.learner.closed_below(),
-                    open_len: self.learner.open_len() as u32,
-                });
-            }
+            // Tell the others a leader is at work, so they do not start
+            // rival ballots while a slow phase 1 completes.
+            self.heartbeat(bal, &mut out);
             if now >= self.leader.started_at + timeout {
                 self.phase1_attempts += 1;
                 let fast = bal.fast && self.alive() >= self.config.quorums.fast;
@@ -385,20 +377,26 @@ impl<C: CStruct> Replica<C> {
         self.leader.phase1a(m, self.now, out);
     }
 
-    /// The leader's duties on a tick (Section 6.2): heartbeats, switching
-    /// between fast and classic ballots as acceptors fail and return,
-    /// recovering an instance that stopped making progress, checkpoints.
-    fn lead(&mut self, bal: Ballot, out: &mut Outbox) {
-        let now = self.now;
-        self.last_leader_contact = now;
-        if now >= self.last_heartbeat + self.config.heartbeat_ticks {
-            self.last_heartbeat = now;
+    /// Every `heartbeat_ticks`, tells everyone that the leader of `bal` is
+    /// alive and how far its learner has got; a leader is its own contact.
+    fn heartbeat(&mut self, bal: Ballot, out: &mut Outbox) {
+        self.last_leader_contact = self.now;
+        if self.now >= self.last_heartbeat + self.config.heartbeat_ticks {
+            self.last_heartbeat = self.now;
             out.broadcast(Message::Heartbeat {
                 bal,
                 closed_below: self.learner.closed_below(),
                 open_len: self.learner.open_len() as u32,
             });
         }
+    }
+
+    /// The leader's duties on a tick (Section 6.2): heartbeats, switching
+    /// between fast and classic ballots as acceptors fail and return,
+    /// recovering an instance that stopped making progress, checkpoints.
+    fn lead(&mut self, bal: Ballot, out: &mut Outbox) {
+        let now = self.now;
+        self.heartbeat(bal, out);
         let settled = now >= self.leader.started_at + 2 * self.config.election_ticks;
         let alive = self.alive();
         if bal.fast && !self.config.fast {
