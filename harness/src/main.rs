@@ -1,6 +1,7 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use gpaxos_harness::bench::{self, BenchConfig, Mode};
+use gpaxos_harness::cluster::{docker, Backend};
 use gpaxos_harness::nemesis::Kind;
 use gpaxos_harness::runner::{self, TestConfig};
 use gpaxos_harness::sim::{self, Faults, SimConfig};
@@ -59,9 +60,10 @@ enum Cmd {
     /// unknown).
     Test(TestArgs),
     /// A matrix of test runs: `ci` runs every nemesis kind with every
-    /// workload, each run at least 20 s.
+    /// workload on local clusters, each run at least 20 s; `docker` runs
+    /// shorter ones on the compose containers.
     Suite {
-        /// The suite: ci.
+        /// The suite: ci or docker.
         name: String,
         #[arg(long, default_value = "store")]
         store: PathBuf,
@@ -83,9 +85,12 @@ enum Cmd {
 #[derive(clap::Args, Clone)]
 pub struct TestArgs {
     /// Where the cluster runs. `local`: node processes on loopback behind
-    /// the harness's UDP relays. (`sim` is the `sim` command.)
-    #[arg(long, default_value = "local")]
-    backend: String,
+    /// the harness's UDP relays. `docker`: the five containers of
+    /// docker-compose.yml (image from docker/build.sh), faulted with
+    /// iptables and tc netem in their network namespaces; needs root.
+    /// (`sim` is the `sim` command.)
+    #[arg(long, value_enum, default_value_t = Backend::Local)]
+    backend: Backend,
     #[arg(long, default_value_t = 5)]
     nodes: usize,
     #[arg(long, value_enum, default_value_t = WorkloadKind::Kv)]
@@ -248,11 +253,20 @@ fn real_main() -> Result<()> {
 
 /// Runs `--test-count` tests; the exit code is the worst verdict's.
 fn test(a: TestArgs) -> Result<i32> {
-    if a.backend != "local" {
-        anyhow::bail!(
-            "--backend {} is not available here: use local (or the sim command)",
-            a.backend
-        );
+    if a.backend == Backend::Docker {
+        if a.planted_bug.is_some() {
+            anyhow::bail!(
+                "--planted-bug needs a node configuration, and the docker backend runs the nodes \
+                 with docker-compose.yml's settings: use --backend local"
+            );
+        }
+        if a.nodes != docker::NODES {
+            anyhow::bail!(
+                "the docker backend is the {} nodes of docker-compose.yml; got --nodes {}",
+                docker::NODES,
+                a.nodes
+            );
+        }
     }
     if a.nodes == 0
         || a.concurrency == 0
@@ -290,8 +304,14 @@ fn test(a: TestArgs) -> Result<i32> {
             },
             |s| s + i as u64,
         );
+        let prefix = match a.backend {
+            Backend::Local => "",
+            Backend::Docker => "docker-",
+        };
         let cfg = TestConfig {
-            name: format!("{:?}-{}", a.workload, a.nemesis.replace(',', "+")).to_lowercase(),
+            name: format!("{prefix}{:?}-{}", a.workload, a.nemesis.replace(',', "+"))
+                .to_lowercase(),
+            backend: a.backend,
             nodes: a.nodes,
             workload: a.workload,
             nemesis: nemesis.clone(),
@@ -308,9 +328,10 @@ fn test(a: TestArgs) -> Result<i32> {
                 .map(|b| format!("planted_bug = {:?}\n", pascal(b))),
         };
         eprintln!(
-            "test {}/{}: {} nodes, {:?}, nemesis {}, {} s, seed {seed}",
+            "test {}/{}: {:?} backend, {} nodes, {:?}, nemesis {}, {} s, seed {seed}",
             i + 1,
             a.test_count.max(1),
+            a.backend,
             a.nodes,
             a.workload,
             a.nemesis,
@@ -342,8 +363,10 @@ fn pascal(kebab: &str) -> String {
 /// The CI matrix: every workload, with every nemesis kind coming round once
 /// in each run (8 kinds at 2.5 s per fault and per heal: 40 s of faults).
 fn suite(name: &str, store: PathBuf) -> Result<i32> {
-    if name != "ci" {
-        anyhow::bail!("unknown suite {name:?}: the suites are: ci");
+    match name {
+        "ci" => {}
+        "docker" => return suite_docker(store),
+        _ => anyhow::bail!("unknown suite {name:?}: the suites are: ci, docker"),
     }
     let started = std::time::Instant::now();
     let mut worst = gpaxos_checker::Verdict::Valid;
@@ -353,7 +376,7 @@ fn suite(name: &str, store: PathBuf) -> Result<i32> {
         .enumerate()
     {
         let args = TestArgs {
-            backend: "local".into(),
+            backend: Backend::Local,
             nodes: 5,
             workload,
             nemesis: "all".into(),
@@ -385,5 +408,69 @@ fn suite(name: &str, store: PathBuf) -> Result<i32> {
         println!("  {l}");
     }
     println!("suite ci: {worst}");
+    Ok(worst.exit_code())
+}
+
+/// The docker matrix: shorter runs on the compose containers, every
+/// nemesis kind but duplicate and reorder (which the ci suite covers on
+/// the same code path as loss and delay). Without a Docker engine or its
+/// image it is skipped, loudly, except under CI=true, where it fails.
+fn suite_docker(store: PathBuf) -> Result<i32> {
+    let started = std::time::Instant::now();
+    let root = docker::project_root()?;
+    if let Err(why) = docker::preflight(&root) {
+        let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+        if ci {
+            anyhow::bail!("suite docker cannot run under CI=true: {why}");
+        }
+        let line = format!("## suite docker SKIPPED: {why}");
+        let bar = "#".repeat(line.chars().count().max(60));
+        eprintln!("{bar}\n{line}\n{bar}");
+        return Ok(0);
+    }
+    let runs = [
+        (WorkloadKind::Kv, "partition,kill,pause"),
+        (WorkloadKind::Bank, "loss,delay,torn-wal"),
+    ];
+    let mut worst = gpaxos_checker::Verdict::Valid;
+    let mut lines = Vec::new();
+    for (i, (workload, nemesis)) in runs.into_iter().enumerate() {
+        let args = TestArgs {
+            backend: Backend::Docker,
+            nodes: docker::NODES,
+            workload,
+            nemesis: nemesis.into(),
+            nemesis_interval: 3.0,
+            time_limit: 48.0,
+            rate: 100.0,
+            concurrency: 8,
+            conflict: 0.2,
+            test_count: 1,
+            seed: Some(2000 + i as u64),
+            store: store.join("suite-docker"),
+            planted_bug: None,
+        };
+        let run_started = std::time::Instant::now();
+        let code = test(args)?;
+        let verdict = match code {
+            0 => gpaxos_checker::Verdict::Valid,
+            1 => gpaxos_checker::Verdict::Invalid,
+            _ => gpaxos_checker::Verdict::Unknown,
+        };
+        lines.push(format!(
+            "{workload:?} with {nemesis}: {verdict} ({:.0} s)",
+            run_started.elapsed().as_secs_f64()
+        ));
+        worst = worst.and(verdict);
+    }
+    println!(
+        "\nsuite docker: {} runs in {:.0} s",
+        lines.len(),
+        started.elapsed().as_secs_f64()
+    );
+    for l in &lines {
+        println!("  {l}");
+    }
+    println!("suite docker: {worst}");
     Ok(worst.exit_code())
 }

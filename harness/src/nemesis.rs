@@ -1,8 +1,9 @@
-//! Fault kinds and their heals, applied to a local cluster (Jepsen's
-//! nemesis). Every fault and every heal is recorded in the history.
+//! Fault kinds and their heals, applied to a cluster of either backend
+//! (Jepsen's nemesis). Every fault and every heal is recorded in the
+//! history.
 
-use crate::cluster::local::LocalCluster;
 use crate::cluster::relay::{grudge, LinkFaults};
+use crate::cluster::Cluster;
 use anyhow::{bail, Result};
 use rand::rngs::SmallRng;
 use rand::seq::SliceRandom;
@@ -101,13 +102,13 @@ fn kill_set(n: usize, rng: &mut SmallRng) -> Vec<usize> {
 /// `leader` is the node believed to lead, for the isolate-leader partition.
 pub fn inject(
     kind: Kind,
-    cluster: &mut LocalCluster,
+    cluster: &mut Cluster,
     leader: Option<usize>,
     rng: &mut SmallRng,
 ) -> Result<(Active, String)> {
     let n = cluster.n();
     let nodes: Vec<usize> = (0..n).collect();
-    let Some(mesh) = cluster.relays() else {
+    if !cluster.has_network_faults() {
         if matches!(
             kind,
             Kind::Partition | Kind::Loss | Kind::Delay | Kind::Duplicate | Kind::Reorder
@@ -115,9 +116,9 @@ pub fn inject(
             bail!("{} needs the harness's relays", kind.name());
         }
         return inject_process(kind, cluster, rng);
-    };
-    let links = |f: LinkFaults, what: String| {
-        mesh.set_all(f);
+    }
+    let links = |cluster: &mut Cluster, f: LinkFaults, what: String| {
+        cluster.set_link_faults(f)?;
         Ok((Active::Links, what))
     };
     match kind {
@@ -147,12 +148,13 @@ pub fn inject(
                 }
                 _ => (grudge::bridge(&shuffled), format!("bridge {shuffled:?}")),
             };
-            mesh.partition(&g);
+            cluster.partition(&g)?;
             Ok((Active::Partition, what))
         }
         Kind::Loss => {
             let p = rng.gen_range(0.05..0.3);
             links(
+                cluster,
                 LinkFaults {
                     loss: p,
                     ..Default::default()
@@ -164,6 +166,7 @@ pub fn inject(
             let d = Duration::from_millis(rng.gen_range(5..50));
             let j = d / 2;
             links(
+                cluster,
                 LinkFaults {
                     delay: d,
                     jitter: j,
@@ -175,6 +178,7 @@ pub fn inject(
         Kind::Duplicate => {
             let p = rng.gen_range(0.05..0.3);
             links(
+                cluster,
                 LinkFaults {
                     duplicate: p,
                     ..Default::default()
@@ -185,6 +189,7 @@ pub fn inject(
         Kind::Reorder => {
             let p = rng.gen_range(0.05..0.3);
             links(
+                cluster,
                 LinkFaults {
                     reorder: p,
                     delay: Duration::from_millis(2),
@@ -199,7 +204,7 @@ pub fn inject(
 
 fn inject_process(
     kind: Kind,
-    cluster: &mut LocalCluster,
+    cluster: &mut Cluster,
     rng: &mut SmallRng,
 ) -> Result<(Active, String)> {
     let n = cluster.n();
@@ -215,15 +220,15 @@ fn inject_process(
             for &v in &victims {
                 cluster.kill(v)?;
             }
-            let what = format!("SIGKILL {}", names(&victims));
+            let what = format!("{} {}", cluster.kill_word(), names(&victims));
             Ok((Active::Killed(victims), what))
         }
         Kind::Pause => {
             let victims = kill_set(n, rng);
             for &v in &victims {
-                cluster.pause(v);
+                cluster.pause(v)?;
             }
-            let what = format!("SIGSTOP {}", names(&victims));
+            let what = format!("{} {}", cluster.pause_word(), names(&victims));
             Ok((Active::Paused(victims), what))
         }
         Kind::TornWal => {
@@ -231,7 +236,7 @@ fn inject_process(
             // ends in half a frame, which recovery must cut off.
             let v = rng.gen_range(0..n);
             cluster.kill(v)?;
-            let log = cluster.data_dir(v).join("wal.log");
+            let log = cluster.data_dir(v)?.join("wal.log");
             let junk: Vec<u8> = (0..rng.gen_range(1..40)).map(|_| rng.gen()).collect();
             let mut f = std::fs::OpenOptions::new().append(true).open(&log)?;
             // A frame header promising more bytes than follow.
@@ -240,7 +245,8 @@ fn inject_process(
             Ok((
                 Active::Killed(vec![v]),
                 format!(
-                    "SIGKILL n{} and tear the tail of its log ({} bytes)",
+                    "{} n{} and tear the tail of its log ({} bytes)",
+                    cluster.kill_word(),
                     v + 1,
                     junk.len() + 4
                 ),
@@ -250,14 +256,10 @@ fn inject_process(
     }
 }
 
-/// Undoes a fault.
-pub fn heal(active: Active, cluster: &mut LocalCluster) -> Result<()> {
+/// Undoes a fault; says what it did, when the backend counts it.
+pub fn heal(active: Active, cluster: &mut Cluster) -> Result<Option<String>> {
     match active {
-        Active::Partition | Active::Links => {
-            if let Some(mesh) = cluster.relays() {
-                mesh.heal();
-            }
-        }
+        Active::Partition | Active::Links => return cluster.heal_network(),
         Active::Killed(v) => {
             for i in v {
                 cluster.restart(i)?;
@@ -265,20 +267,18 @@ pub fn heal(active: Active, cluster: &mut LocalCluster) -> Result<()> {
         }
         Active::Paused(v) => {
             for i in v {
-                cluster.resume(i);
+                cluster.resume(i)?;
             }
         }
     }
-    Ok(())
+    Ok(None)
 }
 
 /// Heals everything, whatever is in force: the final heal.
-pub fn heal_all(cluster: &mut LocalCluster) -> Result<()> {
-    if let Some(mesh) = cluster.relays() {
-        mesh.heal();
-    }
+pub fn heal_all(cluster: &mut Cluster) -> Result<()> {
+    cluster.heal_network()?;
     for i in 0..cluster.n() {
-        cluster.resume(i);
+        cluster.resume(i)?;
         cluster.restart(i)?;
     }
     Ok(())

@@ -1,4 +1,5 @@
-//! `gpaxos-harness test`: one Jepsen-style run against a local cluster.
+//! `gpaxos-harness test`: one Jepsen-style run against a cluster of either
+//! backend (local processes or the compose containers).
 //!
 //! Clients run a workload; the nemesis injects a fault every interval and
 //! heals it; learners are observed every second. At the time limit the
@@ -7,7 +8,7 @@
 //! checker judges `history.jsonl` and writes `results.json` and
 //! `report.html`.
 
-use crate::cluster::local::LocalCluster;
+use crate::cluster::{Backend, Cluster};
 use crate::nemesis::{self, Kind};
 use crate::record;
 use crate::store::RunDir;
@@ -34,6 +35,7 @@ use std::time::{Duration, Instant};
 #[derive(Clone, Debug, Serialize)]
 pub struct TestConfig {
     pub name: String,
+    pub backend: Backend,
     pub nodes: usize,
     pub workload: WorkloadKind,
     pub nemesis: Vec<Kind>,
@@ -216,7 +218,15 @@ fn leader_of(status: &gpaxos_node::client::Status) -> Option<usize> {
 
 pub async fn run(cfg: TestConfig, interrupted: Arc<AtomicBool>) -> Result<Summary> {
     let mut cfg = cfg;
-    if cfg.workload == WorkloadKind::Bank {
+    if cfg.backend == Backend::Docker && cfg.node_config.is_some() {
+        anyhow::bail!(
+            "the docker backend runs the nodes with docker-compose.yml's settings; \
+             a node configuration (--planted-bug) needs --backend local"
+        );
+    }
+    // The docker backend opens the bank's accounts with
+    // docker/compose.bank.yml instead.
+    if cfg.workload == WorkloadKind::Bank && cfg.backend == Backend::Local {
         // The nodes open the accounts at the balance the history's `init`
         // record declares to the checker.
         let accounts: Vec<String> = ACCOUNTS
@@ -228,14 +238,16 @@ pub async fn run(cfg: TestConfig, interrupted: Arc<AtomicBool>) -> Result<Summar
     }
     let run = RunDir::create(&cfg.store, &cfg.name)?;
     run.write_json("test.json", &cfg)?;
-    let mut cluster = LocalCluster::start_with(
+    let mut cluster = Cluster::start(
+        cfg.backend,
         &run.path,
         cfg.nodes,
         cfg.node_config.as_deref(),
-        Some(cfg.seed),
+        cfg.seed,
+        cfg.workload == WorkloadKind::Bank,
     )?;
     let creds = certs::load_client(&cluster.tls_dir())?;
-    let addrs = cluster.addrs().to_vec();
+    let addrs = cluster.addrs();
     let shared = Arc::new(Shared {
         run,
         start: Instant::now(),
@@ -291,7 +303,8 @@ pub async fn run(cfg: TestConfig, interrupted: Arc<AtomicBool>) -> Result<Summar
     let deadline = shared.start + Duration::from_secs_f64(cfg.time_limit);
     let interval = Duration::from_secs_f64(cfg.nemesis_interval);
     let mut next_fault = Instant::now() + interval;
-    let mut active: Option<(Kind, nemesis::Active)> = None;
+    // The fault in force, and its line in `faults`.
+    let mut active: Option<(Kind, nemesis::Active, usize)> = None;
     let mut last_observe = Instant::now();
     let mut unexpected: Vec<String> = Vec::new();
     let mut order = cfg.nemesis.clone();
@@ -322,13 +335,19 @@ pub async fn run(cfg: TestConfig, interrupted: Arc<AtomicBool>) -> Result<Summar
             continue;
         }
         next_fault = Instant::now() + interval;
-        if let Some((kind, a)) = active.take() {
-            let result = nemesis::heal(a, &mut cluster);
+        if let Some((kind, a, line)) = active.take() {
+            let (note, failed) = match nemesis::heal(a, &mut cluster) {
+                Ok(note) => (note, None),
+                Err(e) => (None, Some(e.to_string())),
+            };
+            if let (Some(n), Some(line)) = (&note, faults.get_mut(line)) {
+                line.push_str(&format!(" ({n})"));
+            }
             shared.run.record(record::nemesis(
                 shared.now(),
                 kind.name(),
                 "stop",
-                result.err().map(|e| e.to_string()),
+                failed.or(note),
             ));
             continue;
         }
@@ -357,7 +376,7 @@ pub async fn run(cfg: TestConfig, interrupted: Arc<AtomicBool>) -> Result<Summar
                     shared.start.elapsed().as_secs_f64(),
                     kind.name()
                 ));
-                active = Some((kind, a));
+                active = Some((kind, a, faults.len() - 1));
             }
             Err(e) => {
                 // A nemesis that fails is reported, never skipped silently.
@@ -378,8 +397,10 @@ pub async fn run(cfg: TestConfig, interrupted: Arc<AtomicBool>) -> Result<Summar
 
     // Final phase: heal everything (always, Ctrl-C included), let the
     // cluster recover, stop the clients, read everything back.
-    if let Some((kind, a)) = active.take() {
-        let _ = nemesis::heal(a, &mut cluster);
+    if let Some((kind, a, line)) = active.take() {
+        if let (Ok(Some(n)), Some(line)) = (nemesis::heal(a, &mut cluster), faults.get_mut(line)) {
+            line.push_str(&format!(" ({n})"));
+        }
         shared
             .run
             .record(record::nemesis(shared.now(), kind.name(), "stop", None));

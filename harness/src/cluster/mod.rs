@@ -1,5 +1,221 @@
-//! Cluster backends. `local`: node processes on loopback; `relay`: the UDP
-//! relays between them, one per directed link, that carry packet faults.
+//! Cluster backends. `local`: node processes on loopback, with `relay`, the
+//! UDP relays between them, one per directed link, that carry packet
+//! faults; `docker`: the containers of `docker-compose.yml`, faulted from
+//! the host with `iptables` in their network namespaces (`netfault`,
+//! `nfqueue`).
+//!
+//! [`Cluster`] is what the runner and the nemesis see: the same kills,
+//! pauses, partitions (by [`Grudge`]) and packet faults on either backend.
 
+pub mod docker;
 pub mod local;
+pub mod netfault;
+pub mod nfqueue;
 pub mod relay;
+
+use anyhow::{bail, Result};
+use docker::DockerCluster;
+use local::LocalCluster;
+use relay::{Grudge, LinkFaults};
+use serde::Serialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Where a test's cluster runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// Node processes on loopback behind the harness's UDP relays.
+    #[default]
+    Local,
+    /// The five containers of docker-compose.yml.
+    Docker,
+}
+
+/// A running cluster of either backend.
+pub enum Cluster {
+    Local(LocalCluster),
+    Docker(DockerCluster),
+}
+
+impl Cluster {
+    /// Starts a cluster for the run in `dir`. `config` is the text of a node
+    /// TOML configuration (local only: containers run with the compose
+    /// file's settings); `bank` asks for the bank's opening balances.
+    pub fn start(
+        backend: Backend,
+        dir: &Path,
+        n: usize,
+        config: Option<&str>,
+        seed: u64,
+        bank: bool,
+    ) -> Result<Cluster> {
+        match backend {
+            Backend::Local => Ok(Cluster::Local(LocalCluster::start_with(
+                dir,
+                n,
+                config,
+                Some(seed),
+            )?)),
+            Backend::Docker => {
+                if config.is_some() {
+                    bail!(
+                        "the docker backend runs the nodes with docker-compose.yml's settings; \
+                         a node configuration (--planted-bug) needs --backend local"
+                    );
+                }
+                if n != docker::NODES {
+                    bail!(
+                        "the docker backend is the {} nodes of docker-compose.yml; got --nodes {n}",
+                        docker::NODES
+                    );
+                }
+                Ok(Cluster::Docker(DockerCluster::up(dir, bank, seed)?))
+            }
+        }
+    }
+
+    pub fn n(&self) -> usize {
+        match self {
+            Cluster::Local(c) => c.n(),
+            Cluster::Docker(c) => c.n(),
+        }
+    }
+
+    /// The addresses clients use, in node order.
+    pub fn addrs(&self) -> Vec<SocketAddr> {
+        match self {
+            Cluster::Local(c) => c.addrs().to_vec(),
+            Cluster::Docker(c) => c.addrs().to_vec(),
+        }
+    }
+
+    /// The certificates, the client's included.
+    pub fn tls_dir(&self) -> PathBuf {
+        match self {
+            Cluster::Local(c) => c.tls_dir(),
+            Cluster::Docker(c) => c.tls_dir(),
+        }
+    }
+
+    /// How a kill is done, for the run's descriptions of its faults.
+    pub fn kill_word(&self) -> &'static str {
+        match self {
+            Cluster::Local(_) => "SIGKILL",
+            Cluster::Docker(_) => "docker kill -s KILL",
+        }
+    }
+
+    /// How a pause is done, for the descriptions.
+    pub fn pause_word(&self) -> &'static str {
+        match self {
+            Cluster::Local(_) => "SIGSTOP",
+            Cluster::Docker(_) => "docker pause",
+        }
+    }
+
+    /// Whether partitions and packet faults can be injected: a local
+    /// cluster started without relays cannot.
+    pub fn has_network_faults(&self) -> bool {
+        match self {
+            Cluster::Local(c) => c.relays().is_some(),
+            Cluster::Docker(_) => true,
+        }
+    }
+
+    /// Crashes node `i`: it keeps only what it synced.
+    pub fn kill(&mut self, i: usize) -> Result<()> {
+        match self {
+            Cluster::Local(c) => c.kill(i),
+            Cluster::Docker(c) => c.kill(i),
+        }
+    }
+
+    /// Starts node `i` again on its data if it is down; a no-op otherwise.
+    pub fn restart(&mut self, i: usize) -> Result<()> {
+        match self {
+            Cluster::Local(c) => c.restart(i),
+            Cluster::Docker(c) => c.restart(i),
+        }
+    }
+
+    pub fn pause(&mut self, i: usize) -> Result<()> {
+        match self {
+            Cluster::Local(c) => {
+                c.pause(i);
+                Ok(())
+            }
+            Cluster::Docker(c) => c.pause(i),
+        }
+    }
+
+    /// Resumes node `i` if it is paused; a no-op otherwise.
+    pub fn resume(&mut self, i: usize) -> Result<()> {
+        match self {
+            Cluster::Local(c) => {
+                c.resume(i);
+                Ok(())
+            }
+            Cluster::Docker(c) => c.resume(i),
+        }
+    }
+
+    /// Nodes that stopped without being killed, with the end of their logs.
+    pub fn exited(&mut self) -> Vec<(usize, String)> {
+        match self {
+            Cluster::Local(c) => c.exited(),
+            Cluster::Docker(c) => c.exited(),
+        }
+    }
+
+    /// Node `i`'s data directory as the harness reaches it.
+    pub fn data_dir(&self, i: usize) -> Result<PathBuf> {
+        match self {
+            Cluster::Local(c) => Ok(c.data_dir(i)),
+            Cluster::Docker(c) => c.data_dir(i),
+        }
+    }
+
+    /// Cuts exactly the links of `grudge` (with `(j, i)` in it, node `i`
+    /// hears nothing from node `j`) and reconnects every other link.
+    pub fn partition(&mut self, grudge: &Grudge) -> Result<()> {
+        match self {
+            Cluster::Local(c) => match c.relays() {
+                Some(mesh) => {
+                    mesh.partition(grudge);
+                    Ok(())
+                }
+                None => bail!("partitions need the harness's relays"),
+            },
+            Cluster::Docker(c) => c.partition(grudge),
+        }
+    }
+
+    /// The same packet faults on all node-to-node traffic.
+    pub fn set_link_faults(&mut self, faults: LinkFaults) -> Result<()> {
+        match self {
+            Cluster::Local(c) => match c.relays() {
+                Some(mesh) => {
+                    mesh.set_all(faults);
+                    Ok(())
+                }
+                None => bail!("packet faults need the harness's relays"),
+            },
+            Cluster::Docker(c) => c.set_link_faults(faults),
+        }
+    }
+
+    /// Reconnects every link and clears every packet fault. Idempotent.
+    /// The docker backend says how many packets its rules took.
+    pub fn heal_network(&mut self) -> Result<Option<String>> {
+        match self {
+            Cluster::Local(c) => {
+                if let Some(mesh) = c.relays() {
+                    mesh.heal();
+                }
+                Ok(None)
+            }
+            Cluster::Docker(c) => c.heal_network(),
+        }
+    }
+}
