@@ -2,7 +2,8 @@
 //! clients on distinct and shared keys; the leader and one other node are
 //! killed with SIGKILL and restarted, then two others. Every acknowledged
 //! write must be readable at the end and all learners' learned histories
-//! must be compatible, as judged by gpaxos-checker.
+//! must be compatible, as judged by gpaxos-checker. Snapshots are taken
+//! often, so the restarted nodes resume from compacted logs.
 
 use gpaxos_checker::history::History;
 use gpaxos_checker::{consensus, execution, Verdict};
@@ -96,7 +97,10 @@ async fn leader(client: &mut Client, n: usize) -> Option<usize> {
 async fn kills_and_restarts_lose_no_acknowledged_write() {
     let dir = std::env::temp_dir().join(format!("gpaxos-local-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let mut cluster = LocalCluster::start(&dir, 5, None).unwrap();
+    // Short instances and frequent snapshots, so the restarted nodes come
+    // back from compacted logs.
+    let config = "checkpoint_every = 16\nsnapshot_every = 2\n";
+    let mut cluster = LocalCluster::start(&dir, 5, Some(config)).unwrap();
     let addrs = cluster.addrs().to_vec();
     let tls = cluster.tls_dir();
     let rec = Arc::new(Recorder {
@@ -211,6 +215,25 @@ async fn kills_and_restarts_lose_no_acknowledged_write() {
         logs.iter().map(Vec::len).collect::<Vec<_>>()
     );
     assert!(oks > 100, "the cluster served too little: {oks}");
+    for i in 0..5 {
+        let s = admin.status(i).await.expect("status");
+        eprintln!(
+            "{}: {} snapshots since its start, log {} bytes",
+            s.node, s.stats.snapshots, s.log_bytes
+        );
+        assert!(s.stats.snapshots > 0, "{} took no snapshot", s.node);
+    }
+    let resumed = (0..5)
+        .filter(|&i| {
+            std::fs::read_to_string(dir.join("nodes").join(format!("{}.log", node_name(i))))
+                .unwrap_or_default()
+                .contains("resumed from a snapshot")
+        })
+        .count();
+    assert!(
+        resumed >= 3,
+        "only {resumed} restarted nodes resumed from a snapshot"
+    );
     assert_eq!(c.verdict, Verdict::Valid, "consensus: {:?}", c.violations);
     assert_eq!(e.verdict, Verdict::Valid, "execution: {:?}", e.mismatches);
     drop(cluster);

@@ -159,6 +159,27 @@ impl StateMachine {
         }
     }
 
+    /// The snapshot encoded for a log's snapshot record.
+    pub fn snapshot_bytes(&self) -> Vec<u8> {
+        bincode::serde::encode_to_vec(self.snapshot(), bincode::config::standard())
+            .expect("a snapshot of plain data encodes")
+    }
+
+    /// Replaces the whole state with an encoded snapshot's.
+    pub fn restore_bytes(&mut self, bytes: &[u8]) -> Result<(), String> {
+        let (snapshot, used): (Snapshot, usize) =
+            bincode::serde::decode_from_slice(bytes, bincode::config::standard())
+                .map_err(|e| format!("the state machine's snapshot does not decode: {e}"))?;
+        if used != bytes.len() {
+            return Err(format!(
+                "the state machine's snapshot has {} bytes left over",
+                bytes.len() - used
+            ));
+        }
+        self.restore(snapshot);
+        Ok(())
+    }
+
     /// Replaces the whole state with a snapshot's, as a replica that
     /// installs a checkpoint instead of replaying the instances before it.
     pub fn restore(&mut self, snapshot: Snapshot) {

@@ -18,6 +18,8 @@ pub struct ConfigFile {
     pub classic_quorum: Option<usize>,
     pub fast_quorum: Option<usize>,
     pub checkpoint_every: Option<usize>,
+    /// Instances between snapshots of the log; 0 never takes one.
+    pub snapshot_every: Option<u64>,
     pub tick_ms: Option<u64>,
     pub heartbeat_ticks: Option<u64>,
     pub election_ticks: Option<u64>,
@@ -67,6 +69,9 @@ impl ConfigFile {
         }
         if let Some(v) = self.checkpoint_every {
             c.checkpoint_every = positive("checkpoint_every", v as u64)? as usize;
+        }
+        if let Some(v) = self.snapshot_every {
+            c.snapshot_every = v;
         }
         if let Some(v) = self.heartbeat_ticks {
             c.heartbeat_ticks = positive("heartbeat_ticks", v)?;

@@ -362,7 +362,7 @@ fn real_main() -> Result<i32> {
 
 fn serde_json_like(s: &gpaxos_node::client::Status) -> String {
     format!(
-        "node={} role={} mbal={} fast={} leader={} closed_below={} learned={} pending={} fsyncs={}\nstats={:?}",
-        s.node, s.role, s.mbal, s.fast, s.leader, s.closed_below, s.learned, s.pending, s.fsyncs, s.stats
+        "node={} role={} mbal={} fast={} leader={} closed_below={} learned={} pending={} fsyncs={} log_bytes={}\nstats={:?}",
+        s.node, s.role, s.mbal, s.fast, s.leader, s.closed_below, s.learned, s.pending, s.fsyncs, s.log_bytes, s.stats
     )
 }

@@ -1,8 +1,9 @@
 //! The write-ahead log: round trips, group commit, torn tails, corruption
 //! before the tail, compaction, and hostile file contents.
 
+use gpaxos_node::app::StateMachine;
 use gpaxos_node::cstruct::History;
-use gpaxos_node::protocol::{Ballot, Config, NodeId, Record, Replica};
+use gpaxos_node::protocol::{Ballot, Config, Message, NodeId, Record, Replica};
 use gpaxos_node::storage::{StorageError, Wal, COMPACT_FILE, LOG_FILE};
 use gpaxos_node::{Command, Op};
 use std::fs;
@@ -493,21 +494,55 @@ fn header_then_noise_never_panics() {
     }
 }
 
-/// A driver for a few replicas on one thread, each with its own log: the
-/// order a server must keep (append, sync, `durable`, then send).
+/// A driver for a few replicas on one thread, each with its own log and
+/// state machine: the order a server must keep (append, sync, `durable`,
+/// then send; apply what is learned; then snapshot when due).
 struct Cluster {
-    nodes: Vec<(Replica<History>, Wal)>,
+    nodes: Vec<Node>,
     config: Config,
 }
 
+struct Node {
+    replica: Replica<History>,
+    wal: Wal,
+    app: StateMachine,
+}
+
+impl Node {
+    /// Drains the replica: writes to the log, learned commands to the state
+    /// machine, a snapshot when one is due. Returns the messages.
+    fn pump(&mut self) -> Vec<(NodeId, Message)> {
+        let mut messages = Vec::new();
+        loop {
+            let out = self.replica.drain();
+            if out.writes.is_empty() && out.messages.is_empty() && out.learned.is_empty() {
+                return messages;
+            }
+            self.wal.append(&out.writes).unwrap();
+            messages.extend(out.messages);
+            for l in out.learned {
+                self.app.apply(&l.cmd);
+            }
+            if self.replica.snapshot_due() {
+                let records = self.replica.snapshot(self.app.snapshot_bytes());
+                self.wal.compact(&records).unwrap();
+            }
+            self.replica.durable(self.wal.sync().unwrap());
+        }
+    }
+}
+
 impl Cluster {
-    fn new(root: &Path, n: usize) -> Cluster {
-        let config = Config::new(n).unwrap();
-        let nodes = (0..n)
+    fn with_config(root: &Path, config: Config) -> Cluster {
+        let nodes = (0..config.n())
             .map(|id| {
                 let (wal, rec) = Wal::open(root.join(format!("n{id}"))).unwrap();
                 assert!(rec.created);
-                (Replica::new(id as NodeId, config.clone()), wal)
+                Node {
+                    replica: Replica::new(id as NodeId, config.clone()),
+                    wal,
+                    app: StateMachine::new(),
+                }
             })
             .collect();
         Cluster { nodes, config }
@@ -517,80 +552,153 @@ impl Cluster {
     fn settle(&mut self) {
         for _ in 0..10_000 {
             let mut mail = Vec::new();
-            for (id, (replica, wal)) in self.nodes.iter_mut().enumerate() {
-                let out = replica.drain();
-                wal.append(&out.writes).unwrap();
-                replica.durable(wal.sync().unwrap());
-                mail.extend(
-                    out.messages
-                        .into_iter()
-                        .map(|(to, m)| (id as NodeId, to, m)),
-                );
-                // Messages held behind the writes just synced.
-                let released = replica.drain();
-                wal.append(&released.writes).unwrap();
-                replica.durable(wal.sync().unwrap());
-                mail.extend(
-                    released
-                        .messages
-                        .into_iter()
-                        .map(|(to, m)| (id as NodeId, to, m)),
-                );
+            for (id, node) in self.nodes.iter_mut().enumerate() {
+                mail.extend(node.pump().into_iter().map(|(to, m)| (id as NodeId, to, m)));
             }
             if mail.is_empty() {
                 return;
             }
             for (from, to, m) in mail {
-                self.nodes[to as usize].0.step(from, m);
+                self.nodes[to as usize].replica.step(from, m);
             }
         }
         panic!("the cluster never settled");
     }
 
-    /// Crashes node `id` and brings it back from its log alone.
-    fn restart(&mut self, id: usize, dir: &Path) {
-        self.nodes[id].1.sync().unwrap();
+    /// Crashes node `id` and brings it back from its log alone; returns
+    /// the learned commands it hands out again.
+    fn restart(&mut self, id: usize, dir: &Path) -> Vec<Command> {
+        self.nodes[id].wal.sync().unwrap();
         let (wal, rec) = Wal::open(dir.join(format!("n{id}"))).unwrap();
         assert!(rec.torn_tail.is_none());
-        let replica = Replica::recover(id as NodeId, self.config.clone(), rec.records.iter());
-        self.nodes[id] = (replica, wal);
+        let mut replica =
+            Replica::recover(id as NodeId, self.config.clone(), rec.records.iter()).unwrap();
+        let mut app = StateMachine::new();
+        if let Some(bytes) = replica.take_recovered_app() {
+            app.restore_bytes(&bytes).unwrap();
+        }
+        let replay = replica.drain();
+        assert!(replay.writes.is_empty() && replay.messages.is_empty());
+        let relearned: Vec<Command> = replay.learned.into_iter().map(|l| l.cmd).collect();
+        for c in &relearned {
+            app.apply(c);
+        }
+        self.nodes[id] = Node { replica, wal, app };
+        relearned
+    }
+
+    /// One round: every node proposes a put and ticks, then all settle.
+    fn round(&mut self, seq: &mut u64) {
+        for (id, node) in self.nodes.iter_mut().enumerate() {
+            *seq += 1;
+            node.replica
+                .propose(put(id as u64, *seq, &format!("k{}", *seq % 4), "v"));
+            node.replica.tick();
+        }
+        self.settle();
     }
 }
 
 #[test]
 fn replicas_recover_their_promises_and_learned_commands_from_the_log() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut cluster = Cluster::new(tmp.path(), 3);
+    let mut config = Config::new(3).unwrap();
+    config.snapshot_every = 0;
+    let mut cluster = Cluster::with_config(tmp.path(), config);
     let mut seq = 0;
     for round in 0..30 {
-        for (id, (replica, _)) in cluster.nodes.iter_mut().enumerate() {
-            seq += 1;
-            replica.propose(put(id as u64, seq, &format!("k{}", seq % 4), "v"));
-            replica.tick();
-        }
-        cluster.settle();
+        cluster.round(&mut seq);
         if round == 15 {
-            let before = cluster.nodes[1].0.learned_log().to_vec();
-            assert!(!before.is_empty(), "{}", cluster.nodes[1].0.describe());
-            let mbal = cluster.nodes[1].0.mbal();
-            cluster.restart(1, tmp.path());
-            assert_eq!(cluster.nodes[1].0.mbal(), mbal, "promise survives");
-            let replay = cluster.nodes[1].0.drain();
-            let relearned: Vec<Command> = replay.learned.into_iter().map(|l| l.cmd).collect();
+            let node = &cluster.nodes[1];
+            let before = node.replica.learned_range(0, usize::MAX).unwrap();
+            assert!(!before.is_empty(), "{}", node.replica.describe());
+            let mbal = node.replica.mbal();
+            let relearned = cluster.restart(1, tmp.path());
+            assert_eq!(cluster.nodes[1].replica.mbal(), mbal, "promise survives");
             assert_eq!(relearned, before, "learned commands survive, in order");
         }
     }
-    let learned: Vec<usize> = cluster
+    let learned: Vec<u64> = cluster
         .nodes
         .iter()
-        .map(|(r, _)| r.learned_log().len())
+        .map(|n| n.replica.learned_len())
         .collect();
     assert!(
         learned.iter().all(|&n| n > 0),
         "nothing learned: {learned:?}"
     );
-    for (replica, wal) in &cluster.nodes {
-        assert_eq!(wal.durable(), wal.stats().appended);
-        assert!(wal.stats().fsyncs > 0, "{}", replica.describe());
+    for node in &cluster.nodes {
+        assert_eq!(node.wal.durable(), node.wal.stats().appended);
+        assert!(node.wal.stats().fsyncs > 0, "{}", node.replica.describe());
     }
+}
+
+/// Snapshots at checkpoints (Section 6.3): the log is replaced by one that
+/// starts with a snapshot, stays small however much is learned, and a node
+/// restarted from it has the same promises, state machine and learned
+/// sequence, and goes on learning with the others.
+#[test]
+fn snapshots_bound_the_log_and_a_restart_resumes_from_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut config = Config::new(3).unwrap();
+    config.checkpoint_every = 8;
+    config.snapshot_every = 2;
+    let mut cluster = Cluster::with_config(tmp.path(), config);
+    let mut seq = 0;
+    let mut largest_log = 0;
+    for round in 0..150 {
+        cluster.round(&mut seq);
+        // The leader proposes checkpoints on its ticks.
+        for _ in 0..3 {
+            for node in cluster.nodes.iter_mut() {
+                node.replica.tick();
+            }
+            cluster.settle();
+        }
+        largest_log = largest_log.max(cluster.nodes[2].wal.stats().file_records);
+        if round % 50 == 49 {
+            let node = &cluster.nodes[2];
+            let (mbal, len, app) = (
+                node.replica.mbal(),
+                node.replica.learned_len(),
+                node.app.clone(),
+            );
+            let tail = node.replica.learned_range(len - 5, usize::MAX).unwrap();
+            let compactions = node.wal.stats().compactions;
+            assert!(
+                compactions > 0,
+                "no snapshot was taken: {}",
+                node.replica.describe()
+            );
+            cluster.restart(2, tmp.path());
+            let node = &cluster.nodes[2];
+            assert_eq!(node.replica.mbal(), mbal, "promise survives");
+            assert_eq!(node.replica.learned_len(), len, "position survives");
+            assert_eq!(node.app, app, "state machine survives");
+            assert_eq!(
+                node.replica.learned_range(len - 5, usize::MAX).unwrap(),
+                tail,
+                "the recent learned sequence survives"
+            );
+            let records = Wal::open(tmp.path().join("n2")).unwrap().1.records;
+            assert!(
+                matches!(records.first(), Some(Record::Snapshot { .. })),
+                "a compacted log starts with its snapshot"
+            );
+        }
+    }
+    let lens: Vec<u64> = cluster
+        .nodes
+        .iter()
+        .map(|n| n.replica.learned_len())
+        .collect();
+    assert!(lens[0] >= 450, "{lens:?}");
+    assert!(lens.iter().all(|&l| l == lens[0]), "{lens:?}");
+    for node in &cluster.nodes[1..] {
+        assert_eq!(node.app, cluster.nodes[0].app, "the state machines agree");
+    }
+    // 450 puts and their checkpoints, yet the log never held more than a
+    // few instances' worth of records.
+    assert!(largest_log < 120, "the log grew to {largest_log} records");
+    assert!(cluster.nodes[0].replica.stats().snapshots >= 10);
 }

@@ -1,5 +1,8 @@
 //! The simulated disk: appended records stay volatile until an fsync
-//! completes; a crash loses every record not yet synced.
+//! completes; a crash loses every record not yet synced. A compaction
+//! (replacing the log with a snapshot) takes effect with the first fsync
+//! that covers the records appended before it, as the node's storage
+//! thread does it: a crash before then leaves the old log.
 
 use gpaxos_node::protocol::Record;
 
@@ -11,6 +14,9 @@ pub struct Disk {
     /// of them are durable; the replica counts its writes the same way.
     appended: u64,
     synced: u64,
+    /// A snapshot waiting for an fsync, and how many records of this
+    /// incarnation were appended before it.
+    compaction: Option<(u64, Vec<Record>)>,
 }
 
 impl Disk {
@@ -25,12 +31,28 @@ impl Disk {
     }
 
     pub fn has_unsynced(&self) -> bool {
-        self.appended > self.synced
+        self.appended > self.synced || self.compaction.is_some()
+    }
+
+    /// Replaces the log with `snapshot` once the records appended so far
+    /// are synced.
+    pub fn compact(&mut self, snapshot: Vec<Record>) {
+        self.compaction = Some((self.appended, snapshot));
     }
 
     /// An fsync covering the first `upto` records of this incarnation
     /// completed.
     pub fn synced(&mut self, upto: u64) {
+        if let Some((at, _)) = &self.compaction {
+            if *at <= upto {
+                let (at, snapshot) = self.compaction.take().expect("checked");
+                // The records before the snapshot are in it.
+                let covered = (at - self.synced.min(at)) as usize;
+                self.volatile.drain(..covered);
+                self.durable = snapshot;
+                self.synced = self.synced.max(at);
+            }
+        }
         if upto <= self.synced {
             return;
         }
@@ -43,6 +65,7 @@ impl Disk {
     /// counts its writes from zero.
     pub fn crash(&mut self) {
         self.volatile.clear();
+        self.compaction = None;
         self.appended = 0;
         self.synced = 0;
     }

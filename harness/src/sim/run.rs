@@ -59,6 +59,8 @@ impl SimConfig {
     ) -> anyhow::Result<SimConfig> {
         let mut protocol = Config::new(nodes)?;
         protocol.checkpoint_every = 64;
+        // Often, so that crashes and restarts meet compacted logs.
+        protocol.snapshot_every = 2;
         Ok(SimConfig {
             nodes,
             commands,
@@ -370,22 +372,33 @@ impl Sim {
         if self.issued < self.cfg.commands || self.clients.iter().any(|c| c.waiting.is_some()) {
             return false;
         }
-        let mut logs = Vec::new();
+        let mut replicas = Vec::new();
         for n in &self.nodes {
             match n.replica.as_ref() {
-                Some(r) if r.pending_proposals() == 0 => logs.push(r.learned_log()),
+                Some(r) if r.pending_proposals() == 0 => replicas.push(r),
                 _ => return false,
             }
         }
-        if logs.windows(2).any(|w| w[0].len() != w[1].len()) {
+        let len = replicas[0].learned_len();
+        if replicas.iter().any(|r| r.learned_len() != len) {
             return false;
         }
+        // A run longer than the nodes keep of their learned sequences is
+        // compared by length; the checker judges all of it from the
+        // observations either way.
+        let Ok(logs) = replicas
+            .iter()
+            .map(|r| r.learned_range(0, usize::MAX))
+            .collect::<Result<Vec<Vec<Command>>, _>>()
+        else {
+            return true;
+        };
         let ids = |log: &[Command]| {
             let mut v: Vec<CmdId> = log.iter().map(|c| c.id).collect();
             v.sort_unstable();
             v
         };
-        let first = ids(logs[0]);
+        let first = ids(&logs[0]);
         logs[1..].iter().all(|l| ids(l) == first)
     }
 
@@ -492,6 +505,11 @@ impl Sim {
                 },
             );
         }
+        let snapshot_due = !out.learned.is_empty()
+            && self.nodes[id as usize]
+                .replica
+                .as_ref()
+                .is_some_and(|r| r.snapshot_due());
         for l in out.learned {
             if let Some(t) = self.learn_times.as_mut() {
                 t.entry((id, l.cmd.id)).or_insert(self.now);
@@ -517,6 +535,9 @@ impl Sim {
                 }
             }
         }
+        if snapshot_due {
+            self.snapshot(id);
+        }
         for (to, msg) in out.messages {
             for delay in self.net.transmit(id, to, &mut self.rng) {
                 self.schedule(
@@ -528,6 +549,30 @@ impl Sim {
                     },
                 );
             }
+        }
+    }
+
+    /// Replaces the node's log with a snapshot, as its server would after
+    /// applying what it drained.
+    fn snapshot(&mut self, id: NodeId) {
+        let node = &mut self.nodes[id as usize];
+        let Some(r) = node.replica.as_mut() else {
+            return;
+        };
+        let records = r.snapshot(node.app.snapshot_bytes());
+        node.disk.compact(records);
+        if !node.fsync_pending {
+            let (upto, incarnation) = (node.disk.appended(), node.incarnation);
+            node.fsync_pending = true;
+            let d = self.cfg.fsync_us;
+            self.schedule(
+                d,
+                Event::Fsync {
+                    node: id,
+                    upto,
+                    incarnation,
+                },
+            );
         }
     }
 
@@ -664,7 +709,6 @@ impl Sim {
         node.incarnation += 1;
         node.fsync_pending = false;
         node.app = StateMachine::new();
-        node.observed = 0;
         self.history.push(record::nemesis(
             self.now * 1000,
             "kill",
@@ -678,11 +722,14 @@ impl Sim {
         if node.replica.is_some() {
             return;
         }
-        node.replica = Some(Replica::recover(
-            id,
-            self.cfg.protocol.clone(),
-            node.disk.durable(),
-        ));
+        let mut r = Replica::recover(id, self.cfg.protocol.clone(), node.disk.durable())
+            .expect("the simulated disk holds what the replica wrote");
+        if let Some(bytes) = r.take_recovered_app() {
+            node.app
+                .restore_bytes(&bytes)
+                .expect("the snapshot holds what the state machine encoded");
+        }
+        node.replica = Some(r);
         self.history.push(record::nemesis(
             self.now * 1000,
             "kill",
@@ -723,17 +770,22 @@ impl Sim {
             let Some(r) = node.replica.as_ref() else {
                 continue;
             };
-            let log = r.learned_log();
-            if log.len() > node.observed || is_final {
-                let from = node.observed.min(log.len());
+            // The cursor survives the node's restarts: what it had learned
+            // was durable, so the restarted learner's sequence extends it.
+            let len = r.learned_len() as usize;
+            if len > node.observed || is_final {
+                let from = node.observed.min(len);
+                let cmds = r
+                    .learned_range(from as u64, usize::MAX)
+                    .expect("observed more often than a snapshot's recent tail fills");
                 self.history.push(record::learned(
                     node_name(i as NodeId),
                     self.now * 1000,
                     from,
-                    &log[from..],
+                    &cmds,
                     is_final,
                 ));
-                node.observed = log.len();
+                node.observed = len;
             }
         }
     }

@@ -160,8 +160,8 @@ impl fmt::Display for SweepReport {
         )?;
         writeln!(
             f,
-            "collisions:   {} seen, {} recoveries, {} ballots started, {} elections, {} mode switches, {} checkpoints",
-            s.collisions, s.recoveries, s.ballots_started, s.elections, s.mode_switches, s.checkpoints_proposed
+            "collisions:   {} seen, {} recoveries, {} ballots started, {} elections, {} mode switches, {} checkpoints, {} snapshots",
+            s.collisions, s.recoveries, s.ballots_started, s.elections, s.mode_switches, s.checkpoints_proposed, s.snapshots
         )?;
         writeln!(f, "violations:   {}", self.failures.len())?;
         for fl in &self.failures {

@@ -51,4 +51,6 @@ pub struct Status {
     pub pending: u64,
     pub stats: Stats,
     pub fsyncs: u64,
+    /// The size of the node's log file: it shrinks at each snapshot.
+    pub log_bytes: u64,
 }

@@ -121,8 +121,30 @@ impl<C: CStruct> Acceptor<C> {
             }
             Record::Rest { from, bal } => self.set_rest(*from, *bal),
             Record::Forget { below } => self.forget(*below),
-            Record::LeaderRound { .. } | Record::Learned { .. } => {}
+            Record::LeaderRound { .. } | Record::Learned { .. } | Record::Snapshot { .. } => {}
         }
+    }
+
+    /// Records that rebuild this acceptor's durable state through
+    /// [`Acceptor::recover`], for a compacted log.
+    pub fn snapshot_records(&self) -> Vec<Record> {
+        let mut records = vec![
+            Record::Forget {
+                below: self.forgotten_below,
+            },
+            Record::Rest {
+                from: self.forgotten_below,
+                bal: self.rest_bal,
+            },
+        ];
+        records.extend(self.votes.iter().map(|(&instance, v)| Record::Vote {
+            instance,
+            bal: v.bal,
+            base: 0,
+            cmds: v.log.clone(),
+        }));
+        records.push(Record::Promise { mbal: self.mbal });
+        records
     }
 
     /// `Phase1b(a, m)`: join ballot `m` iff `mbal[a] < m` (PAPER.md trap 1:

@@ -112,6 +112,11 @@ impl<C: CStruct> Leader<C> {
         self.phase = Phase::Idle;
     }
 
+    /// The highest round this leader has claimed (see `LeaderRound`).
+    pub fn claimed_round(&self) -> u64 {
+        self.claimed_round
+    }
+
     /// The ballot this node leads in phase 2, if any.
     pub fn leading(&self) -> Option<Ballot> {
         match self.phase {

@@ -17,6 +17,7 @@ use super::ballot::{subsets_of, Ballot, NodeId, Quorums};
 use super::message::{Instance, Message, Record};
 use super::outbox::Outbox;
 use super::planted::{planted, Planted};
+use super::snapshot;
 use super::vote::VoteLog;
 use crate::command::{CmdId, Command, FastHash, IdSet};
 use crate::cstruct::CStruct;
@@ -28,6 +29,9 @@ const BALLOTS_KEPT: usize = 3;
 
 /// How many closed instances a learner keeps to hand to lagging nodes.
 const CLOSED_KEPT: usize = 4096;
+
+/// How many commands of closed instances one `Sync` is answered with.
+const CATCH_UP_COMMANDS: usize = 4096;
 
 #[derive(Debug)]
 struct InstanceState<C> {
@@ -147,6 +151,47 @@ impl<C: CStruct> Learner<C> {
             }
             self.hand_out(out, false);
         }
+    }
+
+    /// The learner's part of a snapshot: every id handed out, the last
+    /// closed instances (for lagging nodes), and a `Learned` record for
+    /// what is learned of each instance from `next` on.
+    pub fn snapshot(&self) -> (Vec<CmdId>, Vec<(Instance, Vec<Command>)>, Vec<Record>) {
+        let seen = self.seen.iter().copied().collect();
+        let skip = self.closed.len().saturating_sub(snapshot::CLOSED_KEPT);
+        let closed = self
+            .closed
+            .iter()
+            .skip(skip)
+            .map(|(&i, cmds)| (i, cmds.clone()))
+            .collect();
+        let open = self
+            .open
+            .iter()
+            .filter(|(_, st)| !st.order.is_empty())
+            .map(|(&instance, st)| Record::Learned {
+                instance,
+                cmds: st.order.iter().map(|(c, _)| c.clone()).collect(),
+            })
+            .collect();
+        (seen, closed, open)
+    }
+
+    /// Resumes from a snapshot: everything below `instance` is learned
+    /// closed and the ids in `seen` were handed out. What was recovered
+    /// before it is superseded.
+    pub fn install(
+        &mut self,
+        instance: Instance,
+        seen: &[CmdId],
+        closed: Vec<(Instance, Vec<Command>)>,
+    ) {
+        self.next = instance;
+        self.open.clear();
+        self.closed = closed.into_iter().collect();
+        self.handed_out = 0;
+        self.seen = seen.iter().copied().collect();
+        self.hint = self.hint.max(instance);
     }
 
     /// Receipt of `⟨"2b", m, a, v⟩` as a delta. Returns a collision if this
@@ -341,6 +386,10 @@ impl<C: CStruct> Learner<C> {
                 });
                 st.learned = new;
                 self.hand_out(out, true);
+                // Progress: a learner still behind asks again at its next
+                // tick instead of waiting out a backoff.
+                self.syncs_without_progress = 0;
+                self.last_sync = 0;
             }
             None => self.incompatible += 1,
         }
@@ -390,13 +439,21 @@ impl<C: CStruct> Learner<C> {
         have
     }
 
-    /// A node asks for an instance's value; answer if it is closed here.
+    /// A node asks for an instance's value; answer if it is closed here,
+    /// with the closed instances after it too (up to [`CATCH_UP_COMMANDS`]),
+    /// so a node far behind catches up in a few round trips rather than one
+    /// per instance.
     pub fn on_sync(&self, from: NodeId, instance: Instance, out: &mut Outbox) {
-        if let Some(value) = self.closed.get(&instance) {
+        let mut budget = CATCH_UP_COMMANDS;
+        for (&i, value) in self.closed.range(instance..) {
+            if i != instance && (budget < value.len() || !self.closed.contains_key(&(i - 1))) {
+                break;
+            }
+            budget = budget.saturating_sub(value.len());
             out.send(
                 from,
                 Message::Chosen {
-                    instance,
+                    instance: i,
                     value: value.clone(),
                 },
             );

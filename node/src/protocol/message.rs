@@ -161,4 +161,14 @@ pub enum Record {
         instance: Instance,
         cmds: Vec<Command>,
     },
+    /// Part `part` of `parts` of a snapshot of every instance below
+    /// `instance`: the bytes of an encoded
+    /// [`SnapshotState`](super::snapshot::SnapshotState). A compacted log
+    /// starts with one (Section 6.3).
+    Snapshot {
+        instance: Instance,
+        part: u32,
+        parts: u32,
+        bytes: Vec<u8>,
+    },
 }

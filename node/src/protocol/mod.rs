@@ -16,16 +16,22 @@
 //! emitted before it has been reported durable, so an acceptor's 1b or 2b
 //! never leaves before the state it reports is on disk (PAPER.md trap 9),
 //! whatever the driver does.
+//!
+//! When [`Replica::snapshot_due`] says so, the driver applies what it has
+//! drained, then replaces its log with [`Replica::snapshot`]'s records,
+//! queued behind the writes already drained (see [`snapshot`]).
 
 pub mod acceptor;
 pub mod ballot;
 pub mod leader;
+pub mod learned_log;
 pub mod learner;
 pub mod message;
 pub mod outbox;
 mod planted;
 pub mod proposer;
 mod replica;
+pub mod snapshot;
 pub mod vote;
 
 pub use ballot::{node_name, Ballot, NodeId, QuorumError, Quorums};

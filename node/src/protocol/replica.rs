@@ -4,11 +4,13 @@
 use super::acceptor::Acceptor;
 use super::ballot::{Ballot, NodeId, QuorumError, Quorums};
 use super::leader::{Leader, OneB, StartError};
+use super::learned_log::{Compacted, LearnedLog};
 use super::learner::{Collision, Learner};
 use super::message::{Instance, Message, Record};
 use super::outbox::{Dest, Effect, Outbox};
 use super::planted::{planted, Planted};
 use super::proposer::Proposer;
+use super::snapshot::{self, Parts, SnapshotError, SnapshotState};
 use crate::command::Command;
 use crate::cstruct::CStruct;
 use serde::{Deserialize, Serialize};
@@ -28,6 +30,9 @@ pub struct Config {
     /// A leader proposes a checkpoint once the open instance holds this
     /// many commands (Section 6.3).
     pub checkpoint_every: usize,
+    /// The driver replaces the log with a snapshot once this many more
+    /// instances are learned closed (Section 6.3); 0 never does.
+    pub snapshot_every: u64,
     pub heartbeat_ticks: u64,
     /// Silence from the leader after which `n1` starts a ballot; later nodes
     /// wait longer so that one of them usually wins.
@@ -48,6 +53,7 @@ impl Config {
             quorums: Quorums::for_cluster(n)?,
             fast: true,
             checkpoint_every: 256,
+            snapshot_every: 32,
             heartbeat_ticks: 2,
             election_ticks: 10,
             retry_ticks: 20,
@@ -102,6 +108,7 @@ pub struct Stats {
     pub max_batch: u64,
     pub incompatible_learned: u64,
     pub start_errors: u64,
+    pub snapshots: u64,
 }
 
 impl Stats {
@@ -121,6 +128,7 @@ impl Stats {
         self.max_batch = self.max_batch.max(s.max_batch);
         self.incompatible_learned += s.incompatible_learned;
         self.start_errors += s.start_errors;
+        self.snapshots += s.snapshots;
     }
 }
 
@@ -161,7 +169,11 @@ pub struct Replica<C> {
     /// one batch: one write and one 2b per instance for a whole burst.
     proposals: Vec<Command>,
     out: Output,
-    learned_log: Vec<Command>,
+    learned_log: LearnedLog,
+    /// `closed_below` when the log was last replaced by a snapshot.
+    snapshot_at: Instance,
+    /// The state machine of the snapshot recovered from, for the driver.
+    recovered_app: Option<Vec<u8>>,
     /// The instance this node last proposed a checkpoint for, and when.
     checkpoint_for: Option<(Instance, u64)>,
     stats: Stats,
@@ -192,32 +204,113 @@ impl<C: CStruct> Replica<C> {
             inbox: VecDeque::new(),
             proposals: Vec::new(),
             out: Output::default(),
-            learned_log: Vec::new(),
+            learned_log: LearnedLog::default(),
+            snapshot_at: 0,
+            recovered_app: None,
             checkpoint_for: None,
             stats: Stats::default(),
             config,
         }
     }
 
-    /// Rebuilds a replica from its durable records after a crash. Its
-    /// learned commands are handed out again, from position 0, so the driver
-    /// can rebuild the state machine.
+    /// Rebuilds a replica from its durable records after a crash. If the
+    /// log starts with a snapshot, [`Replica::take_recovered_app`] hands
+    /// its state machine to the driver; the learned commands after it (all
+    /// of them, without one) are handed out again so the driver can bring
+    /// the state machine up to date. Fails only on a snapshot that is
+    /// incomplete or does not decode.
     pub fn recover<'a>(
         id: NodeId,
         config: Config,
         records: impl IntoIterator<Item = &'a Record>,
-    ) -> Self {
+    ) -> Result<Self, SnapshotError> {
         let mut r = Replica::new(id, config);
         let mut out = Outbox::default();
+        let mut parts = Parts::default();
         for rec in records {
+            if let Record::Snapshot {
+                instance,
+                part,
+                parts: n,
+                bytes,
+            } = rec
+            {
+                if let Some(state) = parts.add(*instance, *part, *n, bytes)? {
+                    r.install(state, &mut out);
+                }
+                continue;
+            }
             r.acceptor.recover(rec);
             r.leader.recover(rec);
             r.learner.recover(rec, &mut out);
         }
+        parts.finish()?;
         r.leader.step_down();
         r.max_seen = r.acceptor.mbal();
         r.absorb(out, false);
-        r
+        Ok(r)
+    }
+
+    /// Resumes the learner and the learned log from a snapshot; the
+    /// commands it had not applied are handed out again.
+    fn install(&mut self, state: SnapshotState, out: &mut Outbox) {
+        // A snapshot supersedes whatever was learned before it.
+        out.effects.retain(|e| !matches!(e, Effect::Learn { .. }));
+        self.learner
+            .install(state.instance, &state.seen, state.closed);
+        self.learned_log = LearnedLog::resume(state.position, state.recent);
+        for (instance, cmd) in state.unapplied {
+            out.learn(instance, cmd, false);
+        }
+        self.snapshot_at = state.instance;
+        self.recovered_app = Some(state.app);
+    }
+
+    /// The state machine of the snapshot this replica recovered from, once.
+    pub fn take_recovered_app(&mut self) -> Option<Vec<u8>> {
+        self.recovered_app.take()
+    }
+
+    /// Whether enough instances closed since the last snapshot that the
+    /// driver should replace the log with a new one.
+    pub fn snapshot_due(&self) -> bool {
+        self.config.snapshot_every > 0
+            && self.learner.closed_below() >= self.snapshot_at + self.config.snapshot_every
+    }
+
+    /// Records that rebuild this replica's durable state (see
+    /// [`super::snapshot`]), given the driver's state machine after every
+    /// learned command handed out so far by [`Replica::drain`]. The driver
+    /// replaces its log with them, queued behind every write already
+    /// drained.
+    pub fn snapshot(&mut self, app: Vec<u8>) -> Vec<Record> {
+        let (seen, closed, open) = self.learner.snapshot();
+        let unapplied = self
+            .held
+            .iter()
+            .filter_map(|(_, h)| match h {
+                Held::Learned(i, cmd, _) => Some((*i, cmd.clone())),
+                Held::Send(..) => None,
+            })
+            .collect();
+        let state = SnapshotState {
+            instance: self.learner.closed_below(),
+            position: self.learned_log.len(),
+            app,
+            seen,
+            unapplied,
+            closed,
+            recent: self.learned_log.tail(snapshot::RECENT_KEPT),
+        };
+        let mut records = state.to_records();
+        records.extend(self.acceptor.snapshot_records());
+        records.push(Record::LeaderRound {
+            round: self.leader.claimed_round(),
+        });
+        records.extend(open);
+        self.snapshot_at = state.instance;
+        self.stats.snapshots += 1;
+        records
     }
 
     pub fn id(&self) -> NodeId {
@@ -232,9 +325,15 @@ impl<C: CStruct> Replica<C> {
         &self.config
     }
 
-    /// The learned sequence handed out so far.
-    pub fn learned_log(&self) -> &[Command] {
-        &self.learned_log
+    /// How many commands this node has learned (and handed out).
+    pub fn learned_len(&self) -> u64 {
+        self.learned_log.len()
+    }
+
+    /// Up to `max` learned commands from position `from` on, if that part
+    /// of the learned sequence is still held.
+    pub fn learned_range(&self, from: u64, max: usize) -> Result<Vec<Command>, Compacted> {
+        self.learned_log.range(from, max)
     }
 
     /// The ballot this node's acceptor is in (`mbal`).
@@ -725,7 +824,7 @@ impl<C: CStruct> Replica<C> {
                 } else {
                     self.stats.learned_slow += 1;
                 }
-                let position = self.learned_log.len() as u64;
+                let position = self.learned_log.len();
                 self.learned_log.push(cmd.clone());
                 self.out.learned.push(Learned {
                     position,

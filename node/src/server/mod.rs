@@ -71,8 +71,19 @@ pub async fn run<C: CStruct>(
         );
     }
     tracing::info!(node = %name, records = recovered.records.len(), "recovered");
-    let mut replica = Replica::<C>::recover(cfg.id, cfg.protocol.clone(), recovered.records.iter());
+    let mut replica = Replica::<C>::recover(cfg.id, cfg.protocol.clone(), recovered.records.iter())
+        .with_context(|| format!("{}: refusing to start", wal.path().display()))?;
     drop(recovered);
+    let mut app = StateMachine::with_accounts(&cfg.accounts);
+    if let Some(bytes) = replica.take_recovered_app() {
+        app.restore_bytes(&bytes)
+            .map_err(|e| anyhow::anyhow!("{}: {e}; refusing to start", wal.path().display()))?;
+        tracing::info!(
+            closed_below = replica.closed_below(),
+            learned = replica.learned_len(),
+            "resumed from a snapshot"
+        );
+    }
 
     let credentials = certs::load_node(&cfg.tls_dir, cfg.id)?;
     let mut net_cfg = NetConfig::new(cfg.id, cfg.cluster.clone(), credentials);
@@ -93,7 +104,7 @@ pub async fn run<C: CStruct>(
 
     let mut core = Core {
         replica: &mut replica,
-        app: StateMachine::with_accounts(&cfg.accounts),
+        app,
         waiting: IdMap::default(),
         net: &net,
         storage: &storage,
@@ -197,6 +208,12 @@ impl<C: CStruct> Core<'_, C> {
             let reply = self.app.apply(&l.cmd);
             self.answer(l.cmd.id, reply);
         }
+        if self.replica.snapshot_due() {
+            // Everything drained is applied and every write drained is
+            // queued, so the snapshot and the log agree.
+            let records = self.replica.snapshot(self.app.snapshot_bytes());
+            self.storage.compact(records);
+        }
     }
 
     fn answer(&mut self, id: CmdId, reply: Reply) {
@@ -230,15 +247,14 @@ impl<C: CStruct> Core<'_, C> {
                 let _ = answer.send(ClientResponse::Status(self.status()));
             }
             ClientRequest::Learned { from, max } => {
-                let log = self.replica.learned_log();
-                let total = log.len() as u64;
-                let start = from.min(total) as usize;
-                let end = (start + max.min(65_536) as usize).min(log.len());
-                let _ = answer.send(ClientResponse::Learned {
-                    from,
-                    total,
-                    cmds: log[start..end].to_vec(),
-                });
+                let total = self.replica.learned_len();
+                let response = match self.replica.learned_range(from, max.min(65_536) as usize) {
+                    Ok(cmds) => ClientResponse::Learned { from, total, cmds },
+                    Err(e) => ClientResponse::Error {
+                        message: e.to_string(),
+                    },
+                };
+                let _ = answer.send(response);
             }
         }
     }
@@ -258,10 +274,11 @@ impl<C: CStruct> Core<'_, C> {
             fast: mbal.fast && r.config().fast,
             leader: node_name(r.leader_hint()),
             closed_below: r.closed_below(),
-            learned: r.learned_log().len() as u64,
+            learned: r.learned_len(),
             pending: r.pending_proposals() as u64,
             stats: r.stats().clone(),
             fsyncs: self.storage.syncs(),
+            log_bytes: self.storage.log_bytes(),
         }
     }
 }

@@ -6,9 +6,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use tokio::sync::mpsc::UnboundedSender;
 
+/// What the core asks of the log, in order.
+enum Job {
+    Append(Vec<Record>),
+    /// Replace the log with a snapshot of the state after every record
+    /// appended before this job.
+    Compact(Vec<Record>),
+}
+
 pub struct StorageThread {
-    tx: mpsc::Sender<Vec<Record>>,
+    tx: mpsc::Sender<Job>,
     syncs: Arc<AtomicU64>,
+    log_bytes: Arc<AtomicU64>,
     error: Arc<Mutex<Option<String>>>,
 }
 
@@ -16,10 +25,11 @@ impl StorageThread {
     /// Starts the thread; it reports after each sync how many records of
     /// this incarnation are durable.
     pub fn start(mut wal: Wal, durable: UnboundedSender<u64>) -> StorageThread {
-        let (tx, rx) = mpsc::channel::<Vec<Record>>();
+        let (tx, rx) = mpsc::channel::<Job>();
         let syncs = Arc::new(AtomicU64::new(0));
+        let log_bytes = Arc::new(AtomicU64::new(wal.stats().file_bytes));
         let error = Arc::new(Mutex::new(None));
-        let (s, e) = (syncs.clone(), error.clone());
+        let (s, e, b) = (syncs.clone(), error.clone(), log_bytes.clone());
         std::thread::Builder::new()
             .name("gpaxos-wal".into())
             .spawn(move || {
@@ -28,11 +38,24 @@ impl StorageThread {
                     batch.extend(rx.try_iter());
                     let result = batch
                         .iter()
-                        .try_for_each(|b| wal.append(b.iter()))
+                        .try_for_each(|job| match job {
+                            Job::Append(records) => wal.append(records.iter()),
+                            Job::Compact(records) => {
+                                let before = wal.stats().file_bytes;
+                                wal.compact(records.iter()).map(|_| {
+                                    tracing::info!(
+                                        before,
+                                        after = wal.stats().file_bytes,
+                                        "replaced the log with a snapshot"
+                                    );
+                                })
+                            }
+                        })
                         .and_then(|()| wal.sync());
                     match result {
                         Ok(n) => {
                             s.fetch_add(1, Ordering::Relaxed);
+                            b.store(wal.stats().file_bytes, Ordering::Relaxed);
                             if durable.send(n).is_err() {
                                 return;
                             }
@@ -46,11 +69,26 @@ impl StorageThread {
                 }
             })
             .expect("spawning the storage thread");
-        StorageThread { tx, syncs, error }
+        StorageThread {
+            tx,
+            syncs,
+            log_bytes,
+            error,
+        }
     }
 
     pub fn append(&self, records: Vec<Record>) {
-        if self.tx.send(records).is_err() {
+        self.send(Job::Append(records));
+    }
+
+    /// Replaces the log with `snapshot` once every record appended before
+    /// is written.
+    pub fn compact(&self, snapshot: Vec<Record>) {
+        self.send(Job::Compact(snapshot));
+    }
+
+    fn send(&self, job: Job) {
+        if self.tx.send(job).is_err() {
             self.error
                 .lock()
                 .expect("storage error lock")
@@ -60,6 +98,10 @@ impl StorageThread {
 
     pub fn syncs(&self) -> u64 {
         self.syncs.load(Ordering::Relaxed)
+    }
+
+    pub fn log_bytes(&self) -> u64 {
+        self.log_bytes.load(Ordering::Relaxed)
     }
 
     pub fn failed(&self) -> Option<String> {
