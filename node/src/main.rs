@@ -43,6 +43,9 @@ enum Cmd {
         /// A TOML file of protocol settings (see the README).
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Serve Prometheus metrics at http://ADDR/metrics.
+        #[arg(long, value_name = "ADDR")]
+        metrics: Option<SocketAddr>,
     },
     /// Runs one client operation against the cluster and prints its result.
     Client {
@@ -222,6 +225,7 @@ fn real_main() -> Result<i32> {
             tls,
             listen,
             config,
+            metrics,
         } => {
             let cluster = parse_cluster(&cluster)?;
             let id = parse_node(&id)?;
@@ -246,6 +250,7 @@ fn real_main() -> Result<i32> {
                 protocol,
                 tick,
                 accounts: file.accounts.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+                metrics,
             };
             rt.block_on(async move {
                 let shutdown = async {

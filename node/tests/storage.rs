@@ -702,3 +702,24 @@ fn snapshots_bound_the_log_and_a_restart_resumes_from_one() {
     assert!(largest_log < 120, "the log grew to {largest_log} records");
     assert!(cluster.nodes[0].replica.stats().snapshots >= 10);
 }
+
+/// A log whose snapshot lacks parts (or whose parts do not decode) is
+/// refused: resuming without it would forget what was learned.
+#[test]
+fn a_log_with_a_broken_snapshot_is_refused() {
+    let config = Config::new(3).unwrap();
+    let part = |part, parts, bytes: Vec<u8>| Record::Snapshot {
+        instance: 4,
+        part,
+        parts,
+        bytes,
+    };
+    let err = Replica::<History>::recover(0, config.clone(), &[part(0, 2, vec![1, 2])])
+        .err()
+        .expect("an incomplete snapshot is refused");
+    assert!(err.to_string().contains("only 1 of its 2 parts"), "{err}");
+    let err = Replica::<History>::recover(0, config, &[part(0, 1, vec![0xff; 8])])
+        .err()
+        .expect("an undecodable snapshot is refused");
+    assert!(err.to_string().contains("does not decode"), "{err}");
+}

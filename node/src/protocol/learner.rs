@@ -95,6 +95,10 @@ pub struct Learner<C> {
     /// Learned values that were incompatible with what was learned before:
     /// a safety violation this learner noticed. Counted, never acted on.
     pub incompatible: u64,
+    /// Syncs for a closed instance this learner no longer holds (it was
+    /// compacted into a snapshot): the asking node cannot catch up from
+    /// this one.
+    pub syncs_compacted: u64,
     planted: Planted,
 }
 
@@ -113,6 +117,7 @@ impl<C: CStruct> Learner<C> {
             last_sync: 0,
             syncs_without_progress: 0,
             incompatible: 0,
+            syncs_compacted: 0,
             planted,
         }
     }
@@ -443,7 +448,11 @@ impl<C: CStruct> Learner<C> {
     /// with the closed instances after it too (up to [`CATCH_UP_COMMANDS`]),
     /// so a node far behind catches up in a few round trips rather than one
     /// per instance.
-    pub fn on_sync(&self, from: NodeId, instance: Instance, out: &mut Outbox) {
+    pub fn on_sync(&mut self, from: NodeId, instance: Instance, out: &mut Outbox) {
+        if instance < self.next && !self.closed.contains_key(&instance) {
+            self.syncs_compacted += 1;
+            return;
+        }
         let mut budget = CATCH_UP_COMMANDS;
         for (&i, value) in self.closed.range(instance..) {
             if i != instance && (budget < value.len() || !self.closed.contains_key(&(i - 1))) {

@@ -109,6 +109,9 @@ pub struct Stats {
     pub incompatible_learned: u64,
     pub start_errors: u64,
     pub snapshots: u64,
+    /// Syncs this node could not answer because it had compacted the
+    /// instance away.
+    pub syncs_compacted: u64,
 }
 
 impl Stats {
@@ -129,6 +132,7 @@ impl Stats {
         self.incompatible_learned += s.incompatible_learned;
         self.start_errors += s.start_errors;
         self.snapshots += s.snapshots;
+        self.syncs_compacted += s.syncs_compacted;
     }
 }
 
@@ -655,6 +659,7 @@ impl<C: CStruct> Replica<C> {
                 self.acceptor
                     .resend_vote(from, instance, bal, len, &mut out);
                 self.learner.on_sync(from, instance, &mut out);
+                self.stats.syncs_compacted = self.learner.syncs_compacted;
             }
             Message::Chosen { instance, value } => {
                 self.learner.on_chosen(instance, &value, &mut out);

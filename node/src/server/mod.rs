@@ -9,6 +9,7 @@
 //! how many records are durable, which releases the messages that depended
 //! on them.
 
+pub mod metrics;
 mod storage_thread;
 
 use crate::app::{Reply, StateMachine};
@@ -40,6 +41,8 @@ pub struct ServerConfig {
     pub tick: Duration,
     /// Bank accounts and their opening balances.
     pub accounts: Vec<(String, i64)>,
+    /// Where to serve Prometheus metrics over HTTP, if anywhere.
+    pub metrics: Option<SocketAddr>,
 }
 
 /// A client request on its way to the core, with where to answer.
@@ -97,6 +100,13 @@ pub async fn run<C: CStruct>(
     ) = PeerNet::start(net_cfg).await?;
     tracing::info!(node = %name, addr = %net.local_addr(), "listening");
 
+    let (status_tx, status_rx) = tokio::sync::watch::channel(None);
+    if let Some(addr) = cfg.metrics {
+        let bound = metrics::serve(addr, status_rx)
+            .await
+            .with_context(|| format!("serving metrics on {addr}"))?;
+        tracing::info!(addr = %bound, "metrics at http://{bound}/metrics");
+    }
     let (durable_tx, mut durable_rx) = mpsc::unbounded_channel();
     let storage = StorageThread::start(wal, durable_tx);
     let (request_tx, mut requests) = mpsc::channel::<Request>(4096);
@@ -138,7 +148,12 @@ pub async fn run<C: CStruct>(
                     core.request(req, answer);
                 }
             }
-            _ = ticks.tick() => core.replica.tick(),
+            _ = ticks.tick() => {
+                core.replica.tick();
+                if cfg.metrics.is_some() {
+                    status_tx.send_replace(Some(core.status()));
+                }
+            }
             else => break,
         }
         core.pump();
