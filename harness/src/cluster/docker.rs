@@ -225,8 +225,9 @@ impl DockerCluster {
     /// for its five nodes to be healthy. Never reuses a running cluster: its
     /// learners would hold commands this run's history never proposed. With
     /// `bank`, docker/compose.bank.yml gives the nodes the bank's opening
-    /// balances; `seed` seeds the random choices of packet faults. Container logs and data go to `run_dir/nodes` when the
-    /// cluster is dropped, which also brings it down.
+    /// balances; `seed` seeds the random choices of packet faults.
+    /// Container logs and data go to `run_dir/nodes` when the cluster is
+    /// dropped, which also brings it down.
     pub fn up(run_dir: &Path, bank: bool, seed: u64) -> Result<DockerCluster> {
         let root = project_root()?;
         preflight(&root).map_err(|u| anyhow!("docker backend: {u}"))?;
@@ -586,6 +587,10 @@ impl DockerCluster {
 
 impl Drop for DockerCluster {
     fn drop(&mut self) {
+        // A frozen container would not stop on compose's SIGTERM.
+        for i in 0..NODES {
+            let _ = self.resume(i);
+        }
         self.save();
         if let Err(e) = self.compose(&["down", "-v"], 120) {
             eprintln!("warning: the compose cluster may still be up: {e:#}");
