@@ -6,11 +6,14 @@ use crate::consensus::{self, ConsensusResult};
 use crate::execution::{self, ExecutionResult};
 use crate::fxhash::FxHashSet;
 use crate::history::format::{self, Format, Loaded};
-use crate::history::History;
-use crate::linear::{self, LinearResult, ModelKind, Options};
+use crate::history::stream::{self, Ended, Line};
+use crate::history::{History, Record};
+use crate::linear::{self, BuildError, ClientOps, LinearHistory, LinearResult, ModelKind, Options};
 use crate::report::timeline::Timeline;
 use crate::verdict::Verdict;
 use serde::Serialize;
+use std::collections::BTreeMap;
+use std::ops::ControlFlow;
 use std::path::Path;
 use std::time::Instant;
 
@@ -128,13 +131,28 @@ pub fn check_history(file: &str, history: &History, options: &CheckOptions) -> F
     let started = Instant::now();
     let consensus = consensus::check(history);
     let execution = execution::check(history);
-    let (linearizability, error) = if options.skip_linearizability {
-        (None, None)
-    } else {
-        match linear::from_history(file, history, options.model) {
-            Ok(h) => (Some(linear::check(&h, &options.linear)), None),
-            Err(e) => (None, Some(e.to_string())),
-        }
+    let linear =
+        (!options.skip_linearizability).then(|| linear::from_history(file, history, options.model));
+    let mut result = combine(file, consensus, execution, linear, options);
+    if options.timeline {
+        result.timeline = Some(Timeline::of_history(history, &result.focus()));
+    }
+    result.elapsed_us = started.elapsed().as_micros() as u64;
+    result
+}
+
+/// One verdict from the checks of a project history.
+fn combine(
+    file: &str,
+    consensus: ConsensusResult,
+    execution: ExecutionResult,
+    linear: Option<Result<LinearHistory, BuildError>>,
+    options: &CheckOptions,
+) -> FileResult {
+    let (linearizability, error) = match linear {
+        None => (None, None),
+        Some(Ok(h)) => (Some(linear::check(&h, &options.linear)), None),
+        Some(Err(e)) => (None, Some(e.to_string())),
     };
     let mut verdict = consensus.verdict;
     if execution.judged {
@@ -146,7 +164,7 @@ pub fn check_history(file: &str, history: &History, options: &CheckOptions) -> F
     if error.is_some() {
         verdict = verdict.and(Verdict::Unknown);
     }
-    let mut result = FileResult {
+    FileResult {
         file: file.to_owned(),
         format: Format::Jsonl.name().to_owned(),
         verdict,
@@ -156,12 +174,52 @@ pub fn check_history(file: &str, history: &History, options: &CheckOptions) -> F
         linearizability,
         elapsed_us: 0,
         timeline: None,
-    };
-    if options.timeline {
-        result.timeline = Some(Timeline::of_history(history, &result.focus()));
     }
-    result.elapsed_us = started.elapsed().as_micros() as u64;
-    result
+}
+
+/// Checks a JSON Lines file as it is read, keeping only its client
+/// operations in compact form and its other records. `None` when the file
+/// has learner observations: the consensus and execution checks then need
+/// every client event, and the file is read whole instead.
+fn check_streamed(
+    file: &str,
+    path: &Path,
+    asked: Format,
+    options: &CheckOptions,
+    started: Instant,
+) -> Option<FileResult> {
+    let mut clients = ClientOps::default();
+    if let Ok(meta) = std::fs::metadata(path) {
+        clients.reserve(meta.len());
+    }
+    // Everything but the client events, which the consensus and execution
+    // checks do not read without learner observations.
+    let mut rest = History::new();
+    let read = stream::read_jsonl(path, |line, no| {
+        match line {
+            Line::Event(e) => clients.scanned(&e, no),
+            Line::Record(Record::Client(e)) => clients.event(&e, no),
+            Line::Record(Record::Learned(_)) => return ControlFlow::Break(()),
+            Line::Record(r) => {
+                rest.records.push(r);
+                rest.lines.push(no);
+            }
+        }
+        ControlFlow::Continue(())
+    });
+    match read {
+        Err(e) => Some(FileResult::failed(file, asked, e.to_string(), started)),
+        Ok(Ended::Stopped) => None,
+        Ok(Ended::Whole) => {
+            let consensus = consensus::check(&rest);
+            let execution = execution::check(&rest);
+            let linear = (!options.skip_linearizability).then(|| {
+                let initial = rest.init().map(|i| &i.accounts);
+                clients.build(file, options.model, initial.unwrap_or(&BTreeMap::new()))
+            });
+            Some(combine(file, consensus, execution, linear, options))
+        }
+    }
 }
 
 /// Reads and checks one file. A file that cannot be read or parsed gets the
@@ -170,6 +228,13 @@ pub fn check_file(path: &Path, options: &CheckOptions) -> FileResult {
     let started = Instant::now();
     let file = path.display().to_string();
     let asked = options.format.unwrap_or(Format::Auto);
+    // The report draws from the whole history, so it is read whole then.
+    if !options.timeline && format::is_jsonl(path, asked) {
+        if let Some(mut result) = check_streamed(&file, path, asked, options, started) {
+            result.elapsed_us = started.elapsed().as_micros() as u64;
+            return result;
+        }
+    }
     let (format, loaded) = match format::load(path, asked) {
         Ok(x) => x,
         Err(e) => return FileResult::failed(&file, asked, e.to_string(), started),

@@ -19,6 +19,7 @@ pub mod execution;
 pub mod fxhash;
 pub mod generate;
 pub mod history;
+pub mod intern;
 pub mod linear;
 pub mod report;
 pub mod verdict;

@@ -58,6 +58,43 @@ pub fn detect(name: &str, text: &str) -> Format {
     }
 }
 
+/// Whether the file at `path` is to be read as JSON Lines, judged for
+/// `Auto` from the file's start as `detect` judges the whole text; `false`
+/// when the start does not settle it.
+pub fn is_jsonl(path: &Path, format: Format) -> bool {
+    use std::io::Read;
+    match format {
+        Format::Jsonl => return true,
+        Format::Auto => {}
+        _ => return false,
+    }
+    let mut start = Vec::new();
+    let Ok(file) = std::fs::File::open(path) else {
+        return false;
+    };
+    if file.take(PEEK as u64).read_to_end(&mut start).is_err() {
+        return false;
+    }
+    // Only whole lines, unless the file ended within the peek.
+    if start.len() == PEEK {
+        let Some(end) = start.iter().rposition(|&b| b == b'\n') else {
+            return false;
+        };
+        start.truncate(end + 1);
+    }
+    let Ok(text) = std::str::from_utf8(&start) else {
+        return false;
+    };
+    let first = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with(';'));
+    first.is_some_and(|l| l.starts_with("{\"") || l.starts_with("{ \""))
+}
+
+/// Bytes of a file's start `is_jsonl` looks at.
+const PEEK: usize = 64 << 10;
+
 /// Parses `text` (read from `name`) in `format`, detecting it for `Auto`.
 /// Returns the format used too.
 pub fn parse(name: &str, text: &str, format: Format) -> Result<(Format, Loaded), HistoryError> {

@@ -62,22 +62,32 @@ fn parse_lines(file: &str, text: &str, first_line: usize) -> Result<History, His
     history.lines.reserve(estimate);
     for (index, line) in text.lines().enumerate() {
         let line_no = first_line + index;
-        let trimmed = line.trim();
-        if trimmed.is_empty() {
-            continue;
+        if let Some(record) = parse_line(file, line, line_no)? {
+            history.records.push(record);
+            history.lines.push(line_no);
         }
-        let record: Record = serde_json::from_str(trimmed).map_err(|e| {
-            // serde_json numbers columns within the line it was given; the
-            // message already says what it expected ("missing field `id`",
-            // "invalid type: integer `5`, expected a string").
-            let column = (e.line() == 1 && e.column() > 0)
-                .then(|| e.column() + (line.len() - line.trim_start().len()));
-            HistoryError::parse(file, line_no, column, strip_position(&e.to_string()))
-        })?;
-        history.records.push(record);
-        history.lines.push(line_no);
     }
     Ok(history)
+}
+
+/// One line as `str::lines` gives it; `None` for a blank line.
+pub(super) fn parse_line(
+    file: &str,
+    line: &str,
+    line_no: usize,
+) -> Result<Option<Record>, HistoryError> {
+    let trimmed = line.trim();
+    if trimmed.is_empty() {
+        return Ok(None);
+    }
+    serde_json::from_str(trimmed).map(Some).map_err(|e| {
+        // serde_json numbers columns within the line it was given; the
+        // message already says what it expected ("missing field `id`",
+        // "invalid type: integer `5`, expected a string").
+        let column = (e.line() == 1 && e.column() > 0)
+            .then(|| e.column() + (line.len() - line.trim_start().len()));
+        HistoryError::parse(file, line_no, column, strip_position(&e.to_string()))
+    })
 }
 
 /// serde_json appends " at line L column C" to its messages; the error

@@ -14,6 +14,8 @@ mod error;
 pub mod format;
 pub mod jepsen;
 mod jsonl;
+pub(crate) mod scan;
+pub(crate) mod stream;
 mod wire;
 
 pub use error::HistoryError;

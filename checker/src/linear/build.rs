@@ -9,10 +9,11 @@
 //! its invocation, or never. Reads whose outcome is unknown constrain
 //! nothing and are dropped.
 
+use super::clients::ClientOps;
 use super::ops::{Action, Object, Operation, Partition, Val, Values, ABSENT};
 use crate::fxhash::FxHashMap;
 use crate::history::edn::Edn;
-use crate::history::{ClientEvent, EventKind, History, JepsenEvent, Op, OpResult, Process};
+use crate::history::{EventKind, History, JepsenEvent, Process, Record};
 use std::collections::BTreeMap;
 use std::fmt;
 use thiserror::Error;
@@ -87,7 +88,7 @@ impl LinearHistory {
 
 /// How an operation ended.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Outcome {
+pub(super) enum Outcome {
     Ok,
     Fail,
     Unknown,
@@ -95,12 +96,12 @@ enum Outcome {
 
 /// Collects operations per key, and bank operations for splitting into
 /// groups of coupled accounts at the end.
-struct Builder<'a> {
+pub(super) struct Builder<'a> {
     file: &'a str,
     model: Option<ModelKind>,
-    values: Values,
+    pub(super) values: Values,
     /// Operations per key, and each key's place in `by_key`.
-    by_key: Vec<(String, Vec<Operation>)>,
+    pub(super) by_key: Vec<(String, Vec<Operation>)>,
     key_index: FxHashMap<String, usize>,
     bank: Vec<(Operation, Vec<String>)>,
     /// Account names of the bank operations, by the `Account` index they
@@ -110,7 +111,7 @@ struct Builder<'a> {
 }
 
 impl<'a> Builder<'a> {
-    fn new(file: &'a str, model: Option<ModelKind>) -> Self {
+    pub(super) fn new(file: &'a str, model: Option<ModelKind>) -> Self {
         Builder {
             file,
             model,
@@ -124,17 +125,28 @@ impl<'a> Builder<'a> {
     }
 
     fn check_model(&self, action: &Action, line: usize, what: &str) -> Result<(), BuildError> {
+        self.check_model_with(action, line, || what.to_owned())
+    }
+
+    /// Names the operation (`what`) only when it is refused: a million
+    /// names cost more than the rest of building.
+    pub(super) fn check_model_with(
+        &self,
+        action: &Action,
+        line: usize,
+        what: impl FnOnce() -> String,
+    ) -> Result<(), BuildError> {
         match self.model {
             Some(model) if !model.allows(action) => Err(BuildError::Unsupported {
                 file: self.file.to_owned(),
                 line,
-                message: format!("{what} is not an operation of the {model} model"),
+                message: format!("{} is not an operation of the {model} model", what()),
             }),
             _ => Ok(()),
         }
     }
 
-    fn account(&mut self, name: &str) -> u32 {
+    pub(super) fn account(&mut self, name: &str) -> u32 {
         if let Some(&a) = self.account_index.get(name) {
             return a;
         }
@@ -158,7 +170,7 @@ impl<'a> Builder<'a> {
         Ok(())
     }
 
-    fn push_bank(
+    pub(super) fn push_bank(
         &mut self,
         op: Operation,
         accounts: Vec<String>,
@@ -171,7 +183,7 @@ impl<'a> Builder<'a> {
 
     /// Splits bank operations into groups of accounts that operations
     /// couple (union-find); each group is an independent object.
-    fn finish(mut self, initial: &BTreeMap<String, i64>) -> LinearHistory {
+    pub(super) fn finish(mut self, initial: &BTreeMap<String, i64>) -> LinearHistory {
         let mut by_key = std::mem::take(&mut self.by_key);
         by_key.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let mut partitions: Vec<Partition> = by_key
@@ -259,120 +271,14 @@ pub fn from_history(
     history: &History,
     model: Option<ModelKind>,
 ) -> Result<LinearHistory, BuildError> {
-    let mut b = Builder::new(file, model);
-    // Per command id, in order of first appearance: its invocation (record
-    // index and line) and its first completion.
-    type Invocation<'h> = Option<(&'h ClientEvent, usize)>;
-    type Completion<'h> = Option<(EventKind, u64, Option<&'h OpResult>)>;
-    let mut slots: Vec<(Invocation<'_>, Completion<'_>)> = Vec::new();
-    let mut index: FxHashMap<&str, usize> = FxHashMap::default();
+    let mut ops = ClientOps::default();
     for (record, &line) in history.records.iter().zip(&history.lines) {
-        let crate::history::Record::Client(event) = record else {
-            continue;
-        };
-        let slot = *index.entry(event.command.id.0.as_str()).or_insert_with(|| {
-            slots.push((None, None));
-            slots.len() - 1
-        });
-        match event.kind {
-            EventKind::Invoke => {
-                slots[slot].0.get_or_insert((event, line));
-            }
-            kind => {
-                slots[slot]
-                    .1
-                    .get_or_insert((kind, event.time, event.result.as_ref()));
-            }
+        if let Record::Client(event) = record {
+            ops.event(event, line);
         }
     }
-    drop(index);
-    for (invoke, completion) in slots {
-        let Some((event, line)) = invoke else {
-            continue;
-        };
-        let (outcome, ret, result) = match completion {
-            Some((EventKind::Ok, t, r)) => (Outcome::Ok, Some(t), r),
-            Some((EventKind::Fail, t, r)) => (Outcome::Fail, Some(t), r),
-            _ => (Outcome::Unknown, None, None),
-        };
-        let op = |action: Action| Operation {
-            process: event.process as i64,
-            call: event.time,
-            ret: if outcome == Outcome::Unknown {
-                None
-            } else {
-                ret
-            },
-            action,
-            line,
-        };
-        let what = format!("{} ({})", event.command.op.name(), event.command.id);
-        let v = |b: &mut Builder, s: &str| b.values.intern(s);
-        match &event.command.op {
-            Op::Get { key } => {
-                if let (Outcome::Ok, Some(OpResult::Value(read))) = (outcome, result) {
-                    let read = read.as_deref().map_or(ABSENT, |s| v(&mut b, s));
-                    b.push_value(key, op(Action::Read(read)), &what)?;
-                }
-            }
-            Op::Put { key, value } if outcome != Outcome::Fail => {
-                let value = v(&mut b, value);
-                b.push_value(key, op(Action::Write(value)), &what)?;
-            }
-            Op::Append { key, value } if outcome != Outcome::Fail => {
-                let value = v(&mut b, value);
-                b.push_value(key, op(Action::Append(value)), &what)?;
-            }
-            Op::Put { .. } | Op::Append { .. } => {}
-            Op::Cas { key, from, to } => {
-                let from = from.as_deref().map_or(ABSENT, |s| v(&mut b, s));
-                let to = v(&mut b, to);
-                let swapped = match outcome {
-                    Outcome::Ok => Some(true),
-                    Outcome::Fail => Some(false),
-                    Outcome::Unknown => None,
-                };
-                b.push_value(key, op(Action::Cas { from, to, swapped }), &what)?;
-            }
-            Op::Transfer { from, to, amount } => {
-                let moved = match outcome {
-                    Outcome::Ok => Some(true),
-                    Outcome::Fail => Some(false),
-                    Outcome::Unknown => None,
-                };
-                let action = Action::Transfer {
-                    from: b.account(from),
-                    to: b.account(to),
-                    amount: *amount,
-                    moved,
-                };
-                b.push_bank(op(action), vec![from.clone(), to.clone()], &what)?;
-            }
-            Op::Balances { .. } => {
-                if let (Outcome::Ok, Some(OpResult::Balances(read))) = (outcome, result) {
-                    let read: Vec<(u32, i64)> =
-                        read.iter().map(|(a, x)| (b.account(a), *x)).collect();
-                    let accounts: Vec<String> = result_accounts(result);
-                    if !accounts.is_empty() {
-                        b.push_bank(op(Action::Balances(read)), accounts, &what)?;
-                    }
-                }
-            }
-            Op::Checkpoint => {}
-        }
-    }
-    let initial = history
-        .init()
-        .map(|i| i.accounts.clone())
-        .unwrap_or_default();
-    Ok(b.finish(&initial))
-}
-
-fn result_accounts(result: Option<&OpResult>) -> Vec<String> {
-    match result {
-        Some(OpResult::Balances(read)) => read.keys().cloned().collect(),
-        _ => Vec::new(),
-    }
+    let initial = history.init().map(|i| &i.accounts);
+    ops.build(file, model, initial.unwrap_or(&BTreeMap::new()))
 }
 
 /// A Jepsen value as a register value. Jepsen key-value histories read an

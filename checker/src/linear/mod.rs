@@ -10,12 +10,14 @@
 //! `unknown`, never a guess.
 
 pub mod build;
+mod clients;
 pub mod memo;
 pub mod model;
 pub mod ops;
 pub mod search;
 
 pub use build::{from_history, from_jepsen, BuildError, LinearHistory, ModelKind};
+pub(crate) use clients::ClientOps;
 
 use crate::verdict::Verdict;
 use model::{BankModel, Model, ValueModel};

@@ -1,9 +1,8 @@
 //! Client operations as the linearizability search sees them: an action,
 //! its real-time interval, and whether its outcome is known.
 
-use crate::fxhash::FxHashMap;
+use crate::intern::Interner;
 use std::fmt;
-use std::sync::Arc;
 
 /// An interned value. `ABSENT` is the value of a key never written.
 pub type Val = u32;
@@ -53,53 +52,44 @@ pub struct Operation {
 }
 
 /// Interned values shared by every partition of a history.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Values {
-    /// One allocation per value, shared by the list and the index.
-    strings: Vec<Arc<str>>,
-    index: FxHashMap<Arc<str>, Val>,
+    /// Value `v` is `strings` entry `v - 1`: `ABSENT` has no text of its
+    /// own, so interning `""` gives a value distinct from `ABSENT`.
+    strings: Interner,
     /// Jepsen key-value histories read an unwritten key as `""`: there the
     /// empty string and absence are one value.
     pub empty_is_absent: bool,
 }
 
-impl Default for Values {
-    fn default() -> Self {
-        Values {
-            strings: vec![Arc::from("")],
-            index: FxHashMap::default(),
-            empty_is_absent: false,
-        }
-    }
-}
-
 impl Values {
     pub fn intern(&mut self, s: &str) -> Val {
-        if let Some(&v) = self.index.get(s) {
-            return v;
-        }
-        let v = Val::try_from(self.strings.len()).expect("fewer than 2^32 values");
-        let shared: Arc<str> = Arc::from(s);
-        self.strings.push(shared.clone());
-        self.index.insert(shared, v);
-        v
+        self.strings.intern(s).0 + 1
+    }
+
+    /// Makes room for `more` values of `bytes` bytes in all.
+    pub fn reserve(&mut self, more: usize, bytes: usize) {
+        self.strings.reserve(more, bytes);
     }
 
     pub fn lookup(&self, s: &str) -> Option<Val> {
-        self.index.get(s).copied()
+        self.strings.get(s).map(|v| v + 1)
     }
 
     /// The text of a value; `ABSENT` reads as the empty string.
     pub fn text(&self, v: Val) -> &str {
-        &self.strings[v as usize]
+        match v {
+            ABSENT => "",
+            v => self.strings.text(v - 1),
+        }
     }
 
     pub fn len(&self) -> usize {
-        self.strings.len()
+        self.strings.len() + 1
     }
 
     pub fn is_empty(&self) -> bool {
-        self.strings.len() <= 1
+        self.strings.is_empty()
     }
 
     /// A value for people: quoted, or `absent`.

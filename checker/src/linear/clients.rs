@@ -1,0 +1,304 @@
+//! The client operations of a project history, gathered per command id as
+//! the history is read and turned into partitions at the end.
+//!
+//! A command is its first invocation and its first completion, wherever
+//! they are in the file (a completion may even come first). Ids, keys and
+//! values are interned as they are read, and each command is one fixed-size
+//! slot: a million operations take tens of megabytes, and reading the
+//! history never needs its records kept.
+
+use super::build::{BuildError, Builder, LinearHistory, ModelKind, Outcome};
+use super::ops::{Action, Operation, ABSENT};
+use crate::fxhash::FxHashMap;
+use crate::history::scan::{ScannedEvent, ScannedOp};
+use crate::history::{ClientEvent, EventKind, Op, OpResult};
+use crate::intern::Interner;
+use std::collections::BTreeMap;
+
+/// `Slot::op`: no invocation yet, one of the keyed operations, or another
+/// (transfer, balances, checkpoint) kept whole in `others`.
+const NO_OP: u8 = 0;
+const GET: u8 = 1;
+const PUT: u8 = 2;
+const APPEND: u8 = 3;
+const CAS: u8 = 4;
+const OTHER: u8 = 5;
+
+/// `Slot::result`: what the completion's `result` was.
+const NO_RESULT: u8 = 0;
+const READ: u8 = 1;
+const BALANCES: u8 = 2;
+
+#[derive(Clone, Copy)]
+struct Slot {
+    process: u64,
+    call: u64,
+    line: usize,
+    /// The completion's time.
+    ret: u64,
+    key: u32,
+    /// The operands: the value written or appended, the cas's `from` and
+    /// `to`; for `OTHER`, `a` is the invocation's index in `others`.
+    a: u32,
+    b: u32,
+    /// A read value, or the index of a balances read in `balances`.
+    read: u32,
+    op: u8,
+    /// `None`, or the completion's kind.
+    done: Option<EventKind>,
+    result: u8,
+}
+
+const EMPTY: Slot = Slot {
+    process: 0,
+    call: 0,
+    line: 0,
+    ret: 0,
+    key: 0,
+    a: 0,
+    b: 0,
+    read: 0,
+    op: NO_OP,
+    done: None,
+    result: NO_RESULT,
+};
+
+#[derive(Default)]
+pub struct ClientOps {
+    /// Command ids; an id's number is its slot.
+    ids: Interner,
+    /// Each process's last invocation: its completion usually comes next,
+    /// and is found here without a lookup in the big id table.
+    last_invoked: FxHashMap<u64, u32>,
+    keys: Interner,
+    values: super::ops::Values,
+    slots: Vec<Slot>,
+    others: Vec<ClientEvent>,
+    balances: Vec<BTreeMap<String, i64>>,
+}
+
+impl ClientOps {
+    /// Makes room for the commands of a history of `bytes` bytes (about
+    /// two hundred a command: its invocation and completion lines).
+    pub fn reserve(&mut self, bytes: u64) {
+        let commands = usize::try_from(bytes / 200).unwrap_or(0);
+        self.ids.reserve(commands, commands * 8);
+        self.values.reserve(commands, commands * 6);
+        self.slots.reserve(commands);
+    }
+
+    /// The slot of a completion's command.
+    fn completed_slot(&mut self, id: &str, process: u64) -> usize {
+        match self.last_invoked.get(&process) {
+            Some(&slot) if self.ids.text(slot) == id => slot as usize,
+            _ => self.slot(id),
+        }
+    }
+
+    fn slot(&mut self, id: &str) -> usize {
+        let (slot, new) = self.ids.intern(id);
+        if new {
+            self.slots.push(EMPTY);
+        }
+        slot as usize
+    }
+
+    fn invoked(&mut self, slot: usize, process: u64, time: u64, line: usize) {
+        self.last_invoked.insert(process, slot as u32);
+        let s = &mut self.slots[slot];
+        s.process = process;
+        s.call = time;
+        s.line = line;
+    }
+
+    /// A client event read by the fast path.
+    pub fn scanned(&mut self, e: &ScannedEvent<'_>, line: usize) {
+        if e.kind == EventKind::Invoke {
+            let slot = self.slot(e.id);
+            if self.slots[slot].op != NO_OP {
+                return;
+            }
+            let v = &mut self.values;
+            let (op, key, a, b) = match e.op {
+                ScannedOp::Get { key } => (GET, key, 0, 0),
+                ScannedOp::Put { key, value } => (PUT, key, v.intern(value), 0),
+                ScannedOp::Append { key, value } => (APPEND, key, v.intern(value), 0),
+                ScannedOp::Cas { key, from, to } => {
+                    let from = from.map_or(ABSENT, |f| v.intern(f));
+                    (CAS, key, from, v.intern(to))
+                }
+            };
+            let key = self.keys.intern(key).0;
+            self.invoked(slot, e.process, e.time, line);
+            let s = &mut self.slots[slot];
+            (s.op, s.key, s.a, s.b) = (op, key, a, b);
+        } else {
+            let slot = self.completed_slot(e.id, e.process);
+            if self.slots[slot].done.is_some() {
+                return;
+            }
+            let read = e.read.map(|r| r.map_or(ABSENT, |r| self.values.intern(r)));
+            let s = &mut self.slots[slot];
+            s.done = Some(e.kind);
+            s.ret = e.time;
+            if let Some(read) = read {
+                (s.result, s.read) = (READ, read);
+            }
+        }
+    }
+
+    /// A client event of a parsed history.
+    pub fn event(&mut self, e: &ClientEvent, line: usize) {
+        if e.kind == EventKind::Invoke {
+            let slot = self.slot(&e.command.id.0);
+            if self.slots[slot].op != NO_OP {
+                return;
+            }
+            let v = &mut self.values;
+            let (op, key, a, b) = match &e.command.op {
+                Op::Get { key } => (GET, Some(key), 0, 0),
+                Op::Put { key, value } => (PUT, Some(key), v.intern(value), 0),
+                Op::Append { key, value } => (APPEND, Some(key), v.intern(value), 0),
+                Op::Cas { key, from, to } => {
+                    let from = from.as_deref().map_or(ABSENT, |f| v.intern(f));
+                    (CAS, Some(key), from, v.intern(to))
+                }
+                Op::Transfer { .. } | Op::Balances { .. } | Op::Checkpoint => {
+                    self.others.push(e.clone());
+                    (OTHER, None, self.others.len() as u32 - 1, 0)
+                }
+            };
+            let key = key.map_or(0, |k| self.keys.intern(k).0);
+            self.invoked(slot, e.process, e.time, line);
+            let s = &mut self.slots[slot];
+            (s.op, s.key, s.a, s.b) = (op, key, a, b);
+        } else {
+            let slot = self.completed_slot(&e.command.id.0, e.process);
+            if self.slots[slot].done.is_some() {
+                return;
+            }
+            let (result, read) = match &e.result {
+                None => (NO_RESULT, 0),
+                Some(OpResult::Value(r)) => {
+                    (READ, r.as_deref().map_or(ABSENT, |r| self.values.intern(r)))
+                }
+                Some(OpResult::Balances(b)) => {
+                    self.balances.push(b.clone());
+                    (BALANCES, self.balances.len() as u32 - 1)
+                }
+            };
+            let s = &mut self.slots[slot];
+            s.done = Some(e.kind);
+            s.ret = e.time;
+            (s.result, s.read) = (result, read);
+        }
+    }
+
+    /// The partitions: per key, and per group of coupled bank accounts
+    /// with their `initial` balances. Commands keep the order of their ids'
+    /// first appearance, and so does the first operation the model refuses.
+    pub fn build(
+        self,
+        file: &str,
+        model: Option<ModelKind>,
+        initial: &BTreeMap<String, i64>,
+    ) -> Result<LinearHistory, BuildError> {
+        let ClientOps {
+            ids,
+            last_invoked: _,
+            keys,
+            values,
+            slots,
+            others,
+            balances,
+        } = self;
+        let ids = ids.into_strings();
+        let keys = keys.into_strings();
+        let mut b = Builder::new(file, model);
+        b.values = values;
+        // Each key's operations in one allocation: the invocations bound
+        // them, and growing by doubling would leave up to half unused.
+        let mut bound = vec![0usize; keys.len()];
+        for s in slots.iter().filter(|s| matches!(s.op, GET..=CAS)) {
+            bound[s.key as usize] += 1;
+        }
+        let mut parts: Vec<Vec<Operation>> = bound.into_iter().map(Vec::with_capacity).collect();
+        for (id, s) in slots.iter().enumerate() {
+            if s.op == NO_OP {
+                continue;
+            }
+            let outcome = match s.done {
+                Some(EventKind::Ok) => Outcome::Ok,
+                Some(EventKind::Fail) => Outcome::Fail,
+                _ => Outcome::Unknown,
+            };
+            // Whether a cas swapped, or a transfer moved.
+            let took = match outcome {
+                Outcome::Ok => Some(true),
+                Outcome::Fail => Some(false),
+                Outcome::Unknown => None,
+            };
+            let op = |action: Action| Operation {
+                process: s.process as i64,
+                call: s.call,
+                ret: (outcome != Outcome::Unknown).then_some(s.ret),
+                action,
+                line: s.line,
+            };
+            let action = match s.op {
+                GET if outcome == Outcome::Ok && s.result == READ => Action::Read(s.read),
+                GET => continue,
+                PUT | APPEND if outcome == Outcome::Fail => continue,
+                PUT => Action::Write(s.a),
+                APPEND => Action::Append(s.a),
+                CAS => Action::Cas {
+                    from: s.a,
+                    to: s.b,
+                    swapped: took,
+                },
+                _ => {
+                    let event = &others[s.a as usize];
+                    let result = (s.result == BALANCES).then(|| &balances[s.read as usize]);
+                    let what = format!("{} ({})", event.command.op.name(), event.command.id);
+                    match &event.command.op {
+                        Op::Transfer { from, to, amount } => {
+                            let action = Action::Transfer {
+                                from: b.account(from),
+                                to: b.account(to),
+                                amount: *amount,
+                                moved: took,
+                            };
+                            b.push_bank(op(action), vec![from.clone(), to.clone()], &what)?;
+                        }
+                        Op::Balances { .. } => {
+                            if let (Outcome::Ok, Some(read)) = (outcome, result) {
+                                let read: Vec<(u32, i64)> =
+                                    read.iter().map(|(a, x)| (b.account(a), *x)).collect();
+                                let accounts: Vec<String> =
+                                    result.into_iter().flat_map(|r| r.keys().cloned()).collect();
+                                if !accounts.is_empty() {
+                                    b.push_bank(op(Action::Balances(read)), accounts, &what)?;
+                                }
+                            }
+                        }
+                        _ => {}
+                    }
+                    continue;
+                }
+            };
+            b.check_model_with(&action, s.line, || {
+                let name = ["get", "put", "append", "cas"][s.op as usize - 1];
+                format!("{name} ({})", ids.text(id as u32))
+            })?;
+            parts[s.key as usize].push(op(action));
+        }
+        drop(slots);
+        b.by_key = parts
+            .into_iter()
+            .enumerate()
+            .filter(|(_, ops)| !ops.is_empty())
+            .map(|(k, ops)| (keys.text(k as u32).to_owned(), ops))
+            .collect();
+        Ok(b.finish(initial))
+    }
+}
