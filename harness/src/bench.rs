@@ -60,6 +60,11 @@ pub struct BenchResult {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
+    /// Summed over the nodes' `status` at the end of the run.
+    pub fast_path: f64,
+    pub collisions: u64,
+    pub recoveries: u64,
+    pub checkpoints: u64,
 }
 
 /// What every client of one run shares.
@@ -154,7 +159,15 @@ pub async fn run_one(
     for t in tasks {
         let _ = tokio::time::timeout(Duration::from_secs(15), t).await;
     }
+    let mut stats = gpaxos_node::protocol::Stats::default();
+    let mut admin = Client::new(&creds, cluster.addrs().to_vec(), 999_999)?;
+    for i in 0..cfg.nodes {
+        if let Ok(s) = admin.status(i).await {
+            stats.add(&s.stats);
+        }
+    }
     drop(cluster);
+    let learned = (stats.learned_fast + stats.learned_slow).max(1);
     let h = shared.hist.lock().expect("histogram lock");
     let errors = *shared.errors.lock().expect("errors lock");
     let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
@@ -170,6 +183,10 @@ pub async fn run_one(
         p50_ms: ms(0.5),
         p99_ms: ms(0.99),
         max_ms: h.max() as f64 / 1000.0,
+        fast_path: stats.learned_fast as f64 / learned as f64,
+        collisions: stats.collisions,
+        recoveries: stats.recoveries,
+        checkpoints: stats.checkpoints_learned / cfg.nodes as u64,
     })
 }
 
@@ -181,7 +198,7 @@ pub async fn run(dir: &Path, cfg: &BenchConfig) -> Result<Vec<BenchResult>> {
                 let sub = dir.join(format!("{mode:?}-{clients}-{conflict}").to_lowercase());
                 let r = run_one(&sub, cfg, mode, clients, conflict).await?;
                 println!(
-                    "{:<8} {:>4} clients  conflict {:>4.2}  {:>8.0} ops/s  p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>7.2} ms  errors {}",
+                    "{:<8} {:>4} clients  conflict {:>4.2}  {:>8.0} ops/s  p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>7.2} ms  errors {}  fast path {:.1}%  collisions {}  recoveries {}  checkpoints {}",
                     format!("{mode:?}").to_lowercase(),
                     clients,
                     conflict,
@@ -189,7 +206,11 @@ pub async fn run(dir: &Path, cfg: &BenchConfig) -> Result<Vec<BenchResult>> {
                     r.p50_ms,
                     r.p99_ms,
                     r.max_ms,
-                    r.errors
+                    r.errors,
+                    r.fast_path * 100.0,
+                    r.collisions,
+                    r.recoveries,
+                    r.checkpoints
                 );
                 results.push(r);
             }

@@ -45,6 +45,10 @@ enum Cmd {
         /// commands racing one are recovered by the leader.
         #[arg(long, default_value_t = 64)]
         checkpoint_every: usize,
+        /// Instances between snapshots that replace a node's log; 0 never
+        /// takes one.
+        #[arg(long, default_value_t = 2)]
+        snapshot_every: u64,
         /// Worker threads (default: the number of cores).
         #[arg(long)]
         threads: Option<usize>,
@@ -178,6 +182,7 @@ fn real_main() -> Result<()> {
             conflict,
             faults,
             checkpoint_every,
+            snapshot_every,
             threads,
             store,
         } => {
@@ -189,6 +194,7 @@ fn real_main() -> Result<()> {
             }
             let mut cfg = SimConfig::new(nodes, commands, conflict, faults)?;
             cfg.protocol.checkpoint_every = checkpoint_every;
+            cfg.protocol.snapshot_every = snapshot_every;
             let threads = threads
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
             let report = sim::sweep(&cfg, start_seed..start_seed + seeds, threads, &store)?;

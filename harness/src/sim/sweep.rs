@@ -67,11 +67,12 @@ pub fn judge(out: &SimOutcome) -> Vec<String> {
 
 fn replay_command(cfg: &SimConfig, seed: u64) -> String {
     format!(
-        "gpaxos-harness sim --seeds 1 --start-seed {seed} --nodes {} --commands {} --conflict {} --checkpoint-every {} --faults {}",
+        "gpaxos-harness sim --seeds 1 --start-seed {seed} --nodes {} --commands {} --conflict {} --checkpoint-every {} --snapshot-every {} --faults {}",
         cfg.nodes,
         cfg.commands,
         cfg.conflict,
         cfg.protocol.checkpoint_every,
+        cfg.protocol.snapshot_every,
         match cfg.faults {
             super::Faults::None => "none",
             super::Faults::Default => "default",

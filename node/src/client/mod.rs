@@ -190,7 +190,7 @@ impl Client {
 
     pub async fn status(&mut self, i: usize) -> Result<Status, ClientError> {
         match self.request_at(i, &ClientRequest::Status).await? {
-            ClientResponse::Status(s) => Ok(s),
+            ClientResponse::Status(s) => Ok(*s),
             other => Err(ClientError::Unexpected {
                 node: node_name(i as u32),
                 response: Box::new(other),

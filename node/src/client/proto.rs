@@ -24,7 +24,7 @@ pub enum ClientResponse {
     Applied {
         reply: Reply,
     },
-    Status(Status),
+    Status(Box<Status>),
     Learned {
         from: u64,
         total: u64,

@@ -63,6 +63,17 @@ impl<C: CStruct> InstanceState<C> {
     }
 }
 
+/// What a snapshot keeps of a learner.
+pub struct LearnerSnapshot {
+    /// Every id handed out.
+    pub seen: Vec<CmdId>,
+    /// The last closed instances, for lagging nodes.
+    pub closed: Vec<(Instance, Vec<Command>)>,
+    /// A `Learned` record of what is learned of each instance from `next`
+    /// on.
+    pub open: Vec<Record>,
+}
+
 /// A collision seen in a fast ballot: two acceptors voted incompatible
 /// c-structs (Section 6.2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -158,10 +169,8 @@ impl<C: CStruct> Learner<C> {
         }
     }
 
-    /// The learner's part of a snapshot: every id handed out, the last
-    /// closed instances (for lagging nodes), and a `Learned` record for
-    /// what is learned of each instance from `next` on.
-    pub fn snapshot(&self) -> (Vec<CmdId>, Vec<(Instance, Vec<Command>)>, Vec<Record>) {
+    /// The learner's part of a snapshot.
+    pub fn snapshot(&self) -> LearnerSnapshot {
         let seen = self.seen.iter().copied().collect();
         let skip = self.closed.len().saturating_sub(snapshot::CLOSED_KEPT);
         let closed = self
@@ -179,7 +188,7 @@ impl<C: CStruct> Learner<C> {
                 cmds: st.order.iter().map(|(c, _)| c.clone()).collect(),
             })
             .collect();
-        (seen, closed, open)
+        LearnerSnapshot { seen, closed, open }
     }
 
     /// Resumes from a snapshot: everything below `instance` is learned

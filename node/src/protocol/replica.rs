@@ -288,7 +288,7 @@ impl<C: CStruct> Replica<C> {
     /// replaces its log with them, queued behind every write already
     /// drained.
     pub fn snapshot(&mut self, app: Vec<u8>) -> Vec<Record> {
-        let (seen, closed, open) = self.learner.snapshot();
+        let learner = self.learner.snapshot();
         let unapplied = self
             .held
             .iter()
@@ -301,9 +301,9 @@ impl<C: CStruct> Replica<C> {
             instance: self.learner.closed_below(),
             position: self.learned_log.len(),
             app,
-            seen,
+            seen: learner.seen,
             unapplied,
-            closed,
+            closed: learner.closed,
             recent: self.learned_log.tail(snapshot::RECENT_KEPT),
         };
         let mut records = state.to_records();
@@ -311,7 +311,7 @@ impl<C: CStruct> Replica<C> {
         records.push(Record::LeaderRound {
             round: self.leader.claimed_round(),
         });
-        records.extend(open);
+        records.extend(learner.open);
         self.snapshot_at = state.instance;
         self.stats.snapshots += 1;
         records

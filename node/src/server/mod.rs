@@ -259,7 +259,7 @@ impl<C: CStruct> Core<'_, C> {
                 self.replica.propose(cmd);
             }
             ClientRequest::Status => {
-                let _ = answer.send(ClientResponse::Status(self.status()));
+                let _ = answer.send(ClientResponse::Status(Box::new(self.status())));
             }
             ClientRequest::Learned { from, max } => {
                 let total = self.replica.learned_len();
