@@ -6,7 +6,7 @@ use crate::consensus::{self, ConsensusResult};
 use crate::execution::{self, ExecutionResult};
 use crate::fxhash::FxHashSet;
 use crate::history::format::{self, Format, Loaded};
-use crate::history::stream::{self, Ended, Line};
+use crate::history::stream::{self, Ended, Line, Records};
 use crate::history::{History, Record};
 use crate::linear::{self, BuildError, ClientOps, LinearHistory, LinearResult, ModelKind, Options};
 use crate::report::timeline::Timeline;
@@ -177,6 +177,29 @@ fn combine(
     }
 }
 
+/// A history as `check_streamed` keeps it.
+struct Streamed {
+    clients: ClientOps,
+    /// Everything but the client events, which the consensus and execution
+    /// checks do not read without learner observations.
+    rest: History,
+}
+
+impl Records for Streamed {
+    fn take(&mut self, line: Line<'_>, no: usize) -> ControlFlow<()> {
+        match line {
+            Line::Event(n, e) => self.clients.scanned(n, &e, no),
+            Line::Client(n, e) => self.clients.event(n, &e, no),
+            Line::Record(Record::Learned(_)) => return ControlFlow::Break(()),
+            Line::Record(r) => {
+                self.rest.records.push(r);
+                self.rest.lines.push(no);
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
 /// Checks a JSON Lines file as it is read, keeping only its client
 /// operations in compact form and its other records. `None` when the file
 /// has learner observations: the consensus and execution checks then need
@@ -188,38 +211,42 @@ fn check_streamed(
     options: &CheckOptions,
     started: Instant,
 ) -> Option<FileResult> {
-    let mut clients = ClientOps::default();
-    if let Ok(meta) = std::fs::metadata(path) {
-        clients.reserve(meta.len());
-    }
-    // Everything but the client events, which the consensus and execution
-    // checks do not read without learner observations.
-    let mut rest = History::new();
-    let read = stream::read_jsonl(path, |line, no| {
-        match line {
-            Line::Event(e) => clients.scanned(&e, no),
-            Line::Record(Record::Client(e)) => clients.event(&e, no),
-            Line::Record(Record::Learned(_)) => return ControlFlow::Break(()),
-            Line::Record(r) => {
-                rest.records.push(r);
-                rest.lines.push(no);
+    // Optimistic numbering of commands first; exact if it went wrong.
+    for exact in [false, true] {
+        let mut clients = ClientOps::default();
+        if let Ok(meta) = std::fs::metadata(path) {
+            // About two hundred bytes a command: its invocation and
+            // completion.
+            clients.reserve(usize::try_from(meta.len() / 200).unwrap_or(0));
+        }
+        let mut streamed = Streamed {
+            clients,
+            rest: History::new(),
+        };
+        let read = stream::read_jsonl(path, exact, &mut streamed);
+        let Streamed { clients, rest } = streamed;
+        return match read {
+            Err(e) => Some(FileResult::failed(file, asked, e.to_string(), started)),
+            Ok(Ended::Stopped) => None,
+            Ok(Ended::Unpaired) => continue,
+            Ok(Ended::Whole(ids)) => {
+                let consensus = consensus::check(&rest);
+                let execution = execution::check(&rest);
+                let linear = (!options.skip_linearizability).then(|| {
+                    let initial = rest.init().map(|i| &i.accounts);
+                    clients.build(
+                        &ids,
+                        file,
+                        options.model,
+                        initial.unwrap_or(&BTreeMap::new()),
+                    )
+                });
+                Some(combine(file, consensus, execution, linear, options))
             }
-        }
-        ControlFlow::Continue(())
-    });
-    match read {
-        Err(e) => Some(FileResult::failed(file, asked, e.to_string(), started)),
-        Ok(Ended::Stopped) => None,
-        Ok(Ended::Whole) => {
-            let consensus = consensus::check(&rest);
-            let execution = execution::check(&rest);
-            let linear = (!options.skip_linearizability).then(|| {
-                let initial = rest.init().map(|i| &i.accounts);
-                clients.build(file, options.model, initial.unwrap_or(&BTreeMap::new()))
-            });
-            Some(combine(file, consensus, execution, linear, options))
-        }
+        };
     }
+    // An exact read is never unpaired.
+    None
 }
 
 /// Reads and checks one file. A file that cannot be read or parsed gets the

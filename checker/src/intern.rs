@@ -5,9 +5,7 @@
 //! costs more memory than the history's text, and the allocator's time
 //! dominated reading such histories.
 
-use crate::fxhash::FxHasher;
 use std::fmt;
-use std::hash::Hasher;
 
 const EMPTY: u64 = u64::MAX;
 /// Ids stop short of the id half of `EMPTY`.
@@ -36,6 +34,39 @@ impl Strings {
         let start = if i == 0 { 0 } else { self.ends[i - 1] };
         &self.text[start..self.ends[i]]
     }
+
+    /// Appends `s`, distinct or not, and returns its id.
+    ///
+    /// # Panics
+    /// With more than `u32::MAX - 1` strings.
+    pub fn push(&mut self, s: &str) -> u32 {
+        let id = u32::try_from(self.len())
+            .ok()
+            .filter(|&id| id <= MAX_ID)
+            .expect("fewer than 2^32 - 1 strings");
+        self.text.push_str(s);
+        self.ends.push(self.text.len());
+        id
+    }
+
+    pub fn reserve(&mut self, more: usize, bytes: usize) {
+        self.text.reserve(bytes);
+        self.ends.reserve(more);
+    }
+
+    /// Whether no string is listed twice. Sorting the hashes reads memory
+    /// in order, unlike a table of a million entries.
+    pub fn all_distinct(&self) -> bool {
+        let mut hashes: Vec<u64> = (0..self.len() as u32).map(|i| hash(self.text(i))).collect();
+        hashes.sort_unstable();
+        if hashes.windows(2).all(|w| w[0] != w[1]) {
+            return true;
+        }
+        // Equal hashes: settle it exactly.
+        drop(hashes);
+        let mut seen = Interner::default();
+        (0..self.len() as u32).all(|i| seen.intern(self.text(i)).1)
+    }
 }
 
 #[derive(Clone, Default)]
@@ -53,13 +84,31 @@ fn room(n: usize) -> usize {
     (n * 8 / 5).next_power_of_two().max(16)
 }
 
+/// A hash with every bit of every byte mixed into every bit of the result
+/// (a folded 128-bit multiply per word). Fx, the crate's map hash, lets a
+/// word's high byte reach only the next word's low bits, and ids such as
+/// `10010.113` and `10010.198` collide in it outright.
 fn hash(s: &str) -> u64 {
-    let mut h = FxHasher::default();
-    h.write(s.as_bytes());
-    h.write_usize(s.len());
-    // Fx leaves its low bits weak; the table indexes with the high bits
-    // of this product (Fibonacci hashing).
-    h.finish().wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    let bytes = s.as_bytes();
+    let mut h = fold(bytes.len() as u64 ^ SEED);
+    let mut words = bytes.chunks_exact(8);
+    for word in &mut words {
+        h = fold(h ^ u64::from_le_bytes(word.try_into().expect("eight bytes")));
+    }
+    let rest = words.remainder();
+    if !rest.is_empty() {
+        let mut word = [0u8; 8];
+        word[..rest.len()].copy_from_slice(rest);
+        h = fold(h ^ u64::from_le_bytes(word));
+    }
+    h
+}
+
+const SEED: u64 = 0x9E37_79B9_7F4A_7C15;
+
+fn fold(x: u64) -> u64 {
+    let m = u128::from(x) * u128::from(0xBF58_476D_1CE4_E5B9u64);
+    (m as u64) ^ (m >> 64) as u64
 }
 
 impl Interner {
@@ -118,13 +167,7 @@ impl Interner {
             Ok(id) => return (id, false),
             Err(at) => at,
         };
-        let id = u32::try_from(self.len())
-            .ok()
-            .filter(|&id| id <= MAX_ID)
-            .expect("fewer than 2^32 - 1 distinct strings");
-        let strings = &mut self.strings;
-        strings.text.push_str(s);
-        strings.ends.push(strings.text.len());
+        let id = self.strings.push(s);
         self.table[at] = h << 32 | u64::from(id);
         (id, true)
     }
@@ -132,8 +175,7 @@ impl Interner {
     /// Makes room for `more` strings of `bytes` bytes in all without
     /// growing on the way.
     pub fn reserve(&mut self, more: usize, bytes: usize) {
-        self.strings.text.reserve(bytes);
-        self.strings.ends.reserve(more);
+        self.strings.reserve(more, bytes);
         let want = room(self.len() + more);
         if want > self.table.len() {
             self.rebuild(want);
@@ -195,8 +237,11 @@ mod tests {
         assert_eq!(t.intern("w77"), (77, false));
         assert_eq!(t.intern(""), (10_000, true));
         assert_eq!(t.text(10_000), "");
-        let s = t.into_strings();
+        let mut s = t.into_strings();
         assert_eq!(s.text(3), "w3");
         assert_eq!(s.len(), 10_001);
+        assert!(s.all_distinct());
+        assert_eq!(s.push("w3"), 10_001);
+        assert!(!s.all_distinct());
     }
 }

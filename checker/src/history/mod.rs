@@ -14,6 +14,7 @@ mod error;
 pub mod format;
 pub mod jepsen;
 mod jsonl;
+pub(crate) mod pairing;
 pub(crate) mod scan;
 pub(crate) mod stream;
 mod wire;

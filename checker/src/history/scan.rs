@@ -11,38 +11,113 @@
 
 use super::EventKind;
 
-/// An operation as the line spells it.
+/// An operation as the line spells it; `S` is a string of the line, or
+/// where it is in the line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ScannedOp<'a> {
+pub enum ScannedOp<S> {
     Get {
-        key: &'a str,
+        key: S,
     },
     Put {
-        key: &'a str,
-        value: &'a str,
+        key: S,
+        value: S,
     },
     Append {
-        key: &'a str,
-        value: &'a str,
+        key: S,
+        value: S,
     },
     /// `from: None` is `null`, the absent value.
     Cas {
-        key: &'a str,
-        from: Option<&'a str>,
-        to: &'a str,
+        key: S,
+        from: Option<S>,
+        to: S,
     },
 }
 
 /// A client event borrowed from its line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ScannedEvent<'a> {
+pub struct ScannedEvent<S> {
     pub kind: EventKind,
     pub process: u64,
     pub time: u64,
-    pub id: &'a str,
-    pub op: ScannedOp<'a>,
+    pub id: S,
+    pub op: ScannedOp<S>,
     /// A get's `result`: `Some(None)` is `null`, an absent key.
-    pub read: Option<Option<&'a str>>,
+    pub read: Option<Option<S>>,
+}
+
+impl<S: Copy> ScannedEvent<S> {
+    /// The same event with its strings mapped: from slices to places in a
+    /// buffer, to send the event to another thread, and back.
+    pub fn map<T>(&self, mut f: impl FnMut(S) -> T) -> ScannedEvent<T> {
+        let op = match self.op {
+            ScannedOp::Get { key } => ScannedOp::Get { key: f(key) },
+            ScannedOp::Put { key, value } => ScannedOp::Put {
+                key: f(key),
+                value: f(value),
+            },
+            ScannedOp::Append { key, value } => ScannedOp::Append {
+                key: f(key),
+                value: f(value),
+            },
+            ScannedOp::Cas { key, from, to } => ScannedOp::Cas {
+                key: f(key),
+                from: from.map(&mut f),
+                to: f(to),
+            },
+        };
+        ScannedEvent {
+            kind: self.kind,
+            process: self.process,
+            time: self.time,
+            id: f(self.id),
+            op,
+            read: self.read.map(|r| r.map(&mut f)),
+        }
+    }
+}
+
+/// The fields the fast path reads, in the order writers use: each name
+/// with its closing quote, as the little-endian word of its bytes and the
+/// mask of those bytes, so that a name is matched with one comparison.
+const FIELDS: [(u64, u64, usize); 10] = [
+    name(b"type\""),
+    name(b"process\""),
+    name(b"time\""),
+    name(b"id\""),
+    name(b"f\""),
+    name(b"key\""),
+    name(b"value\""),
+    name(b"result\""),
+    name(b"from\""),
+    name(b"to\""),
+];
+
+const fn name(bytes: &[u8]) -> (u64, u64, usize) {
+    let mut word = 0u64;
+    let mut i = 0;
+    while i < bytes.len() {
+        word |= (bytes[i] as u64) << (8 * i);
+        i += 1;
+    }
+    let mask = if bytes.len() == 8 {
+        u64::MAX
+    } else {
+        (1u64 << (8 * bytes.len())) - 1
+    };
+    (word, mask, bytes.len())
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// A word whose lowest set high bit marks the first byte that is `"`,
+/// `\\` or below 0x20 (bits above it may be false alarms from borrows).
+fn special(word: u64) -> u64 {
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
+    zero(word ^ (ONES * u64::from(b'"')))
+        | zero(word ^ (ONES * u64::from(b'\\')))
+        | (word.wrapping_sub(ONES * 0x20) & !word & HIGHS)
 }
 
 struct Cursor<'a> {
@@ -78,6 +153,17 @@ impl<'a> Cursor<'a> {
         self.expect(b'"')?;
         let start = self.at;
         let bytes = self.text.as_bytes();
+        // Eight bytes at a time: the first byte that is a quote, a
+        // backslash or a control character ends the plain string.
+        while let Some(word) = bytes.get(self.at..self.at + 8) {
+            let word = u64::from_le_bytes(word.try_into().expect("eight bytes"));
+            let found = special(word);
+            if found != 0 {
+                self.at += (found.trailing_zeros() / 8) as usize;
+                break;
+            }
+            self.at += 8;
+        }
         loop {
             match *bytes.get(self.at)? {
                 b'"' => break,
@@ -88,6 +174,25 @@ impl<'a> Cursor<'a> {
         self.at += 1;
         // Both ends are ASCII quotes, so these are character boundaries.
         Some(&self.text[start..self.at - 1])
+    }
+
+    /// The name of a field the fast path reads, as its index in `FIELDS`;
+    /// `None` for any other name, or one spelled with escapes. Lines
+    /// usually list fields in `FIELDS` order, so the search starts at
+    /// `next`, after the previous field.
+    fn field(&mut self, next: usize) -> Option<usize> {
+        let bytes = self.text.as_bytes();
+        if bytes.get(self.at) != Some(&b'"') {
+            return None;
+        }
+        // A line this short is no record the fast path reads.
+        let word = bytes.get(self.at + 1..self.at + 9)?;
+        let word = u64::from_le_bytes(word.try_into().expect("eight bytes"));
+        let found = (next..FIELDS.len())
+            .chain(0..next)
+            .find(|&i| word & FIELDS[i].1 == FIELDS[i].0)?;
+        self.at += 1 + FIELDS[found].2;
+        Some(found)
     }
 
     fn string_or_null(&mut self) -> Option<Option<&'a str>> {
@@ -145,28 +250,29 @@ struct Fields<'a> {
 }
 
 /// Reads a trimmed line as a client event, or declines it (`None`).
-pub fn scan(line: &str) -> Option<ScannedEvent<'_>> {
+pub fn scan(line: &str) -> Option<ScannedEvent<&str>> {
     let mut c = Cursor { text: line, at: 0 };
     let mut w = Fields::default();
     c.expect(b'{')?;
+    let mut next = 0;
     loop {
         c.space();
-        let name = c.string()?;
+        let field = c.field(next)?;
+        next = field + 1;
         c.space();
         c.expect(b':')?;
         c.space();
-        match name {
-            "type" => once(&mut w.kind, c.string()?)?,
-            "process" => once(&mut w.process, c.integer()?)?,
-            "time" => once(&mut w.time, c.integer()?)?,
-            "id" => once(&mut w.id, c.string()?)?,
-            "f" => once(&mut w.f, c.string()?)?,
-            "key" => once(&mut w.key, c.string()?)?,
-            "value" => once(&mut w.value, c.string()?)?,
-            "from" => once(&mut w.from, c.string_or_null()?)?,
-            "to" => once(&mut w.to, c.string()?)?,
-            "result" => once(&mut w.result, c.string_or_null()?)?,
-            _ => return None,
+        match field {
+            0 => once(&mut w.kind, c.string()?)?,
+            1 => once(&mut w.process, c.integer()?)?,
+            2 => once(&mut w.time, c.integer()?)?,
+            3 => once(&mut w.id, c.string()?)?,
+            4 => once(&mut w.f, c.string()?)?,
+            5 => once(&mut w.key, c.string()?)?,
+            6 => once(&mut w.value, c.string()?)?,
+            7 => once(&mut w.result, c.string_or_null()?)?,
+            8 => once(&mut w.from, c.string_or_null()?)?,
+            _ => once(&mut w.to, c.string()?)?,
         }
         c.space();
         match c.bump()? {
@@ -235,7 +341,7 @@ mod tests {
         }
     }
 
-    fn same(scanned: &ScannedEvent<'_>, e: &ClientEvent) -> bool {
+    fn same(scanned: &ScannedEvent<&str>, e: &ClientEvent) -> bool {
         let op = match scanned.op {
             ScannedOp::Get { key } => Op::Get { key: key.into() },
             ScannedOp::Put { key, value } => Op::Put {
@@ -272,6 +378,7 @@ mod tests {
             r#"{ "time" : 5 , "type":"fail","process":18446744073709551615,"id":"x","f":"cas","key":"k","from":null,"to":"y"}"#,
             r#"{"type":"info","process":1,"time":5,"id":"x","f":"cas","key":"k","from":"a","to":"y","result":"z"}"#,
             r#"{"type":"invoke","process":1,"time":5,"id":"x","f":"append","key":"k","value":""}"#,
+            r#"{"type":"invoke","process":1,"time":5,"id":"abcdefgh","f":"append","key":"abcdefghijklmnopé€😀xyz~","value":"12345678"}"#,
             r#"{"type":"invoke","process":1,"time":5,"id":"x","f":"get","key":"k","value":"v","to":"t","from":null}"#,
         ] {
             let s = scan(line).unwrap_or_else(|| panic!("declined {line}"));
@@ -302,6 +409,9 @@ mod tests {
             r#"{"type":"invoke","process":1,"time":5,"id":"x","f":"get","key":"k""#,
             r#"{"type":"invoke","process":1,"time":5,"id":"x","f":"get","key":"k","from":nul}"#,
             r#"{"type":"invoke","process":1,"time":5,"id":"x","f":"get","key":"	"}"#,
+            "{\"type\":\"invoke\",\"process\":1,\"time\":5,\"id\":\"x\",\"f\":\"get\",\"key\":\"abcdefghij\u{1}kl\"}",
+            r#"{"type":"invoke","process":1,"time":5,"id":"x","f":"get","key":"abcdefghijklmnopq\"}"#,
+            r#"{"type":"invoke","process":1,"time":5,"id":"abcdefgh""#,
             r#"{"type":"nemesis","time":5,"f":"heal"}"#,
             "{}",
             "",

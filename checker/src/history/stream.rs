@@ -6,88 +6,189 @@
 //! the same lines (`str::lines`), the same records, the same first error.
 //! A file that is not UTF-8 is refused as a whole, as `read_to_string`
 //! refuses it, even when a line before the bad bytes fails to parse.
+//!
+//! A thread of its own reads and scans the blocks, and numbers the
+//! commands of client events (`pairing`), while the caller takes in the
+//! records of the previous blocks: the two halves cost about the same, and
+//! a long history is read on two cores.
 
 use super::jsonl::parse_line;
+use super::pairing::Pairing;
 use super::scan::{scan, ScannedEvent};
-use super::{HistoryError, Record};
+use super::{ClientEvent, HistoryError, Record};
+use crate::intern::Strings;
 use std::io::{ErrorKind, Read};
 use std::ops::ControlFlow;
 use std::path::Path;
+use std::sync::mpsc::{sync_channel, SyncSender};
 
 /// Bytes read at a time.
 const BLOCK: usize = 1 << 20;
+/// Blocks read ahead of the caller.
+const AHEAD: usize = 4;
 
-/// One record of the file.
+/// One record of the file; client events with their command's number.
 pub enum Line<'a> {
     /// A client event in the common shape, borrowed from the line.
-    Event(ScannedEvent<'a>),
+    Event(u32, ScannedEvent<&'a str>),
+    /// A client event in another shape.
+    Client(u32, ClientEvent),
     /// Any other record.
     Record(Record),
 }
 
 /// How a read ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Ended {
-    /// Every line was read.
-    Whole,
+    /// Every line was read; the command ids by number.
+    Whole(Strings),
     /// The caller broke off.
     Stopped,
+    /// The optimistic numbering of commands went wrong (`pairing`): the
+    /// history must be read again, exactly.
+    Unpaired,
 }
 
-/// Reads the JSON Lines history at `path`, calling `each` with every
-/// record and its 1-based line, until it breaks.
+enum Item {
+    /// Its strings as where they start and end in the block's text.
+    Event(u32, ScannedEvent<(usize, usize)>),
+    Client(u32, ClientEvent),
+    Record(Record),
+}
+
+/// Whole lines of the file, and their records with their lines.
+struct Block {
+    text: String,
+    items: Vec<(usize, Item)>,
+}
+
+enum Message {
+    Block(Block),
+    /// The ids, `None` if the numbering went wrong; or the first error.
+    End(Result<Option<Strings>, HistoryError>),
+}
+
+/// What takes in the records of a history as it is read.
+pub trait Records {
+    /// Takes a record and its 1-based line; breaks to stop reading.
+    fn take(&mut self, line: Line<'_>, no: usize) -> ControlFlow<()>;
+}
+
+/// Reads the JSON Lines history at `path` into `records`, until it breaks;
+/// commands are numbered optimistically unless `exact`.
 pub fn read_jsonl(
     path: &Path,
-    mut each: impl FnMut(Line<'_>, usize) -> ControlFlow<()>,
+    exact: bool,
+    records: &mut impl Records,
 ) -> Result<Ended, HistoryError> {
     let name = path.display().to_string();
-    let io = |source| HistoryError::Io {
+    let file = std::fs::File::open(path).map_err(|source| HistoryError::Io {
         file: name.clone(),
         source,
+    })?;
+    let (tx, rx) = sync_channel(AHEAD);
+    std::thread::scope(|s| {
+        let reader = s.spawn(|| produce(file, &name, Pairing::new(exact), tx));
+        // Returning drops `rx`, which stops the reader at its next block.
+        for message in rx.iter() {
+            let block = match message {
+                Message::Block(block) => block,
+                Message::End(end) => {
+                    return end.map(|ids| ids.map_or(Ended::Unpaired, Ended::Whole))
+                }
+            };
+            let Block { text, items } = block;
+            for (no, item) in items {
+                let line = match item {
+                    Item::Event(n, e) => Line::Event(n, e.map(|(at, end)| &text[at..end])),
+                    Item::Client(n, e) => Line::Client(n, e),
+                    Item::Record(r) => Line::Record(r),
+                };
+                if records.take(line, no).is_break() {
+                    return Ok(Ended::Stopped);
+                }
+            }
+        }
+        // The reader ended without a word: it panicked.
+        let _ = reader.join();
+        Err(HistoryError::parse(
+            &name,
+            0,
+            None,
+            "reader thread panicked",
+        ))
+    })
+}
+
+/// The reader's half: reads blocks of whole lines, scans or parses each
+/// line, numbers commands, and sends them on; then the end, or the first
+/// error.
+fn produce(mut file: std::fs::File, name: &str, mut pairing: Pairing, tx: SyncSender<Message>) {
+    if let Ok(meta) = file.metadata() {
+        // About two hundred bytes a command (its invocation and its
+        // completion), eight of them its id.
+        let commands = usize::try_from(meta.len() / 200).unwrap_or(0);
+        pairing.reserve(commands, commands * 8);
+    }
+    let io = |source| HistoryError::Io {
+        file: name.to_owned(),
+        source,
     };
-    let mut file = std::fs::File::open(path).map_err(io)?;
-    let mut buf: Vec<u8> = Vec::with_capacity(2 * BLOCK);
+    let end = |result| {
+        let _ = tx.send(Message::End(result));
+    };
+    let mut carry: Vec<u8> = Vec::new();
     let mut line_no = 0usize;
     let mut failed: Option<HistoryError> = None;
     loop {
-        let filled = buf.len();
-        buf.resize(filled + BLOCK, 0);
-        let n = loop {
-            match file.read(&mut buf[filled..]) {
-                Ok(n) => break n,
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => return Err(io(e)),
-            }
+        let mut buf = std::mem::take(&mut carry);
+        let n = match (&mut file).take(BLOCK as u64).read_to_end(&mut buf) {
+            Ok(n) => n,
+            Err(e) => return end(Err(io(e))),
         };
-        buf.truncate(filled + n);
         let eof = n == 0;
         // Whole lines only; a newline is never inside a UTF-8 sequence.
-        let end = if eof {
+        let cut = if eof {
             buf.len()
         } else {
             match buf.iter().rposition(|&b| b == b'\n') {
                 Some(i) => i + 1,
-                None => continue,
+                None => {
+                    carry = buf;
+                    continue;
+                }
             }
         };
-        let text = std::str::from_utf8(&buf[..end]).map_err(|_| {
-            io(std::io::Error::new(
+        carry.extend_from_slice(&buf[cut..]);
+        carry.reserve(BLOCK);
+        buf.truncate(cut);
+        let Ok(text) = String::from_utf8(buf) else {
+            return end(Err(io(std::io::Error::new(
                 ErrorKind::InvalidData,
                 "stream did not contain valid UTF-8",
-            ))
-        })?;
+            ))));
+        };
         if failed.is_none() {
+            let mut items = Vec::with_capacity(text.len() / 64);
             for line in text.lines() {
                 line_no += 1;
                 let trimmed = line.trim();
                 if trimmed.is_empty() {
                     continue;
                 }
-                let flow = match scan(trimmed) {
-                    Some(event) => each(Line::Event(event), line_no),
-                    None => match parse_line(&name, line, line_no) {
-                        Ok(Some(record)) => each(Line::Record(record), line_no),
-                        Ok(None) => ControlFlow::Continue(()),
+                let item = match scan(trimmed) {
+                    Some(e) => Item::Event(
+                        pairing.command(e.kind, e.id, e.process),
+                        e.map(|s| {
+                            let at = s.as_ptr() as usize - text.as_ptr() as usize;
+                            (at, at + s.len())
+                        }),
+                    ),
+                    None => match parse_line(name, line, line_no) {
+                        Ok(Some(Record::Client(e))) => {
+                            Item::Client(pairing.command(e.kind, &e.command.id.0, e.process), e)
+                        }
+                        Ok(Some(record)) => Item::Record(record),
+                        Ok(None) => continue,
                         Err(e) => {
                             // The rest is read only to refuse it if it is not
                             // UTF-8.
@@ -96,18 +197,21 @@ pub fn read_jsonl(
                         }
                     },
                 };
-                if flow.is_break() {
-                    return Ok(Ended::Stopped);
-                }
+                items.push((line_no, item));
+            }
+            if pairing.is_broken() {
+                return end(Ok(None));
+            }
+            if tx.send(Message::Block(Block { text, items })).is_err() {
+                return;
             }
         }
         if eof {
-            return match failed {
+            return end(match failed {
                 Some(e) => Err(e),
-                None => Ok(Ended::Whole),
-            };
+                None => Ok(pairing.into_ids()),
+            });
         }
-        buf.drain(..end);
     }
 }
 
@@ -115,27 +219,30 @@ pub fn read_jsonl(
 mod tests {
     use super::*;
     use crate::history::jsonl::parse_str;
+    use crate::history::scan::ScannedOp;
     use crate::history::{ClientEvent, CmdId, Command, Op, OpResult};
 
-    /// The records `read_jsonl` gives, as owned records.
-    fn read_all(path: &Path) -> Result<(Vec<Record>, Vec<usize>), HistoryError> {
-        let mut records = Vec::new();
-        let mut lines = Vec::new();
-        read_jsonl(path, |line, no| {
-            records.push(match line {
+    /// The records `read_jsonl` gives, as owned records, with their lines.
+    #[derive(Default)]
+    struct Owned(Vec<Record>, Vec<usize>);
+
+    impl Records for Owned {
+        fn take(&mut self, line: Line<'_>, no: usize) -> ControlFlow<()> {
+            self.0.push(match line {
                 Line::Record(r) => r,
-                Line::Event(e) => {
+                Line::Client(_, e) => Record::Client(e),
+                Line::Event(_, e) => {
                     let op = match e.op {
-                        crate::history::scan::ScannedOp::Get { key } => Op::Get { key: key.into() },
-                        crate::history::scan::ScannedOp::Put { key, value } => Op::Put {
+                        ScannedOp::Get { key } => Op::Get { key: key.into() },
+                        ScannedOp::Put { key, value } => Op::Put {
                             key: key.into(),
                             value: value.into(),
                         },
-                        crate::history::scan::ScannedOp::Append { key, value } => Op::Append {
+                        ScannedOp::Append { key, value } => Op::Append {
                             key: key.into(),
                             value: value.into(),
                         },
-                        crate::history::scan::ScannedOp::Cas { key, from, to } => Op::Cas {
+                        ScannedOp::Cas { key, from, to } => Op::Cas {
                             key: key.into(),
                             from: from.map(Into::into),
                             to: to.into(),
@@ -153,10 +260,15 @@ mod tests {
                     })
                 }
             });
-            lines.push(no);
+            self.1.push(no);
             ControlFlow::Continue(())
-        })?;
-        Ok((records, lines))
+        }
+    }
+
+    fn read_all(path: &Path) -> Result<(Vec<Record>, Vec<usize>), HistoryError> {
+        let mut owned = Owned::default();
+        read_jsonl(path, true, &mut owned)?;
+        Ok((owned.0, owned.1))
     }
 
     fn temp(name: &str, bytes: &[u8]) -> std::path::PathBuf {

@@ -13,6 +13,7 @@ use super::clients::ClientOps;
 use super::ops::{Action, Object, Operation, Partition, Val, Values, ABSENT};
 use crate::fxhash::FxHashMap;
 use crate::history::edn::Edn;
+use crate::history::pairing::Pairing;
 use crate::history::{EventKind, History, JepsenEvent, Process, Record};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -271,14 +272,17 @@ pub fn from_history(
     history: &History,
     model: Option<ModelKind>,
 ) -> Result<LinearHistory, BuildError> {
+    let mut pairing = Pairing::new(true);
     let mut ops = ClientOps::default();
     for (record, &line) in history.records.iter().zip(&history.lines) {
-        if let Record::Client(event) = record {
-            ops.event(event, line);
+        if let Record::Client(e) = record {
+            let command = pairing.command(e.kind, &e.command.id.0, e.process);
+            ops.event(command, e, line);
         }
     }
     let initial = history.init().map(|i| &i.accounts);
-    ops.build(file, model, initial.unwrap_or(&BTreeMap::new()))
+    let ids = pairing.into_ids().unwrap_or_default();
+    ops.build(&ids, file, model, initial.unwrap_or(&BTreeMap::new()))
 }
 
 /// A Jepsen value as a register value. Jepsen key-value histories read an

@@ -2,17 +2,16 @@
 //! the history is read and turned into partitions at the end.
 //!
 //! A command is its first invocation and its first completion, wherever
-//! they are in the file (a completion may even come first). Ids, keys and
-//! values are interned as they are read, and each command is one fixed-size
-//! slot: a million operations take tens of megabytes, and reading the
-//! history never needs its records kept.
+//! they are in the file (a completion may even come first); commands come
+//! numbered (`history::pairing`). Keys and values are interned as they are
+//! read, and each command is one fixed-size slot: a million operations take
+//! tens of megabytes, and reading the history never needs its records kept.
 
 use super::build::{BuildError, Builder, LinearHistory, ModelKind, Outcome};
 use super::ops::{Action, Operation, ABSENT};
-use crate::fxhash::FxHashMap;
 use crate::history::scan::{ScannedEvent, ScannedOp};
 use crate::history::{ClientEvent, EventKind, Op, OpResult};
-use crate::intern::Interner;
+use crate::intern::{Interner, Strings};
 use std::collections::BTreeMap;
 
 /// `Slot::op`: no invocation yet, one of the keyed operations, or another
@@ -63,13 +62,9 @@ const EMPTY: Slot = Slot {
     result: NO_RESULT,
 };
 
+/// Commands by number (`history::pairing`).
 #[derive(Default)]
 pub struct ClientOps {
-    /// Command ids; an id's number is its slot.
-    ids: Interner,
-    /// Each process's last invocation: its completion usually comes next,
-    /// and is found here without a lookup in the big id table.
-    last_invoked: FxHashMap<u64, u32>,
     keys: Interner,
     values: super::ops::Values,
     slots: Vec<Slot>,
@@ -78,43 +73,31 @@ pub struct ClientOps {
 }
 
 impl ClientOps {
-    /// Makes room for the commands of a history of `bytes` bytes (about
-    /// two hundred a command: its invocation and completion lines).
-    pub fn reserve(&mut self, bytes: u64) {
-        let commands = usize::try_from(bytes / 200).unwrap_or(0);
-        self.ids.reserve(commands, commands * 8);
+    /// Makes room for `commands` commands.
+    pub fn reserve(&mut self, commands: usize) {
         self.values.reserve(commands, commands * 6);
         self.slots.reserve(commands);
     }
 
-    /// The slot of a completion's command.
-    fn completed_slot(&mut self, id: &str, process: u64) -> usize {
-        match self.last_invoked.get(&process) {
-            Some(&slot) if self.ids.text(slot) == id => slot as usize,
-            _ => self.slot(id),
+    fn slot(&mut self, command: u32) -> usize {
+        let slot = command as usize;
+        if slot >= self.slots.len() {
+            self.slots.resize(slot + 1, EMPTY);
         }
-    }
-
-    fn slot(&mut self, id: &str) -> usize {
-        let (slot, new) = self.ids.intern(id);
-        if new {
-            self.slots.push(EMPTY);
-        }
-        slot as usize
+        slot
     }
 
     fn invoked(&mut self, slot: usize, process: u64, time: u64, line: usize) {
-        self.last_invoked.insert(process, slot as u32);
         let s = &mut self.slots[slot];
         s.process = process;
         s.call = time;
         s.line = line;
     }
 
-    /// A client event read by the fast path.
-    pub fn scanned(&mut self, e: &ScannedEvent<'_>, line: usize) {
+    /// A client event read by the fast path, of command number `command`.
+    pub fn scanned(&mut self, command: u32, e: &ScannedEvent<&str>, line: usize) {
+        let slot = self.slot(command);
         if e.kind == EventKind::Invoke {
-            let slot = self.slot(e.id);
             if self.slots[slot].op != NO_OP {
                 return;
             }
@@ -133,7 +116,6 @@ impl ClientOps {
             let s = &mut self.slots[slot];
             (s.op, s.key, s.a, s.b) = (op, key, a, b);
         } else {
-            let slot = self.completed_slot(e.id, e.process);
             if self.slots[slot].done.is_some() {
                 return;
             }
@@ -147,10 +129,10 @@ impl ClientOps {
         }
     }
 
-    /// A client event of a parsed history.
-    pub fn event(&mut self, e: &ClientEvent, line: usize) {
+    /// A client event of a parsed history, of command number `command`.
+    pub fn event(&mut self, command: u32, e: &ClientEvent, line: usize) {
+        let slot = self.slot(command);
         if e.kind == EventKind::Invoke {
-            let slot = self.slot(&e.command.id.0);
             if self.slots[slot].op != NO_OP {
                 return;
             }
@@ -173,7 +155,6 @@ impl ClientOps {
             let s = &mut self.slots[slot];
             (s.op, s.key, s.a, s.b) = (op, key, a, b);
         } else {
-            let slot = self.completed_slot(&e.command.id.0, e.process);
             if self.slots[slot].done.is_some() {
                 return;
             }
@@ -195,24 +176,23 @@ impl ClientOps {
     }
 
     /// The partitions: per key, and per group of coupled bank accounts
-    /// with their `initial` balances. Commands keep the order of their ids'
-    /// first appearance, and so does the first operation the model refuses.
+    /// with their `initial` balances. Commands keep the order of their
+    /// numbers, and so does the first operation the model refuses; `ids`
+    /// names them.
     pub fn build(
         self,
+        ids: &Strings,
         file: &str,
         model: Option<ModelKind>,
         initial: &BTreeMap<String, i64>,
     ) -> Result<LinearHistory, BuildError> {
         let ClientOps {
-            ids,
-            last_invoked: _,
             keys,
             values,
             slots,
             others,
             balances,
         } = self;
-        let ids = ids.into_strings();
         let keys = keys.into_strings();
         let mut b = Builder::new(file, model);
         b.values = values;
