@@ -34,6 +34,17 @@ pub enum ScannedOp<S> {
     },
 }
 
+impl<S: Copy> ScannedOp<S> {
+    pub fn key(&self) -> S {
+        match *self {
+            ScannedOp::Get { key }
+            | ScannedOp::Put { key, .. }
+            | ScannedOp::Append { key, .. }
+            | ScannedOp::Cas { key, .. } => key,
+        }
+    }
+}
+
 /// A client event borrowed from its line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ScannedEvent<S> {

@@ -50,9 +50,10 @@ pub enum Ended {
 
 enum Item {
     /// Its strings as where they start and end in the block's text.
-    Event(u32, ScannedEvent<(usize, usize)>),
-    Client(u32, ClientEvent),
-    Record(Record),
+    Event(u32, ScannedEvent<(u32, u32)>),
+    /// Boxed, so that the many events above stay small.
+    Client(u32, Box<ClientEvent>),
+    Record(Box<Record>),
 }
 
 /// Whole lines of the file, and their records with their lines.
@@ -99,9 +100,11 @@ pub fn read_jsonl(
             let Block { text, items } = block;
             for (no, item) in items {
                 let line = match item {
-                    Item::Event(n, e) => Line::Event(n, e.map(|(at, end)| &text[at..end])),
-                    Item::Client(n, e) => Line::Client(n, e),
-                    Item::Record(r) => Line::Record(r),
+                    Item::Event(n, e) => {
+                        Line::Event(n, e.map(|(at, end)| &text[at as usize..end as usize]))
+                    }
+                    Item::Client(n, e) => Line::Client(n, *e),
+                    Item::Record(r) => Line::Record(*r),
                 };
                 if records.take(line, no).is_break() {
                     return Ok(Ended::Stopped);
@@ -175,19 +178,22 @@ fn produce(mut file: std::fs::File, name: &str, mut pairing: Pairing, tx: SyncSe
                 if trimmed.is_empty() {
                     continue;
                 }
-                let item = match scan(trimmed) {
+                // Places in the block are kept in 32 bits.
+                let small = text.len() <= u32::MAX as usize;
+                let item = match scan(trimmed).filter(|_| small) {
                     Some(e) => Item::Event(
                         pairing.command(e.kind, e.id, e.process),
                         e.map(|s| {
                             let at = s.as_ptr() as usize - text.as_ptr() as usize;
-                            (at, at + s.len())
+                            (at as u32, (at + s.len()) as u32)
                         }),
                     ),
                     None => match parse_line(name, line, line_no) {
                         Ok(Some(Record::Client(e))) => {
-                            Item::Client(pairing.command(e.kind, &e.command.id.0, e.process), e)
+                            let n = pairing.command(e.kind, &e.command.id.0, e.process);
+                            Item::Client(n, Box::new(e))
                         }
-                        Ok(Some(record)) => Item::Record(record),
+                        Ok(Some(record)) => Item::Record(Box::new(record)),
                         Ok(None) => continue,
                         Err(e) => {
                             // The rest is read only to refuse it if it is not

@@ -8,7 +8,7 @@
 //! tens of megabytes, and reading the history never needs its records kept.
 
 use super::build::{BuildError, Builder, LinearHistory, ModelKind, Outcome};
-use super::ops::{Action, Operation, ABSENT};
+use super::ops::{Action, Operation, Val, ABSENT};
 use crate::history::scan::{ScannedEvent, ScannedOp};
 use crate::history::{ClientEvent, EventKind, Op, OpResult};
 use crate::intern::{Interner, Strings};
@@ -66,6 +66,8 @@ const EMPTY: Slot = Slot {
 #[derive(Default)]
 pub struct ClientOps {
     keys: Interner,
+    /// Per key, the value its last put or cas on the fast path wrote.
+    last_written: Vec<Val>,
     values: super::ops::Values,
     slots: Vec<Slot>,
     others: Vec<ClientEvent>,
@@ -73,9 +75,11 @@ pub struct ClientOps {
 }
 
 impl ClientOps {
-    /// Makes room for `commands` commands.
+    /// Makes room for `commands` commands, and for values for half of them
+    /// (reads mostly read what was written): a value table larger than
+    /// needed costs a miss of the TLB on every lookup.
     pub fn reserve(&mut self, commands: usize) {
-        self.values.reserve(commands, commands * 6);
+        self.values.reserve(commands / 2, commands * 3);
         self.slots.reserve(commands);
     }
 
@@ -94,6 +98,24 @@ impl ClientOps {
         s.line = line;
     }
 
+    fn key(&mut self, key: &str) -> u32 {
+        let (key, new) = self.keys.intern(key);
+        if new {
+            self.last_written.push(ABSENT);
+        }
+        key
+    }
+
+    /// The value `s` read or compared on `key`: usually the one the key's
+    /// last write wrote, and found then without a lookup in the big value
+    /// table (each a cache miss).
+    fn value_on(&mut self, key: u32, s: &str) -> Val {
+        match self.last_written[key as usize] {
+            v if v != ABSENT && self.values.text(v) == s => v,
+            _ => self.values.intern(s),
+        }
+    }
+
     /// A client event read by the fast path, of command number `command`.
     pub fn scanned(&mut self, command: u32, e: &ScannedEvent<&str>, line: usize) {
         let slot = self.slot(command);
@@ -101,17 +123,22 @@ impl ClientOps {
             if self.slots[slot].op != NO_OP {
                 return;
             }
-            let v = &mut self.values;
-            let (op, key, a, b) = match e.op {
-                ScannedOp::Get { key } => (GET, key, 0, 0),
-                ScannedOp::Put { key, value } => (PUT, key, v.intern(value), 0),
-                ScannedOp::Append { key, value } => (APPEND, key, v.intern(value), 0),
-                ScannedOp::Cas { key, from, to } => {
-                    let from = from.map_or(ABSENT, |f| v.intern(f));
-                    (CAS, key, from, v.intern(to))
+            let key = self.key(e.op.key());
+            let (op, a, b) = match e.op {
+                ScannedOp::Get { .. } => (GET, 0, 0),
+                ScannedOp::Put { value, .. } => {
+                    let value = self.values.intern(value);
+                    self.last_written[key as usize] = value;
+                    (PUT, value, 0)
+                }
+                ScannedOp::Append { value, .. } => (APPEND, self.values.intern(value), 0),
+                ScannedOp::Cas { from, to, .. } => {
+                    let from = from.map_or(ABSENT, |f| self.value_on(key, f));
+                    let to = self.values.intern(to);
+                    self.last_written[key as usize] = to;
+                    (CAS, from, to)
                 }
             };
-            let key = self.keys.intern(key).0;
             self.invoked(slot, e.process, e.time, line);
             let s = &mut self.slots[slot];
             (s.op, s.key, s.a, s.b) = (op, key, a, b);
@@ -119,7 +146,13 @@ impl ClientOps {
             if self.slots[slot].done.is_some() {
                 return;
             }
-            let read = e.read.map(|r| r.map_or(ABSENT, |r| self.values.intern(r)));
+            let read = e.read.map(|r| match r {
+                None => ABSENT,
+                Some(r) => {
+                    let key = self.key(e.op.key());
+                    self.value_on(key, r)
+                }
+            });
             let s = &mut self.slots[slot];
             s.done = Some(e.kind);
             s.ret = e.time;
@@ -150,7 +183,7 @@ impl ClientOps {
                     (OTHER, None, self.others.len() as u32 - 1, 0)
                 }
             };
-            let key = key.map_or(0, |k| self.keys.intern(k).0);
+            let key = key.map_or(0, |k| self.key(k));
             self.invoked(slot, e.process, e.time, line);
             let s = &mut self.slots[slot];
             (s.op, s.key, s.a, s.b) = (op, key, a, b);
@@ -188,6 +221,7 @@ impl ClientOps {
     ) -> Result<LinearHistory, BuildError> {
         let ClientOps {
             keys,
+            last_written: _,
             values,
             slots,
             others,
