@@ -1,7 +1,7 @@
 //! A checker is trusted only after it has caught a bug planted on purpose.
 //! Each test turns on one known protocol mistake (compiled only with the
 //! node's `planted-bugs` feature, which only tests enable) and requires the
-//! simulator and the checker to reject a run within 500 seeds.
+//! simulator and the checker to reject a run within 1,000 seeds.
 
 use gpaxos_harness::sim::{judge, run_seed, Faults, SimConfig};
 use gpaxos_node::protocol::PlantedBug;
@@ -10,9 +10,15 @@ use gpaxos_node::protocol::PlantedBug;
 fn first_caught(bug: PlantedBug, conflict: f64) -> Option<(u64, Vec<String>)> {
     let mut cfg = SimConfig::new(5, 300, conflict, Faults::Default).unwrap();
     cfg.protocol.planted = Some(bug);
+    if bug == PlantedBug::Phase1bJoinsLower {
+        // The bug bites only when an old ballot's 1a arrives after a newer
+        // one: make such stragglers common (up to 20% of messages, where
+        // the default weather holds back up to 2%).
+        cfg.straggle_max = 0.2;
+    }
     // A planted bug may wedge the cluster; do not wait two minutes for it.
     cfg.max_us = 20_000_000;
-    (0..500).find_map(|seed| {
+    (0..1000).find_map(|seed| {
         let out = run_seed(&cfg, seed);
         // Only safety counts: a planted bug may also stall the cluster, but
         // a stalled run proves nothing about the checker.
@@ -31,7 +37,7 @@ fn first_caught(bug: PlantedBug, conflict: f64) -> Option<(u64, Vec<String>)> {
 fn assert_caught(bug: PlantedBug, conflict: f64) {
     match first_caught(bug, conflict) {
         Some((seed, problems)) => eprintln!("{bug:?} caught at seed {seed}: {}", problems[0]),
-        None => panic!("{bug:?} was not caught within 500 seeds"),
+        None => panic!("{bug:?} was not caught within 1,000 seeds"),
     }
 }
 

@@ -47,6 +47,9 @@ pub struct SimConfig {
     pub fault_window_us: u64,
     /// Simulated time after which an unfinished run is cut off.
     pub max_us: u64,
+    /// With default faults, each seed holds back up to this share of
+    /// messages (stragglers: old ballots' messages arriving late).
+    pub straggle_max: f64,
     pub protocol: Config,
 }
 
@@ -73,6 +76,7 @@ impl SimConfig {
             tick_us: 10 * MS,
             client_timeout_us: 1_000 * MS,
             fault_window_us: 3_000 * MS,
+            straggle_max: 0.02,
             max_us: 120_000 * MS,
             protocol,
         })
@@ -262,7 +266,7 @@ impl Sim {
                     jitter_us: cfg.jitter_us,
                     loss: rng.gen_range(0.0..0.05),
                     duplicate: rng.gen_range(0.0..0.03),
-                    straggle: rng.gen_range(0.0..0.02),
+                    straggle: rng.gen_range(0.0..cfg.straggle_max),
                     straggle_us: (10 * MS, 400 * MS),
                 }
             }
@@ -709,6 +713,10 @@ impl Sim {
         node.incarnation += 1;
         node.fsync_pending = false;
         node.app = StateMachine::new();
+        // Observed again from the start after the restart, so the checker
+        // compares what the learner shows then with what it showed before
+        // (Stability across restarts).
+        node.observed = 0;
         self.history.push(record::nemesis(
             self.now * 1000,
             "kill",
@@ -770,14 +778,19 @@ impl Sim {
             let Some(r) = node.replica.as_ref() else {
                 continue;
             };
-            // The cursor survives the node's restarts: what it had learned
-            // was durable, so the restarted learner's sequence extends it.
             let len = r.learned_len() as usize;
             if len > node.observed || is_final {
-                let from = node.observed.min(len);
-                let cmds = r
-                    .learned_range(from as u64, usize::MAX)
-                    .expect("observed more often than a snapshot's recent tail fills");
+                let mut from = node.observed.min(len);
+                // A restarted learner holds its sequence only from the
+                // snapshot's recent tail on; observe what it holds.
+                let cmds = match r.learned_range(from as u64, usize::MAX) {
+                    Ok(cmds) => cmds,
+                    Err(compacted) => {
+                        from = compacted.base as usize;
+                        r.learned_range(compacted.base, usize::MAX)
+                            .expect("held from its base")
+                    }
+                };
                 self.history.push(record::learned(
                     node_name(i as NodeId),
                     self.now * 1000,
