@@ -149,10 +149,9 @@ fn orderly_run(rng: &mut Lcg) -> History {
     h
 }
 
+/// A file of this test run's own; each test removes its file when done.
 fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("gpaxos-checker-streamed-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
+    std::env::temp_dir().join(format!("gpaxos-checker-{}-{name}", std::process::id()))
 }
 
 /// The result as `results.json` has it, without the times.
@@ -198,6 +197,7 @@ fn random_runs_check_the_same_streamed() {
         std::fs::write(&path, run(&mut rng).to_jsonl_string()).unwrap();
         same_either_way(&path, models[i % models.len()]);
     }
+    std::fs::remove_file(&path).unwrap();
 }
 
 #[test]
@@ -208,6 +208,7 @@ fn orderly_runs_check_the_same_streamed() {
         std::fs::write(&path, orderly_run(&mut rng).to_jsonl_string()).unwrap();
         same_either_way(&path, [None, Some(ModelKind::Register)][i % 2]);
     }
+    std::fs::remove_file(&path).unwrap();
 }
 
 #[test]
@@ -233,4 +234,5 @@ fn mangled_runs_check_the_same_streamed() {
         std::fs::write(&path, &bytes).unwrap();
         same_either_way(&path, None);
     }
+    std::fs::remove_file(&path).unwrap();
 }

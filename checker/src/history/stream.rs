@@ -277,13 +277,22 @@ mod tests {
         Ok((owned.0, owned.1))
     }
 
-    fn temp(name: &str, bytes: &[u8]) -> std::path::PathBuf {
-        let dir =
-            std::env::temp_dir().join(format!("gpaxos-checker-stream-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(name);
+    /// A file of this test run's own, removed when the guard goes.
+    struct Temp(std::path::PathBuf);
+
+    impl Drop for Temp {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    fn temp(name: &str, bytes: &[u8]) -> Temp {
+        let path = std::env::temp_dir().join(format!(
+            "gpaxos-checker-stream-{}-{name}",
+            std::process::id()
+        ));
         std::fs::write(&path, bytes).unwrap();
-        path
+        Temp(path)
     }
 
     #[test]
@@ -300,7 +309,7 @@ mod tests {
         }
         text.push_str("{\"type\":\"ok\",\"process\":1,\"time\":1,\"id\":\"1.1\",\"f\":\"get\",\"key\":\"k\",\"result\":\"x\"}");
         let path = temp("same.jsonl", text.as_bytes());
-        let (records, lines) = read_all(&path).unwrap();
+        let (records, lines) = read_all(&path.0).unwrap();
         let whole = parse_str("w", &text).unwrap();
         assert_eq!(records, whole.records);
         assert_eq!(lines, whole.lines);
@@ -312,16 +321,16 @@ mod tests {
         let bad = "  {\"type\":\"invoke\",\"process\":1,\"time\":1,\"id\":\"1.1\",\"f\":\"get\"}\n";
         let text = format!("{}{bad}{}", good.repeat(20_000), good.repeat(20_000));
         let path = temp("bad.jsonl", text.as_bytes());
-        let e = read_all(&path).unwrap_err().to_string();
-        let path_name = path.display().to_string();
+        let e = read_all(&path.0).unwrap_err().to_string();
+        let path_name = path.0.display().to_string();
         assert_eq!(e, parse_str(&path_name, &text).unwrap_err().to_string());
         assert!(e.starts_with(&format!("{path_name}:20001:")), "{e}");
 
         let mut bytes = text.into_bytes();
         bytes.extend_from_slice(b"\xff\n");
         let path = temp("utf8.jsonl", &bytes);
-        let e = read_all(&path).unwrap_err().to_string();
-        let whole = crate::history::History::from_jsonl_path(&path)
+        let e = read_all(&path.0).unwrap_err().to_string();
+        let whole = crate::history::History::from_jsonl_path(&path.0)
             .unwrap_err()
             .to_string();
         assert_eq!(e, whole);
