@@ -12,8 +12,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-/// Binds `addr` and serves the latest status from `status` until the
-/// sender is dropped.
+/// Binds `addr` and serves the latest status from `status` for as long as
+/// the runtime runs.
 pub async fn serve(
     addr: SocketAddr,
     status: watch::Receiver<Option<Status>>,
@@ -22,8 +22,14 @@ pub async fn serve(
     let local = listener.local_addr()?;
     tokio::spawn(async move {
         loop {
-            let Ok((mut stream, _)) = listener.accept().await else {
-                continue;
+            let mut stream = match listener.accept().await {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors, say: back off rather than spin.
+                    tracing::debug!(error = %e, "metrics: accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
             };
             let status = status.clone();
             tokio::spawn(async move {
