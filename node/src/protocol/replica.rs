@@ -53,7 +53,7 @@ impl Config {
             quorums: Quorums::for_cluster(n)?,
             fast: true,
             checkpoint_every: 256,
-            snapshot_every: 32,
+            snapshot_every: 128,
             heartbeat_ticks: 2,
             election_ticks: 10,
             retry_ticks: 20,
