@@ -496,19 +496,7 @@ impl Sim {
         if !out.writes.is_empty() {
             node.disk.append(out.writes);
         }
-        if !node.fsync_pending && node.disk.has_unsynced() {
-            let (upto, incarnation) = (node.disk.appended(), node.incarnation);
-            node.fsync_pending = true;
-            let d = self.cfg.fsync_us;
-            self.schedule(
-                d,
-                Event::Fsync {
-                    node: id,
-                    upto,
-                    incarnation,
-                },
-            );
-        }
+        self.start_fsync(id);
         let snapshot_due = !out.learned.is_empty()
             && self.nodes[id as usize]
                 .replica
@@ -565,19 +553,27 @@ impl Sim {
         };
         let records = r.snapshot(node.app.snapshot_bytes());
         node.disk.compact(records);
-        if !node.fsync_pending {
-            let (upto, incarnation) = (node.disk.appended(), node.incarnation);
-            node.fsync_pending = true;
-            let d = self.cfg.fsync_us;
-            self.schedule(
-                d,
-                Event::Fsync {
-                    node: id,
-                    upto,
-                    incarnation,
-                },
-            );
+        self.start_fsync(id);
+    }
+
+    /// Issues an fsync of everything the node's disk holds unsynced, unless
+    /// one is in flight (group commit).
+    fn start_fsync(&mut self, id: NodeId) {
+        let node = &mut self.nodes[id as usize];
+        if node.fsync_pending || !node.disk.has_unsynced() {
+            return;
         }
+        let (upto, incarnation) = (node.disk.appended(), node.incarnation);
+        node.fsync_pending = true;
+        let d = self.cfg.fsync_us;
+        self.schedule(
+            d,
+            Event::Fsync {
+                node: id,
+                upto,
+                incarnation,
+            },
+        );
     }
 
     fn nemesis(&mut self) {
