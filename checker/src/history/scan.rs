@@ -340,20 +340,12 @@ pub fn scan(line: &str) -> Option<ScannedEvent<&str>> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::history::{ClientEvent, Op, OpResult, Record};
-
-    /// What the full reader makes of a line, in the scanner's terms.
-    fn full(line: &str) -> Option<ClientEvent> {
-        match serde_json::from_str::<Record>(line) {
-            Ok(Record::Client(e)) => Some(e),
-            _ => None,
-        }
-    }
-
-    fn same(scanned: &ScannedEvent<&str>, e: &ClientEvent) -> bool {
-        let op = match scanned.op {
+impl ScannedOp<&str> {
+    /// The operation as the full reader would make it (for tests that
+    /// compare the two readers).
+    pub(crate) fn to_op(self) -> crate::history::Op {
+        use crate::history::Op;
+        match self {
             ScannedOp::Get { key } => Op::Get { key: key.into() },
             ScannedOp::Put { key, value } => Op::Put {
                 key: key.into(),
@@ -368,7 +360,25 @@ mod tests {
                 from: from.map(Into::into),
                 to: to.into(),
             },
-        };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::{ClientEvent, OpResult, Record};
+
+    /// What the full reader makes of a line, in the scanner's terms.
+    fn full(line: &str) -> Option<ClientEvent> {
+        match serde_json::from_str::<Record>(line) {
+            Ok(Record::Client(e)) => Some(e),
+            _ => None,
+        }
+    }
+
+    fn same(scanned: &ScannedEvent<&str>, e: &ClientEvent) -> bool {
+        let op = scanned.op.to_op();
         let result = scanned
             .read
             .map(|r| OpResult::Value(r.map(ToOwned::to_owned)));

@@ -225,8 +225,7 @@ fn produce(mut file: std::fs::File, name: &str, mut pairing: Pairing, tx: SyncSe
 mod tests {
     use super::*;
     use crate::history::jsonl::parse_str;
-    use crate::history::scan::ScannedOp;
-    use crate::history::{ClientEvent, CmdId, Command, Op, OpResult};
+    use crate::history::{ClientEvent, CmdId, Command, OpResult};
 
     /// The records `read_jsonl` gives, as owned records, with their lines.
     #[derive(Default)]
@@ -238,22 +237,7 @@ mod tests {
                 Line::Record(r) => r,
                 Line::Client(_, e) => Record::Client(e),
                 Line::Event(_, e) => {
-                    let op = match e.op {
-                        ScannedOp::Get { key } => Op::Get { key: key.into() },
-                        ScannedOp::Put { key, value } => Op::Put {
-                            key: key.into(),
-                            value: value.into(),
-                        },
-                        ScannedOp::Append { key, value } => Op::Append {
-                            key: key.into(),
-                            value: value.into(),
-                        },
-                        ScannedOp::Cas { key, from, to } => Op::Cas {
-                            key: key.into(),
-                            from: from.map(Into::into),
-                            to: to.into(),
-                        },
-                    };
+                    let op = e.op.to_op();
                     Record::Client(ClientEvent {
                         kind: e.kind,
                         process: e.process,
