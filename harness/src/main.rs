@@ -49,6 +49,12 @@ enum Cmd {
         /// takes one.
         #[arg(long, default_value_t = 2)]
         snapshot_every: u64,
+        /// Every this many seeds (by number) is a long seed: at least 3,000
+        /// commands, a checkpoint every 8, a snapshot every 2 instances, and
+        /// a node kept away while the others compact and restart one by
+        /// one, then brought back. 0: none; 1: every seed.
+        #[arg(long, default_value_t = 10)]
+        long_every: u64,
         /// Worker threads (default: the number of cores).
         #[arg(long)]
         threads: Option<usize>,
@@ -183,6 +189,7 @@ fn real_main() -> Result<()> {
             faults,
             checkpoint_every,
             snapshot_every,
+            long_every,
             threads,
             store,
         } => {
@@ -195,6 +202,7 @@ fn real_main() -> Result<()> {
             let mut cfg = SimConfig::new(nodes, commands, conflict, faults)?;
             cfg.protocol.checkpoint_every = checkpoint_every;
             cfg.protocol.snapshot_every = snapshot_every;
+            cfg.long_every = long_every;
             let threads = threads
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
             let report = sim::sweep(&cfg, start_seed..start_seed + seeds, threads, &store)?;

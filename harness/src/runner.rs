@@ -153,58 +153,88 @@ async fn process_loop(
     }
 }
 
+/// How far the observer has read one learner's sequence.
+#[derive(Clone, Copy, Debug, Default)]
+struct Cursor {
+    /// The next position to read.
+    next: u64,
+    /// The node's count of rewrites by snapshots from peers, when last read.
+    rewrites: u64,
+}
+
 /// Polls every learner's learned sequence from its cursor and records what
-/// is new; a learner whose sequence got shorter (it lost what it had shown:
-/// a Stability problem, or a fresh data directory) is recorded in full.
+/// is new. A learner whose sequence got shorter (it lost what it had shown:
+/// a Stability problem, or a fresh data directory) is recorded in full; one
+/// whose sequence a snapshot from a peer rewrote is read again from the
+/// first position the snapshot changed (or the first it still holds).
 async fn observe(
     shared: &Shared,
     admin: &mut Client,
-    cursors: &mut [u64],
+    cursors: &mut [Cursor],
     is_final: bool,
 ) -> Vec<u64> {
     let mut lens = Vec::new();
     for (i, cursor) in cursors.iter_mut().enumerate() {
-        let mut from = *cursor;
-        let mut cmds = Vec::new();
-        let mut total;
-        loop {
-            match admin.learned(i, from + cmds.len() as u64, 20_000).await {
-                Ok((t, batch)) => {
-                    total = t;
-                    if t < from {
-                        from = 0;
-                        cmds.clear();
-                        continue;
-                    }
-                    let got = batch.len();
-                    cmds.extend(batch);
-                    if got == 0 || from + cmds.len() as u64 >= t {
-                        break;
-                    }
+        match read_learner(admin, i, *cursor).await {
+            Some((from, cmds, total, rewrites)) => {
+                if !cmds.is_empty() || is_final || from < cursor.next {
+                    shared.run.record(record::learned(
+                        node_name(i as u32),
+                        shared.now(),
+                        from as usize,
+                        &cmds,
+                        is_final,
+                    ));
                 }
-                Err(_) => {
-                    total = u64::MAX;
-                    break;
-                }
+                *cursor = Cursor {
+                    next: from + cmds.len() as u64,
+                    rewrites,
+                };
+                lens.push(total);
             }
+            None => lens.push(u64::MAX),
         }
-        if total == u64::MAX {
-            lens.push(u64::MAX);
-            continue;
-        }
-        if !cmds.is_empty() || is_final || from < *cursor {
-            shared.run.record(record::learned(
-                node_name(i as u32),
-                shared.now(),
-                from as usize,
-                &cmds,
-                is_final,
-            ));
-        }
-        *cursor = from + cmds.len() as u64;
-        lens.push(total);
     }
     lens
+}
+
+/// Reads learner `i` from its cursor to its end: the position the read
+/// starts at, the commands, the total length and the rewrite count.
+async fn read_learner(
+    admin: &mut Client,
+    i: usize,
+    cursor: Cursor,
+) -> Option<(u64, Vec<gpaxos_node::Command>, u64, u64)> {
+    let mut from = cursor.next;
+    let mut cmds = Vec::new();
+    let mut restarted = false;
+    loop {
+        let page = admin
+            .learned_page(i, from + cmds.len() as u64, 20_000)
+            .await
+            .ok()?;
+        let rewound =
+            page.total < from || (page.rewrites != cursor.rewrites && page.rewritten_at < from);
+        if rewound && !restarted {
+            restarted = true;
+            from = if page.total < from {
+                0
+            } else {
+                page.rewritten_at
+            };
+            cmds.clear();
+            continue;
+        }
+        if cmds.is_empty() {
+            // Positions below `page.from` were compacted away.
+            from = page.from;
+        }
+        let got = page.cmds.len();
+        cmds.extend(page.cmds);
+        if got == 0 || from + cmds.len() as u64 >= page.total {
+            return Some((from, cmds, page.total, page.rewrites));
+        }
+    }
 }
 
 fn leader_of(status: &gpaxos_node::client::Status) -> Option<usize> {
@@ -298,7 +328,7 @@ pub async fn run(cfg: TestConfig, interrupted: Arc<AtomicBool>) -> Result<Summar
     }
 
     let mut rng = SmallRng::seed_from_u64(cfg.seed);
-    let mut cursors = vec![0u64; cfg.nodes];
+    let mut cursors = vec![Cursor::default(); cfg.nodes];
     let mut faults = Vec::new();
     let deadline = shared.start + Duration::from_secs_f64(cfg.time_limit);
     let interval = Duration::from_secs_f64(cfg.nemesis_interval);

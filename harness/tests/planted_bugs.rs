@@ -16,6 +16,11 @@ fn first_caught(bug: PlantedBug, conflict: f64) -> Option<(u64, Vec<String>)> {
         // the default weather holds back up to 2%).
         cfg.straggle_max = 0.2;
     }
+    if bug == PlantedBug::InstallKeepsOldApp {
+        // Only a node that falls behind every peer's compacted log installs
+        // a snapshot: every seed a long one, with the lagging-node nemesis.
+        cfg.long_every = 1;
+    }
     // A planted bug may wedge the cluster; do not wait two minutes for it.
     cfg.max_us = 20_000_000;
     (0..1000).find_map(|seed| {
@@ -64,4 +69,14 @@ fn proved_safe_taking_one_vote_is_caught() {
 #[test]
 fn acceptor_fast_voting_in_a_classic_ballot_is_caught() {
     assert_caught(PlantedBug::FastVoteInClassic, 0.3);
+}
+
+#[test]
+fn a_session_watermark_off_by_one_is_caught() {
+    assert_caught(PlantedBug::SessionOffByOne, 0.3);
+}
+
+#[test]
+fn a_snapshot_installed_without_its_state_machine_is_caught() {
+    assert_caught(PlantedBug::InstallKeepsOldApp, 0.3);
 }

@@ -4,15 +4,17 @@
 //! executions of equivalent c-seqs yield the same result when
 //! non-interfering commands commute). So every command may read or write
 //! only the keys of its footprint, and the bookkeeping that is not keyed,
-//! the exactly-once table, is kept order-independent.
+//! the reply cache, is kept order-independent.
 //!
-//! Histories have no duplicates within an instance, but a retried command
-//! can be chosen again in a later instance (Section 6.3), so the state
-//! machine still refuses to apply an id twice.
+//! Exactly-once is the learner's: its client sessions
+//! ([`crate::protocol::session`]) hand out each command id once, so the
+//! state machine executes whatever it is given. It keeps each client's
+//! latest reply, so a retry of a command already executed is answered
+//! without running it again.
 
 use crate::command::{CmdId, Command, Key, Op};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 /// The outcome of one command, sent back to the client that proposed it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,7 +41,6 @@ pub enum Reply {
 pub struct Snapshot {
     kv: BTreeMap<Key, String>,
     balances: BTreeMap<Key, i64>,
-    applied: BTreeSet<CmdId>,
     latest: BTreeMap<u64, (u64, Reply)>,
 }
 
@@ -49,8 +50,6 @@ pub struct Snapshot {
 pub struct StateMachine {
     kv: BTreeMap<Key, String>,
     balances: BTreeMap<Key, i64>,
-    /// Every id ever applied: the exactly-once guard.
-    applied: BTreeSet<CmdId>,
     /// Per client, its highest applied seq and that command's reply, so a
     /// retry of the command a client still waits for gets the original
     /// reply. Keyed by the highest seq, not the last applied, because
@@ -73,18 +72,11 @@ impl StateMachine {
         }
     }
 
-    /// Executes `cmd` once. A command whose id was applied before changes
-    /// nothing and gets its original reply if that is still kept.
+    /// Executes `cmd` (the learner hands out each id once) and keeps its
+    /// reply if it is its client's latest command.
     pub fn apply(&mut self, cmd: &Command) -> Reply {
         let id = cmd.id;
-        if self.applied.contains(&id) {
-            return match self.latest.get(&id.client) {
-                Some((seq, reply)) if *seq == id.seq => reply.clone(),
-                _ => Reply::Duplicate,
-            };
-        }
         let reply = self.execute(&cmd.op);
-        self.applied.insert(id);
         match self.latest.get(&id.client) {
             Some((seq, _)) if *seq > id.seq => {}
             _ => {
@@ -146,15 +138,32 @@ impl StateMachine {
         self.balances.values().sum()
     }
 
-    pub fn was_applied(&self, id: &CmdId) -> bool {
-        self.applied.contains(id)
+    /// The reply to `id`, a command this state machine executed: kept if it
+    /// is its client's latest; `None` if the client's latest executed
+    /// command is older (`id` is yet to be executed here).
+    pub fn cached_reply(&self, id: CmdId) -> Option<Reply> {
+        match self.latest.get(&id.client) {
+            Some((seq, reply)) if *seq == id.seq => Some(reply.clone()),
+            Some((seq, _)) if *seq > id.seq => Some(Reply::Duplicate),
+            _ => None,
+        }
+    }
+
+    /// Keeps the replies of the clients `keep` names: those whose sessions
+    /// have not expired.
+    pub fn retain_clients(&mut self, mut keep: impl FnMut(u64) -> bool) {
+        self.latest.retain(|&c, _| keep(c));
+    }
+
+    /// How many clients' replies are kept.
+    pub fn clients(&self) -> usize {
+        self.latest.len()
     }
 
     pub fn snapshot(&self) -> Snapshot {
         Snapshot {
             kv: self.kv.clone(),
             balances: self.balances.clone(),
-            applied: self.applied.clone(),
             latest: self.latest.clone(),
         }
     }
@@ -186,13 +195,11 @@ impl StateMachine {
         let Snapshot {
             kv,
             balances,
-            applied,
             latest,
         } = snapshot;
         *self = StateMachine {
             kv,
             balances,
-            applied,
             latest,
         };
     }
@@ -322,24 +329,17 @@ mod tests {
     }
 
     #[test]
-    fn a_retried_command_is_applied_once_and_gets_its_reply() {
+    fn a_retry_is_answered_from_the_reply_cache() {
         let mut sm = bank();
         let t = transfer(7, 1, "a", "b", 60);
+        assert_eq!(sm.cached_reply(t.id), None, "not executed yet");
         assert_eq!(sm.apply(&t), Reply::Moved(true));
-        // The retry would fail if executed again (40 < 60); it must not run.
-        assert_eq!(sm.apply(&t), Reply::Moved(true));
-        assert_eq!((sm.balance("a"), sm.balance("b")), (40, 110));
-        assert!(sm.was_applied(&t.id));
-    }
-
-    #[test]
-    fn an_old_duplicate_is_ignored_once_the_client_moved_on() {
-        let mut sm = StateMachine::new();
-        sm.apply(&put(3, 1, "k", "old"));
-        sm.apply(&put(3, 2, "k", "new"));
-        assert_eq!(sm.apply(&put(3, 1, "k", "old")), Reply::Duplicate);
-        assert_eq!(sm.get("k"), Some("new"));
-        assert_eq!(sm.apply(&put(3, 2, "k", "new")), Reply::Done);
+        // Executed again it would fail (40 < 60); the cache has the reply.
+        assert_eq!(sm.cached_reply(t.id), Some(Reply::Moved(true)));
+        sm.apply(&put(7, 2, "k", "v"));
+        assert_eq!(sm.cached_reply(t.id), Some(Reply::Duplicate));
+        sm.retain_clients(|c| c != 7);
+        assert_eq!(sm.clients(), 0);
     }
 
     #[test]
@@ -368,7 +368,7 @@ mod tests {
         other.restore(snap.clone());
         assert_eq!(other, sm);
         assert_eq!(other.snapshot(), snap);
-        assert_eq!(other.apply(&t), Reply::Moved(true));
+        assert_eq!(other.cached_reply(t.id), Some(Reply::Moved(true)));
         assert_eq!(other.balance("a"), 70);
     }
 

@@ -26,6 +26,9 @@ pub struct ConfigFile {
     pub retry_ticks: Option<u64>,
     pub sync_ticks: Option<u64>,
     pub max_batch: Option<usize>,
+    /// Instances a client session may stay idle before it expires; 0
+    /// never expires one.
+    pub session_idle_instances: Option<u64>,
     /// Bank accounts and the balance each opens with.
     #[serde(default)]
     pub accounts: std::collections::BTreeMap<String, i64>,
@@ -87,6 +90,9 @@ impl ConfigFile {
         }
         if let Some(v) = self.max_batch {
             c.max_batch = positive("max_batch", v as u64)? as usize;
+        }
+        if let Some(v) = self.session_idle_instances {
+            c.session_idle_instances = v;
         }
         #[cfg(feature = "planted-bugs")]
         {

@@ -15,6 +15,7 @@ pub mod cstruct;
 pub mod net;
 pub mod protocol;
 pub mod server;
+pub mod service;
 pub mod storage;
 
 pub use command::{CmdId, Command, Key, Op};

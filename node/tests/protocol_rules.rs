@@ -128,7 +128,7 @@ fn learned(out: &Outbox) -> usize {
 #[test]
 fn a_fast_ballot_needs_a_fast_quorum() {
     let q = Quorums::for_cluster(5).unwrap();
-    let mut l = Learner::<History>::new(5, q, Default::default());
+    let mut l = Learner::<History>::new(5, q, 0, Default::default());
     let cmds = [put(1, "a")];
     for acc in 0..3 {
         assert_eq!(
@@ -143,7 +143,7 @@ fn a_fast_ballot_needs_a_fast_quorum() {
         "4 votes are a fast quorum"
     );
 
-    let mut l = Learner::<History>::new(5, q, Default::default());
+    let mut l = Learner::<History>::new(5, q, 0, Default::default());
     for acc in 0..2 {
         assert_eq!(learned(&two_b(&mut l, classic(1, 0), acc, &cmds)), 0);
     }
@@ -157,7 +157,7 @@ fn a_fast_ballot_needs_a_fast_quorum() {
 #[test]
 fn a_learner_learns_the_glb_of_a_quorum() {
     let q = Quorums::for_cluster(5).unwrap();
-    let mut l = Learner::<History>::new(5, q, Default::default());
+    let mut l = Learner::<History>::new(5, q, 0, Default::default());
     let (a, b) = (put(1, "k"), put(2, "k"));
     // Four acceptors voted a then b, except one that voted b then a: only
     // quorums whose glb holds a command teach it (trap 4).

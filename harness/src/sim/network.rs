@@ -25,6 +25,9 @@ pub struct Network {
     pub faults: LinkFaults,
     /// Directed links `(from, to)` that drop every packet.
     grudge: BTreeSet<(NodeId, NodeId)>,
+    /// A node kept away from every other (the lagging-node nemesis), apart
+    /// from the partitions that come and go.
+    pub away: Option<NodeId>,
 }
 
 impl Network {
@@ -32,6 +35,7 @@ impl Network {
         Network {
             faults,
             grudge: BTreeSet::new(),
+            away: None,
         }
     }
 
@@ -72,7 +76,7 @@ impl Network {
     /// The delays after which copies of one message arrive: none if dropped,
     /// two if duplicated.
     pub fn transmit(&self, from: NodeId, to: NodeId, rng: &mut SmallRng) -> Vec<u64> {
-        if self.grudge.contains(&(from, to)) {
+        if self.grudge.contains(&(from, to)) || self.away == Some(from) || self.away == Some(to) {
             return Vec::new();
         }
         let f = &self.faults;

@@ -1,13 +1,16 @@
 //! One simulated run.
 
+mod lag;
+
 use super::disk::Disk;
 use super::network::{LinkFaults, Network};
 use crate::record;
 use crate::workload::KvWorkload;
 use gpaxos_checker::history::History as CheckedHistory;
-use gpaxos_node::app::StateMachine;
+use gpaxos_node::app::{Reply, StateMachine};
 use gpaxos_node::cstruct::History;
 use gpaxos_node::protocol::{node_name, Config, Message, NodeId, Replica, Stats};
+use gpaxos_node::service::{self, Admission};
 use gpaxos_node::{CmdId, Command};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -43,6 +46,9 @@ pub struct SimConfig {
     pub tick_us: u64,
     /// A client gives up on an operation after this long (an `info`).
     pub client_timeout_us: u64,
+    /// A client sends its command again, to another node, when no answer
+    /// came within this long.
+    pub client_attempt_us: u64,
     /// Faults happen in `[0, fault_window_us)`; then everything heals.
     pub fault_window_us: u64,
     /// Simulated time after which an unfinished run is cut off.
@@ -50,6 +56,12 @@ pub struct SimConfig {
     /// With default faults, each seed holds back up to this share of
     /// messages (stragglers: old ballots' messages arriving late).
     pub straggle_max: f64,
+    /// Every this many seeds (by seed number) is a long seed: thousands of
+    /// commands, small instances, a snapshot every two instances, and the
+    /// lagging-node nemesis. 0: none; 1: every seed.
+    pub long_every: u64,
+    /// Whether this run is a long seed (set by [`SimConfig::for_seed`]).
+    pub long: bool,
     pub protocol: Config,
 }
 
@@ -75,11 +87,35 @@ impl SimConfig {
             fsync_us: 200,
             tick_us: 10 * MS,
             client_timeout_us: 1_000 * MS,
+            client_attempt_us: 150 * MS,
             fault_window_us: 3_000 * MS,
             straggle_max: 0.02,
+            long_every: 0,
+            long: false,
             max_us: 120_000 * MS,
             protocol,
         })
+    }
+}
+
+impl SimConfig {
+    /// The configuration seed `seed` runs with: a long seed's where
+    /// `long_every` says so.
+    pub fn for_seed(&self, seed: u64) -> SimConfig {
+        let mut cfg = self.clone();
+        if self.long_every > 0
+            && seed.is_multiple_of(self.long_every)
+            && self.faults == Faults::Default
+        {
+            cfg.long = true;
+            cfg.commands = cfg.commands.max(3_000);
+            cfg.protocol.checkpoint_every = 8;
+            cfg.protocol.snapshot_every = 2;
+            // Time for the peers to run far past the lagging node, restart
+            // one by one, and for it to come back, all under faults.
+            cfg.fault_window_us = cfg.fault_window_us.max(10_000 * MS);
+        }
+        cfg
     }
 }
 
@@ -122,6 +158,11 @@ enum Event {
         client: usize,
         id: CmdId,
     },
+    ClientRetry {
+        client: usize,
+        id: CmdId,
+    },
+    Lag(lag::LagStep),
     Nemesis,
     Heal {
         what: Heal,
@@ -166,6 +207,8 @@ struct Node {
     incarnation: u64,
     fsync_pending: bool,
     observed: usize,
+    /// The replica's count of rewrites by peers' snapshots when observed.
+    rewrites: u64,
 }
 
 /// A Jepsen-style client process: one operation at a time; after an `info`
@@ -199,6 +242,10 @@ struct Sim {
     lost_stats: Vec<Stats>,
     /// When each node learned each command, if asked for.
     learn_times: Option<BTreeMap<(NodeId, CmdId), u64>>,
+    /// The node the lagging-node nemesis keeps away, and how, and the
+    /// instance its learner was at when it went.
+    lagging: Option<(NodeId, lag::Away)>,
+    lag_from: u64,
 }
 
 /// Lets a quiet cluster settle for a second, proposes one command at
@@ -237,7 +284,7 @@ pub fn learning_delays(protocol: Config, link_us: u64, at_node: NodeId) -> Vec<O
 }
 
 pub fn run_seed(cfg: &SimConfig, seed: u64) -> SimOutcome {
-    let mut sim = Sim::new(cfg.clone(), seed);
+    let mut sim = Sim::new(cfg.for_seed(seed), seed);
     let timed_out = !sim.run();
     sim.finish(seed, timed_out)
 }
@@ -279,6 +326,7 @@ impl Sim {
                 incarnation: 0,
                 fsync_pending: false,
                 observed: 0,
+                rewrites: 0,
             })
             .collect();
         let clients = (0..cfg.clients)
@@ -310,6 +358,8 @@ impl Sim {
             info: 0,
             lost_stats: Vec::new(),
             learn_times: None,
+            lagging: None,
+            lag_from: 0,
             cfg,
         };
         for id in 0..sim.cfg.nodes as NodeId {
@@ -325,6 +375,9 @@ impl Sim {
             Faults::Default => {
                 let at = sim.rng.gen_range(50 * MS..300 * MS);
                 sim.schedule(at, Event::Nemesis);
+                if sim.cfg.long {
+                    sim.schedule_lag();
+                }
                 let end = sim.cfg.fault_window_us;
                 sim.schedule(end, Event::Heal { what: Heal::Final });
             }
@@ -439,6 +492,8 @@ impl Sim {
                 self.pump(node);
             }
             Event::ClientInvoke { client } => self.invoke(client),
+            Event::ClientRetry { client, id } => self.retry(client, id),
+            Event::Lag(step) => self.lag(step),
             Event::ClientTimeout { client, id } => {
                 let c = &mut self.clients[client];
                 if let Some((cmd, _)) = c.waiting.take_if(|(cmd, _)| cmd.id == id) {
@@ -477,12 +532,28 @@ impl Sim {
         self.waiting.insert(cmd.id, client);
         let timeout = self.cfg.client_timeout_us;
         self.schedule(timeout, Event::ClientTimeout { client, id: cmd.id });
-        // A crashed node loses the request and the client will time out,
-        // exactly as against a crashed server.
-        if let Some(r) = self.nodes[node as usize].replica.as_mut() {
-            r.propose(cmd);
-            self.pump(node);
-        }
+        let attempt = self.cfg.client_attempt_us;
+        self.schedule(attempt, Event::ClientRetry { client, id: cmd.id });
+        self.submit(node, cmd);
+    }
+
+    /// A client that got no answer in time sends the same command (same
+    /// id) to another node, as the client library does.
+    fn retry(&mut self, client: usize, id: CmdId) {
+        let n = self.cfg.nodes;
+        let Some((cmd, at)) = self.clients[client]
+            .waiting
+            .as_mut()
+            .filter(|(cmd, _)| cmd.id == id)
+        else {
+            return;
+        };
+        let next = (*at as usize + self.rng.gen_range(1..n.max(2))) % n;
+        *at = next as NodeId;
+        let cmd = cmd.clone();
+        let attempt = self.cfg.client_attempt_us;
+        self.schedule(attempt, Event::ClientRetry { client, id });
+        self.submit(next as NodeId, cmd);
     }
 
     /// Carries out what a replica handed out: writes to its disk (with an
@@ -497,37 +568,24 @@ impl Sim {
             node.disk.append(out.writes);
         }
         self.start_fsync(id);
-        let snapshot_due = !out.learned.is_empty()
-            && self.nodes[id as usize]
-                .replica
-                .as_ref()
-                .is_some_and(|r| r.snapshot_due());
         for l in out.learned {
             if let Some(t) = self.learn_times.as_mut() {
                 t.entry((id, l.cmd.id)).or_insert(self.now);
             }
             let reply = self.nodes[id as usize].app.apply(&l.cmd);
-            if let Some(&client) = self.waiting.get(&l.cmd.id) {
-                let c = &mut self.clients[client];
-                if matches!(&c.waiting, Some((cmd, at)) if cmd.id == l.cmd.id && *at == id) {
-                    let (cmd, _) = c.waiting.take().expect("waiting");
-                    self.waiting.remove(&cmd.id);
-                    let rec = record::completion(c.process, self.now * 1000, &cmd, &reply);
-                    match &rec {
-                        gpaxos_checker::history::Record::Client(e)
-                            if e.kind == gpaxos_checker::history::EventKind::Fail =>
-                        {
-                            self.fail += 1
-                        }
-                        _ => self.ok += 1,
-                    }
-                    self.history.push(rec);
-                    let think = self.rng.gen_range(0..MS);
-                    self.schedule(think, Event::ClientInvoke { client });
-                }
-            }
+            self.answer(id, l.cmd.id, reply);
         }
-        if snapshot_due {
+        if let Some(app) = out.installed {
+            self.nodes[id as usize]
+                .app
+                .restore_bytes(&app)
+                .expect("a peer's snapshot holds what its state machine encoded");
+        }
+        if self.nodes[id as usize]
+            .replica
+            .as_ref()
+            .is_some_and(|r| r.snapshot_due())
+        {
             self.snapshot(id);
         }
         for (to, msg) in out.messages {
@@ -544,6 +602,50 @@ impl Sim {
         }
     }
 
+    /// Answers the client waiting at node `id` for command `cmd`, if any.
+    fn answer(&mut self, id: NodeId, cmd: CmdId, reply: Reply) {
+        let Some(&client) = self.waiting.get(&cmd) else {
+            return;
+        };
+        let c = &mut self.clients[client];
+        if !matches!(&c.waiting, Some((w, at)) if w.id == cmd && *at == id) {
+            return;
+        }
+        let (cmd, _) = c.waiting.take().expect("waiting");
+        self.waiting.remove(&cmd.id);
+        let rec = record::completion(c.process, self.now * 1000, &cmd, &reply);
+        match &rec {
+            gpaxos_checker::history::Record::Client(e)
+                if e.kind == gpaxos_checker::history::EventKind::Fail =>
+            {
+                self.fail += 1
+            }
+            _ => self.ok += 1,
+        }
+        self.history.push(rec);
+        let think = self.rng.gen_range(0..MS);
+        self.schedule(think, Event::ClientInvoke { client });
+    }
+
+    /// A client's command reaches node `id` (again, for a retry): the
+    /// server's request path decides what happens to it.
+    fn submit(&mut self, id: NodeId, cmd: Command) {
+        let node = &mut self.nodes[id as usize];
+        // A crashed node loses the request and the client retries or times
+        // out, exactly as against a crashed server.
+        let Some(r) = node.replica.as_mut() else {
+            return;
+        };
+        match service::admit(r, &node.app, &cmd) {
+            Admission::Propose => {
+                r.propose(cmd);
+                self.pump(id);
+            }
+            Admission::Wait | Admission::Refuse(_) => {}
+            Admission::Answer(reply) => self.answer(id, cmd.id, reply),
+        }
+    }
+
     /// Replaces the node's log with a snapshot, as its server would after
     /// applying what it drained.
     fn snapshot(&mut self, id: NodeId) {
@@ -551,6 +653,7 @@ impl Sim {
         let Some(r) = node.replica.as_mut() else {
             return;
         };
+        node.app.retain_clients(|c| r.has_session(c));
         let records = r.snapshot(node.app.snapshot_bytes());
         node.disk.compact(records);
         self.start_fsync(id);
@@ -617,7 +720,8 @@ impl Sim {
                     },
                 );
             }
-            2..=5 => {
+            // While a node lags, the lagging-node nemesis does the crashing.
+            2..=5 if self.lagging.is_none() => {
                 let down = self.nodes.iter().filter(|x| x.replica.is_none()).count();
                 // Half the time, crash a node at the worst moment: while it
                 // has writes that are not yet durable.
@@ -643,7 +747,7 @@ impl Sim {
                     );
                 }
             }
-            6 if self.rng.gen_bool(0.5) => {
+            6 if self.lagging.is_none() && self.rng.gen_bool(0.5) => {
                 // Power loss: every node crashes at the same instant and
                 // loses whatever it had not synced. Only promises kept on
                 // disk survive (PAPER.md trap 9).
@@ -713,6 +817,7 @@ impl Sim {
         // compares what the learner shows then with what it showed before
         // (Stability across restarts).
         node.observed = 0;
+        node.rewrites = 0;
         self.history.push(record::nemesis(
             self.now * 1000,
             "kill",
@@ -754,6 +859,7 @@ impl Sim {
             }
             Heal::Restart(id) => self.restart(id),
             Heal::Final => {
+                self.lag_return();
                 self.net.heal();
                 self.net.faults.loss = 0.0;
                 self.net.faults.duplicate = 0.0;
@@ -775,8 +881,15 @@ impl Sim {
                 continue;
             };
             let len = r.learned_len() as usize;
-            if len > node.observed || is_final {
+            let (rewrites, rewritten_at) = r.learned_rewrites();
+            if len > node.observed || is_final || rewrites != node.rewrites {
                 let mut from = node.observed.min(len);
+                if rewrites != node.rewrites {
+                    // A snapshot from a peer rewrote the sequence from
+                    // `rewritten_at` on.
+                    from = from.min(rewritten_at as usize);
+                    node.rewrites = rewrites;
+                }
                 // A restarted learner holds its sequence only from the
                 // snapshot's recent tail on; observe what it holds.
                 let cmds = match r.learned_range(from as u64, usize::MAX) {

@@ -67,7 +67,8 @@ pub fn judge(out: &SimOutcome) -> Vec<String> {
 
 fn replay_command(cfg: &SimConfig, seed: u64) -> String {
     format!(
-        "gpaxos-harness sim --seeds 1 --start-seed {seed} --nodes {} --commands {} --conflict {} --checkpoint-every {} --snapshot-every {} --faults {}",
+        "gpaxos-harness sim --seeds 1 --start-seed {seed} --long-every {} --nodes {} --commands {} --conflict {} --checkpoint-every {} --snapshot-every {} --faults {}",
+        cfg.long_every,
         cfg.nodes,
         cfg.commands,
         cfg.conflict,
@@ -163,6 +164,11 @@ impl fmt::Display for SweepReport {
             f,
             "collisions:   {} seen, {} recoveries, {} ballots started, {} elections, {} mode switches, {} checkpoints, {} snapshots",
             s.collisions, s.recoveries, s.ballots_started, s.elections, s.mode_switches, s.checkpoints_proposed, s.snapshots
+        )?;
+        writeln!(
+            f,
+            "catch-up:     {} snapshots installed from peers, {} refused, {} syncs for compacted instances",
+            s.snapshots_installed, s.snapshots_refused, s.syncs_compacted
         )?;
         writeln!(f, "violations:   {}", self.failures.len())?;
         for fl in &self.failures {

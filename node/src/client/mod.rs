@@ -51,6 +51,16 @@ impl Default for RetryPolicy {
     }
 }
 
+/// A page of a node's learned sequence (see [`ClientResponse::Learned`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LearnedPage {
+    pub from: u64,
+    pub total: u64,
+    pub cmds: Vec<Command>,
+    pub rewrites: u64,
+    pub rewritten_at: u64,
+}
+
 pub struct Client {
     dialer: ClientDialer,
     nodes: Vec<SocketAddr>,
@@ -199,18 +209,52 @@ impl Client {
     }
 
     /// Node `i`'s learned sequence from `from`, at most `max` commands, and
-    /// its total length.
+    /// its total length. Fails if `from` was compacted away.
     pub async fn learned(
         &mut self,
         i: usize,
         from: u64,
         max: u32,
     ) -> Result<(u64, Vec<Command>), ClientError> {
+        let page = self.learned_page(i, from, max).await?;
+        if page.from != from {
+            return Err(ClientError::Refused {
+                node: node_name(i as u32),
+                message: format!(
+                    "positions below {} of the learned sequence were compacted away (asked from {from})",
+                    page.from
+                ),
+            });
+        }
+        Ok((page.total, page.cmds))
+    }
+
+    /// Node `i`'s learned sequence from `from` (or from the first position
+    /// it still holds), at most `max` commands, with its total length and
+    /// how snapshots from peers rewrote it.
+    pub async fn learned_page(
+        &mut self,
+        i: usize,
+        from: u64,
+        max: u32,
+    ) -> Result<LearnedPage, ClientError> {
         match self
             .request_at(i, &ClientRequest::Learned { from, max })
             .await?
         {
-            ClientResponse::Learned { total, cmds, .. } => Ok((total, cmds)),
+            ClientResponse::Learned {
+                from,
+                total,
+                cmds,
+                rewrites,
+                rewritten_at,
+            } => Ok(LearnedPage {
+                from,
+                total,
+                cmds,
+                rewrites,
+                rewritten_at,
+            }),
             other => Err(ClientError::Unexpected {
                 node: node_name(i as u32),
                 response: Box::new(other),

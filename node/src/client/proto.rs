@@ -25,10 +25,16 @@ pub enum ClientResponse {
         reply: Reply,
     },
     Status(Box<Status>),
+    /// Learned commands from position `from` on: the position asked for,
+    /// or the first one still held if that was compacted away.
+    /// `rewrites` counts the times a snapshot from a peer rewrote the
+    /// sequence, the last one from position `rewritten_at` on.
     Learned {
         from: u64,
         total: u64,
         cmds: Vec<Command>,
+        rewrites: u64,
+        rewritten_at: u64,
     },
     /// The request was refused; the message says why.
     Error {

@@ -374,6 +374,17 @@ impl<C: CStruct> Leader<C> {
         }
     }
 
+    /// Forgets the suggestions for instances below `below` (closed and
+    /// learned here) but the last, so `tried` holds the open instances
+    /// only, however long the ballot runs.
+    pub fn prune_below(&mut self, below: Instance) {
+        if let Phase::Voting { tried, .. } = &mut self.phase {
+            while tried.len() > 1 && tried.first_key_value().is_some_and(|(&i, _)| i < below) {
+                tried.pop_first();
+            }
+        }
+    }
+
     /// The number of commands suggested in the lowest open instance, in a
     /// classic ballot.
     pub fn open_len(&self) -> Option<usize> {

@@ -11,6 +11,11 @@ pub struct LearnedLog {
     /// The position of `cmds[0]`.
     base: u64,
     cmds: VecDeque<Command>,
+    /// How many times a snapshot from a peer rewrote the sequence, and the
+    /// lowest position the last one changed: an observer that read past it
+    /// must read again from there.
+    rewrites: u64,
+    rewritten_at: u64,
 }
 
 /// A request for positions that are no longer held.
@@ -30,9 +35,37 @@ impl LearnedLog {
         let mut log = LearnedLog {
             base: next - recent.len() as u64,
             cmds: recent.into(),
+            ..LearnedLog::default()
         };
         log.trim();
         log
+    }
+
+    /// A snapshot from a peer replaces the sequence from `at` on (where
+    /// this node's partly handed-out instance starts; every learner's
+    /// sequence holds the same commands below it) with the peer's, which
+    /// ends at `end` with `recent`. Where the peer's tail does not reach
+    /// back to `at`, the positions before it are compacted away.
+    pub fn splice(&mut self, at: u64, end: u64, recent: Vec<Command>) {
+        let start = end - recent.len() as u64;
+        let rewrites = self.rewrites + 1;
+        if start <= at && self.base <= at && at <= self.len() && at <= end {
+            self.cmds.truncate((at - self.base) as usize);
+            self.cmds
+                .extend(recent.into_iter().skip((at - start) as usize));
+            self.rewritten_at = at;
+        } else {
+            *self = LearnedLog::resume(end, recent);
+            self.rewritten_at = self.base;
+        }
+        self.rewrites = rewrites;
+        self.trim();
+    }
+
+    /// How many rewrites [`LearnedLog::splice`] made, and the lowest
+    /// position the last one changed.
+    pub fn rewrites(&self) -> (u64, u64) {
+        (self.rewrites, self.rewritten_at)
     }
 
     /// Every command ever learned: the next position.
@@ -100,6 +133,25 @@ mod tests {
         assert_eq!(log.range(10, 1).unwrap(), vec![cmd(10)]);
         assert_eq!(log.range(9, 1), Err(Compacted { from: 9, base: 10 }));
         assert!(log.range(log.len() + 5, 3).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_splice_keeps_the_closed_instances_and_takes_the_peers_rest() {
+        let mut log = LearnedLog::default();
+        for i in 0..10 {
+            log.push(cmd(i));
+        }
+        // The peer's sequence from 6 on differs in order (one instance's
+        // commuting commands) and goes on to 14.
+        let recent: Vec<Command> = [3, 4, 5, 7, 6, 8, 9, 10, 11, 12, 13].map(cmd).into();
+        log.splice(6, 14, recent);
+        assert_eq!(log.len(), 14);
+        assert_eq!(log.range(5, 3).unwrap(), vec![cmd(5), cmd(7), cmd(6)]);
+        assert_eq!(log.rewrites(), (1, 6));
+        // A peer far ahead: the positions in between are compacted away.
+        log.splice(12, 100, vec![cmd(98), cmd(99)]);
+        assert_eq!((log.base(), log.len()), (98, 100));
+        assert_eq!(log.rewrites(), (2, 98));
     }
 
     #[test]

@@ -17,9 +17,10 @@ use super::ballot::{subsets_of, Ballot, NodeId, Quorums};
 use super::message::{Instance, Message, Record};
 use super::outbox::Outbox;
 use super::planted::{planted, Planted};
+use super::session::Sessions;
 use super::snapshot;
 use super::vote::VoteLog;
-use crate::command::{CmdId, Command, FastHash, IdSet};
+use crate::command::{CmdId, Command, FastHash};
 use crate::cstruct::CStruct;
 use std::collections::{BTreeMap, HashSet};
 
@@ -65,8 +66,8 @@ impl<C: CStruct> InstanceState<C> {
 
 /// What a snapshot keeps of a learner.
 pub struct LearnerSnapshot {
-    /// Every id handed out.
-    pub seen: Vec<CmdId>,
+    /// The client sessions: which ids were handed out.
+    pub sessions: Sessions,
     /// The last closed instances, for lagging nodes.
     pub closed: Vec<(Instance, Vec<Command>)>,
     /// A `Learned` record of what is learned of each instance from `next`
@@ -94,8 +95,11 @@ pub struct Learner<C> {
     closed: BTreeMap<Instance, Vec<Command>>,
     /// How many commands of instance `next` have been handed out.
     handed_out: usize,
-    /// Ids handed out, so a command learned twice is handed out once.
-    seen: IdSet,
+    /// Which ids were handed out, so a command learned twice is handed
+    /// out once, in state bounded by the active clients.
+    sessions: Sessions,
+    /// Sessions idle for this many instances expire; 0 never.
+    session_idle: u64,
     /// The highest `closed_below` a leader reported.
     hint: Instance,
     /// How many commands of an instance a leader has learned.
@@ -114,7 +118,7 @@ pub struct Learner<C> {
 }
 
 impl<C: CStruct> Learner<C> {
-    pub fn new(n: usize, quorums: Quorums, planted: Planted) -> Self {
+    pub fn new(n: usize, quorums: Quorums, session_idle: u64, planted: Planted) -> Self {
         Learner {
             n,
             quorums,
@@ -122,7 +126,8 @@ impl<C: CStruct> Learner<C> {
             open: BTreeMap::new(),
             closed: BTreeMap::new(),
             handed_out: 0,
-            seen: IdSet::default(),
+            sessions: Sessions::default(),
+            session_idle,
             hint: 0,
             open_hint: (0, 0),
             last_sync: 0,
@@ -171,7 +176,7 @@ impl<C: CStruct> Learner<C> {
 
     /// The learner's part of a snapshot.
     pub fn snapshot(&self) -> LearnerSnapshot {
-        let seen = self.seen.iter().copied().collect();
+        let sessions = self.sessions.clone();
         let skip = self.closed.len().saturating_sub(snapshot::CLOSED_KEPT);
         let closed = self
             .closed
@@ -188,24 +193,42 @@ impl<C: CStruct> Learner<C> {
                 cmds: st.order.iter().map(|(c, _)| c.clone()).collect(),
             })
             .collect();
-        LearnerSnapshot { seen, closed, open }
+        LearnerSnapshot {
+            sessions,
+            closed,
+            open,
+        }
     }
 
     /// Resumes from a snapshot: everything below `instance` is learned
-    /// closed and the ids in `seen` were handed out. What was recovered
-    /// before it is superseded.
+    /// closed and `sessions` tell which ids were handed out. What was
+    /// learned before it is superseded; what is known of later instances is
+    /// kept (the sessions skip what the snapshot already holds).
     pub fn install(
         &mut self,
         instance: Instance,
-        seen: &[CmdId],
+        sessions: Sessions,
         closed: Vec<(Instance, Vec<Command>)>,
     ) {
         self.next = instance;
-        self.open.clear();
+        self.open = self.open.split_off(&instance);
         self.closed = closed.into_iter().collect();
         self.handed_out = 0;
-        self.seen = seen.iter().copied().collect();
+        self.sessions = sessions;
         self.hint = self.hint.max(instance);
+        self.syncs_without_progress = 0;
+        self.last_sync = 0;
+    }
+
+    /// Hands out what is already learned of the instances after an
+    /// installed snapshot.
+    pub fn hand_out_learned(&mut self, out: &mut Outbox) {
+        self.hand_out(out, false);
+    }
+
+    /// The client sessions as of what this learner handed out.
+    pub fn sessions(&self) -> &Sessions {
+        &self.sessions
     }
 
     /// Receipt of `⟨"2b", m, a, v⟩` as a delta. Returns a collision if this
@@ -414,8 +437,10 @@ impl<C: CStruct> Learner<C> {
     fn hand_out(&mut self, out: &mut Outbox, live: bool) {
         while let Some(st) = self.open.get(&self.next) {
             for (cmd, fast) in &st.order[self.handed_out..] {
-                if self.seen.insert(cmd.id) {
+                if self.sessions.admit(cmd.id, self.next, self.planted) {
                     out.learn(self.next, cmd.clone(), *fast && live);
+                } else {
+                    out.done(cmd.id);
                 }
             }
             self.handed_out = st.order.len();
@@ -428,6 +453,7 @@ impl<C: CStruct> Learner<C> {
             while self.closed.len() > CLOSED_KEPT {
                 self.closed.pop_first();
             }
+            self.sessions.close_instance(self.next, self.session_idle);
             self.next += 1;
             self.handed_out = 0;
         }
@@ -457,10 +483,12 @@ impl<C: CStruct> Learner<C> {
     /// with the closed instances after it too (up to [`CATCH_UP_COMMANDS`]),
     /// so a node far behind catches up in a few round trips rather than one
     /// per instance.
-    pub fn on_sync(&mut self, from: NodeId, instance: Instance, out: &mut Outbox) {
+    /// Returns false when the instance was compacted away here: the asking
+    /// node needs a snapshot.
+    pub fn on_sync(&mut self, from: NodeId, instance: Instance, out: &mut Outbox) -> bool {
         if instance < self.next && !self.closed.contains_key(&instance) {
             self.syncs_compacted += 1;
-            return;
+            return false;
         }
         let mut budget = CATCH_UP_COMMANDS;
         for (&i, value) in self.closed.range(instance..) {
@@ -476,6 +504,13 @@ impl<C: CStruct> Learner<C> {
                 },
             );
         }
+        true
+    }
+
+    /// Whether a leader or acceptor reported closed instances this learner
+    /// has not closed: it is catching up.
+    pub fn behind(&self) -> bool {
+        self.hint > self.next
     }
 
     /// A leader reports how far it has learned.

@@ -102,6 +102,20 @@ pub enum Message {
         closed_below: Instance,
         open_len: u32,
     },
+    /// State transfer (as Raft's InstallSnapshot): a node asked for an
+    /// instance it compacted away offers its snapshot of every instance
+    /// below `instance`, `total` bytes long.
+    SnapshotOffer { instance: Instance, total: u64 },
+    /// The asking node fetches the offered snapshot from `offset` on.
+    SnapshotFetch { instance: Instance, offset: u64 },
+    /// Bytes `offset..offset + bytes.len()` of the snapshot of every
+    /// instance below `instance`.
+    SnapshotChunk {
+        instance: Instance,
+        offset: u64,
+        total: u64,
+        bytes: Vec<u8>,
+    },
     /// An acceptor answers a heartbeat with the ballot it is in and how far
     /// its node has learned.
     HeartbeatAck {
@@ -125,6 +139,9 @@ impl Message {
             Message::Resend { .. } => "resend",
             Message::Sync { .. } => "sync",
             Message::Chosen { .. } => "chosen",
+            Message::SnapshotOffer { .. } => "snapshot-offer",
+            Message::SnapshotFetch { .. } => "snapshot-fetch",
+            Message::SnapshotChunk { .. } => "snapshot-chunk",
             Message::Heartbeat { .. } => "heartbeat",
             Message::HeartbeatAck { .. } => "heartbeat-ack",
         }

@@ -31,12 +31,15 @@ pub mod outbox;
 mod planted;
 pub mod proposer;
 mod replica;
+pub mod session;
 pub mod snapshot;
+pub mod transfer;
 pub mod vote;
 
 pub use ballot::{node_name, Ballot, NodeId, QuorumError, Quorums};
 pub use message::{Instance, InstanceVote, Message, Record, Suggestion};
 pub use replica::{Config, Learned, Output, Replica, Stats};
+pub use session::{IdStatus, Sessions};
 
 #[cfg(feature = "planted-bugs")]
 pub use replica::PlantedBug;

@@ -4,7 +4,7 @@
 
 use super::ballot::NodeId;
 use super::message::{Instance, Message, Record};
-use crate::command::Command;
+use crate::command::{CmdId, Command};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dest {
@@ -23,6 +23,19 @@ pub enum Effect {
         instance: Instance,
         cmd: Command,
         fast: bool,
+    },
+    /// A command chosen again after it was handed out (or given up): no
+    /// proposer needs to retry it.
+    Done(CmdId),
+    /// A snapshot from a peer was installed: once the writes before this
+    /// are durable, the learned sequence resumes at `position` with
+    /// `recent` before it, and the driver takes the state machine `app`.
+    Install {
+        instance: Instance,
+        position: u64,
+        open_start: u64,
+        recent: Vec<Command>,
+        app: Vec<u8>,
     },
 }
 
@@ -50,5 +63,9 @@ impl Outbox {
             cmd,
             fast,
         });
+    }
+
+    pub fn done(&mut self, id: CmdId) {
+        self.effects.push(Effect::Done(id));
     }
 }

@@ -19,6 +19,12 @@ pub enum PlantedBug {
     /// An acceptor appends proposals on its own in a classic ballot
     /// (PAPER.md trap 2).
     FastVoteInClassic,
+    /// A session's watermark is off by one: a retry of a client's latest
+    /// command, chosen again in a later instance, runs twice.
+    SessionOffByOne,
+    /// A snapshot received from a peer is installed without its state
+    /// machine: the node goes on from the state it had.
+    InstallKeepsOldApp,
 }
 
 #[cfg(feature = "planted-bugs")]

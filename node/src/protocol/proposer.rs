@@ -67,6 +67,13 @@ impl Proposer {
         self.flush(out);
     }
 
+    /// Drops the commands `done` says need no more retries (a snapshot
+    /// installed from a peer covers them).
+    pub fn retain(&mut self, mut keep: impl FnMut(&CmdId) -> bool) {
+        self.pending.retain(|id, _| keep(id));
+        self.unsent.retain(|c| keep(&c.id));
+    }
+
     pub fn pending(&self) -> usize {
         self.pending.len()
     }

@@ -10,11 +10,14 @@ use super::message::{Instance, Message, Record};
 use super::outbox::{Dest, Effect, Outbox};
 use super::planted::{planted, Planted};
 use super::proposer::Proposer;
+use super::session::IdStatus;
 use super::snapshot::{self, Parts, SnapshotError, SnapshotState};
-use crate::command::Command;
+use super::transfer::{Received, Transfer};
+use crate::command::{CmdId, Command};
 use crate::cstruct::CStruct;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 #[cfg(feature = "planted-bugs")]
 pub use super::planted::PlantedBug;
@@ -43,6 +46,9 @@ pub struct Config {
     /// long; the leader starts a new ballot for it after `2 ×` this long.
     pub sync_ticks: u64,
     pub max_batch: usize,
+    /// A client session idle for this many instances expires (Raft's
+    /// client sessions); 0 never expires one.
+    pub session_idle_instances: u64,
     pub planted: Planted,
 }
 
@@ -59,6 +65,7 @@ impl Config {
             retry_ticks: 20,
             sync_ticks: 6,
             max_batch: 512,
+            session_idle_instances: 1024,
             planted: Default::default(),
         })
     }
@@ -81,12 +88,15 @@ pub struct Learned {
 }
 
 /// What the driver must do, in this order: make `writes` durable (then call
-/// [`Replica::durable`]), send `messages`, apply `learned`.
+/// [`Replica::durable`]), send `messages`, apply `learned`, then replace
+/// its state machine with `installed` if set (a snapshot from a peer, which
+/// holds everything learned before it).
 #[derive(Debug, Default)]
 pub struct Output {
     pub writes: Vec<Record>,
     pub messages: Vec<(NodeId, Message)>,
     pub learned: Vec<Learned>,
+    pub installed: Option<Vec<u8>>,
 }
 
 /// Counters for `status` and the simulator's report.
@@ -112,6 +122,10 @@ pub struct Stats {
     /// Syncs this node could not answer because it had compacted the
     /// instance away.
     pub syncs_compacted: u64,
+    /// Snapshots received from peers and installed.
+    pub snapshots_installed: u64,
+    /// Snapshots received from peers and refused (stale or undecodable).
+    pub snapshots_refused: u64,
 }
 
 impl Stats {
@@ -133,6 +147,8 @@ impl Stats {
         self.start_errors += s.start_errors;
         self.snapshots += s.snapshots;
         self.syncs_compacted += s.syncs_compacted;
+        self.snapshots_installed += s.snapshots_installed;
+        self.snapshots_refused += s.snapshots_refused;
     }
 }
 
@@ -140,6 +156,15 @@ impl Stats {
 enum Held {
     Send(Dest, Message),
     Learned(Instance, Command, bool),
+    /// A snapshot from a peer, durable: the learned sequence resumes at
+    /// `position` and the driver takes its state machine.
+    Install {
+        instance: Instance,
+        position: u64,
+        open_start: u64,
+        recent: Vec<Command>,
+        app: Vec<u8>,
+    },
 }
 
 pub struct Replica<C> {
@@ -180,6 +205,17 @@ pub struct Replica<C> {
     recovered_app: Option<Vec<u8>>,
     /// The instance this node last proposed a checkpoint for, and when.
     checkpoint_for: Option<(Instance, u64)>,
+    /// Snapshots sent to and received from peers.
+    transfer: Transfer,
+    /// The peer whose snapshot this node last installed.
+    snapshot_source: Option<NodeId>,
+    /// The instance of the last command handed out and the position where
+    /// that instance starts in the learned sequence: every learner's
+    /// sequence holds the same commands below it.
+    instance_start: (Instance, u64),
+    /// An installed snapshot waits for its records to be durable; the
+    /// driver's state machine is not the learner's until then.
+    installing: bool,
     stats: Stats,
 }
 
@@ -193,7 +229,12 @@ impl<C: CStruct> Replica<C> {
             id,
             acceptor: Acceptor::new(id, config.fast, config.planted),
             leader: Leader::new(id, n, config.quorums, config.planted),
-            learner: Learner::new(n, config.quorums, config.planted),
+            learner: Learner::new(
+                n,
+                config.quorums,
+                config.session_idle_instances,
+                config.planted,
+            ),
             proposer: Proposer::new(config.max_batch),
             now: 0,
             max_seen: Ballot::ZERO,
@@ -212,6 +253,10 @@ impl<C: CStruct> Replica<C> {
             snapshot_at: 0,
             recovered_app: None,
             checkpoint_for: None,
+            transfer: Transfer::default(),
+            snapshot_source: None,
+            installing: false,
+            instance_start: (0, 0),
             stats: Stats::default(),
             config,
         }
@@ -231,7 +276,14 @@ impl<C: CStruct> Replica<C> {
         let mut r = Replica::new(id, config);
         let mut out = Outbox::default();
         let mut parts = Parts::default();
+        // Records before the snapshot being read: a snapshot installed from
+        // a peer is appended to a log, and one whose last parts a crash cut
+        // off was never installed; a log that starts with an incomplete one
+        // (a compacted log) is broken.
+        let mut before = 0usize;
+        let mut seen = 0usize;
         for rec in records {
+            seen += 1;
             if let Record::Snapshot {
                 instance,
                 part,
@@ -239,7 +291,11 @@ impl<C: CStruct> Replica<C> {
                 bytes,
             } = rec
             {
+                if *part == 0 {
+                    before = seen - 1;
+                }
                 if let Some(state) = parts.add(*instance, *part, *n, bytes)? {
+                    r.transfer.serve(state.instance, Arc::new(state.encode()));
                     r.install(state, &mut out);
                 }
                 continue;
@@ -248,7 +304,9 @@ impl<C: CStruct> Replica<C> {
             r.leader.recover(rec);
             r.learner.recover(rec, &mut out);
         }
-        parts.finish()?;
+        if before == 0 {
+            parts.finish()?;
+        }
         r.leader.step_down();
         r.max_seen = r.acceptor.mbal();
         r.absorb(out, false);
@@ -261,13 +319,79 @@ impl<C: CStruct> Replica<C> {
         // A snapshot supersedes whatever was learned before it.
         out.effects.retain(|e| !matches!(e, Effect::Learn { .. }));
         self.learner
-            .install(state.instance, &state.seen, state.closed);
+            .install(state.instance, state.sessions, state.closed);
         self.learned_log = LearnedLog::resume(state.position, state.recent);
+        self.instance_start = (state.instance, state.open_start);
         for (instance, cmd) in state.unapplied {
             out.learn(instance, cmd, false);
         }
         self.snapshot_at = state.instance;
         self.recovered_app = Some(state.app);
+    }
+
+    /// A whole snapshot from a peer: refused unless it is ahead of this
+    /// learner and decodes; otherwise installed durably. Its records are
+    /// appended to the log (a restart resumes from them), the acceptor
+    /// forgets what it covers, the proposer stops retrying what it holds,
+    /// and once the records are durable the learned sequence jumps to its
+    /// position and the driver takes its state machine.
+    fn install_received(&mut self, r: Received, out: &mut Outbox) {
+        let held_learned = self
+            .held
+            .iter()
+            .filter(|(_, h)| matches!(h, Held::Learned(..)))
+            .count() as u64;
+        let next = self.learner.closed_below();
+        let state = match SnapshotState::decode(r.instance, &r.bytes) {
+            Ok(s)
+                if s.instance == r.instance
+                    && s.instance > next
+                    && s.position >= self.learned_log.len() + held_learned
+                    && !self.installing =>
+            {
+                s
+            }
+            _ => {
+                self.stats.snapshots_refused += 1;
+                return;
+            }
+        };
+        for rec in snapshot::records_of(state.instance, &r.bytes) {
+            out.write(rec);
+        }
+        let SnapshotState {
+            instance,
+            position,
+            open_start,
+            app,
+            sessions,
+            unapplied,
+            closed,
+            recent,
+        } = state;
+        self.acceptor.forget_below(instance, out);
+        self.learner.install(instance, sessions, closed);
+        out.effects.push(Effect::Install {
+            instance,
+            position,
+            open_start,
+            recent,
+            app,
+        });
+        for (i, cmd) in unapplied {
+            out.learn(i, cmd, false);
+        }
+        self.learner.hand_out_learned(out);
+        let sessions = self.learner.sessions();
+        self.proposer
+            .retain(|id| sessions.status(*id) != IdStatus::Done);
+        self.transfer.serve(instance, Arc::new(r.bytes));
+        self.snapshot_source = Some(r.from);
+        // Compact the log (it now holds the snapshot and what came before)
+        // as soon as the snapshot is durable.
+        self.snapshot_at = instance.saturating_sub(self.config.snapshot_every);
+        self.installing = true;
+        self.stats.snapshots_installed += 1;
     }
 
     /// The state machine of the snapshot this replica recovered from, once.
@@ -278,8 +402,12 @@ impl<C: CStruct> Replica<C> {
     /// Whether enough instances closed since the last snapshot that the
     /// driver should replace the log with a new one.
     pub fn snapshot_due(&self) -> bool {
-        self.config.snapshot_every > 0
-            && self.learner.closed_below() >= self.snapshot_at + self.config.snapshot_every
+        let every = self.config.snapshot_every;
+        let due = every > 0 && self.learner.closed_below() >= self.snapshot_at + every;
+        // A peer needs a snapshot newer than the one held.
+        let wanted = self.transfer.wanted()
+            && self.learner.closed_below() > self.transfer.served_instance().unwrap_or(0);
+        (due || wanted) && !self.installing
     }
 
     /// Records that rebuild this replica's durable state (see
@@ -289,24 +417,35 @@ impl<C: CStruct> Replica<C> {
     /// drained.
     pub fn snapshot(&mut self, app: Vec<u8>) -> Vec<Record> {
         let learner = self.learner.snapshot();
-        let unapplied = self
+        let unapplied: Vec<(Instance, Command)> = self
             .held
             .iter()
             .filter_map(|(_, h)| match h {
                 Held::Learned(i, cmd, _) => Some((*i, cmd.clone())),
-                Held::Send(..) => None,
+                Held::Send(..) | Held::Install { .. } => None,
             })
             .collect();
+        let instance = self.learner.closed_below();
+        let position = self.learned_log.len();
+        let open_start = if self.instance_start.0 == instance {
+            self.instance_start.1
+        } else {
+            let before = unapplied_before(&unapplied, instance);
+            position + before
+        };
         let state = SnapshotState {
-            instance: self.learner.closed_below(),
-            position: self.learned_log.len(),
+            instance,
+            position,
+            open_start,
             app,
-            seen: learner.seen,
+            sessions: learner.sessions,
             unapplied,
             closed: learner.closed,
             recent: self.learned_log.tail(snapshot::RECENT_KEPT),
         };
-        let mut records = state.to_records();
+        let bytes = state.encode();
+        let mut records = snapshot::records_of(state.instance, &bytes);
+        self.transfer.serve(state.instance, Arc::new(bytes));
         records.extend(self.acceptor.snapshot_records());
         records.push(Record::LeaderRound {
             round: self.leader.claimed_round(),
@@ -361,6 +500,31 @@ impl<C: CStruct> Replica<C> {
 
     pub fn pending_proposals(&self) -> usize {
         self.proposer.pending()
+    }
+
+    /// Whether `id` was handed out here already (a retry to answer from the
+    /// reply cache), is new, or belongs to an expired session.
+    pub fn session_status(&self, id: CmdId) -> IdStatus {
+        self.learner
+            .sessions()
+            .status_planted(id, self.config.planted)
+    }
+
+    /// Whether `client` has a session here.
+    pub fn has_session(&self, client: u64) -> bool {
+        self.learner.sessions().has(client)
+    }
+
+    /// How many times a snapshot from a peer rewrote the learned sequence,
+    /// and the lowest position the last one changed: an observer that read
+    /// past it reads again from there.
+    pub fn learned_rewrites(&self) -> (u64, u64) {
+        self.learned_log.rewrites()
+    }
+
+    /// The peer whose snapshot this node last installed, if any.
+    pub fn snapshot_source(&self) -> Option<NodeId> {
+        self.snapshot_source
     }
 
     /// A one-line summary of the replica's protocol state, for status
@@ -422,6 +586,9 @@ impl<C: CStruct> Replica<C> {
             }
             self.vote_proposals();
         }
+        // What waits behind an installed snapshot is released with the next
+        // input: the driver snapshots its state right after this drain, and
+        // must find it all still held.
         let out = std::mem::take(&mut self.out);
         self.stats.messages += out.messages.len() as u64;
         out
@@ -434,6 +601,7 @@ impl<C: CStruct> Replica<C> {
         let mut out = Outbox::default();
         self.proposer.tick(now, self.config.retry_ticks, &mut out);
         self.learner.tick(now, self.config.sync_ticks, &mut out);
+        self.transfer.tick(now, &mut out);
         if let Some(bal) = self.leader.leading() {
             self.phase1_attempts = 0;
             self.lead(bal, &mut out);
@@ -457,9 +625,18 @@ impl<C: CStruct> Replica<C> {
         self.absorb(out, true);
     }
 
+    /// A node that knows it is behind waits four times as long, so one
+    /// that is up to date wins the election (a lagging leader would drive
+    /// checkpoints and recoveries from instances the others closed long
+    /// ago); it still stands if no one else does.
     fn election_timeout(&self) -> u64 {
         let e = self.config.election_ticks;
-        e + self.id as u64 * e.div_ceil(2)
+        let t = e + self.id as u64 * e.div_ceil(2);
+        if self.learner.behind() || self.transfer.receiving() {
+            4 * t
+        } else {
+            t
+        }
     }
 
     /// Acceptors that answered a heartbeat recently, this one included.
@@ -515,6 +692,11 @@ impl<C: CStruct> Replica<C> {
         if !bal.fast && self.config.fast && alive >= self.config.quorums.fast && settled {
             self.stats.mode_switches += 1;
             self.start_ballot(true, out);
+            return;
+        }
+        if self.learner.behind() {
+            // Recovery and checkpoints look at the lowest open instance,
+            // and this learner's is one the acceptors closed: catch up first.
             return;
         }
         if let Some(since) = self.learner.unlearned_since() {
@@ -658,8 +840,32 @@ impl<C: CStruct> Replica<C> {
                 let (bal, len) = mine.map_or((None, 0), |(_, b, l)| (Some(*b), *l));
                 self.acceptor
                     .resend_vote(from, instance, bal, len, &mut out);
-                self.learner.on_sync(from, instance, &mut out);
+                if !self.learner.on_sync(from, instance, &mut out) {
+                    self.transfer.on_compacted_sync(from, instance, &mut out);
+                }
                 self.stats.syncs_compacted = self.learner.syncs_compacted;
+            }
+            Message::SnapshotOffer { instance, total } => {
+                let next = self.learner.closed_below();
+                self.transfer
+                    .on_offer(from, instance, total, next, self.now, &mut out);
+            }
+            Message::SnapshotFetch { instance, offset } => {
+                self.transfer.on_fetch(from, instance, offset, &mut out);
+            }
+            Message::SnapshotChunk {
+                instance,
+                offset,
+                total,
+                bytes,
+            } => {
+                let now = self.now;
+                if let Some(received) = self
+                    .transfer
+                    .on_chunk(from, instance, offset, total, bytes, now, &mut out)
+                {
+                    self.install_received(received, &mut out);
+                }
             }
             Message::Chosen { instance, value } => {
                 self.learner.on_chosen(instance, &value, &mut out);
@@ -752,10 +958,13 @@ impl<C: CStruct> Replica<C> {
         }
     }
 
-    /// Lets the acceptor forget instances the learner has closed.
+    /// Lets the acceptor, the leader and a transfer under way forget
+    /// instances the learner has closed.
     fn after_learning(&mut self, out: &mut Outbox) {
         let closed = self.learner.closed_below();
         self.acceptor.forget_below(closed, out);
+        self.leader.prune_below(closed);
+        self.transfer.forget_below(closed);
         self.stats.incompatible_learned = self.learner.incompatible;
     }
 
@@ -786,6 +995,23 @@ impl<C: CStruct> Replica<C> {
                     self.held
                         .push_back((self.emitted, Held::Learned(instance, cmd, fast && live)));
                 }
+                Effect::Done(id) => self.proposer.learned(&id),
+                Effect::Install {
+                    instance,
+                    position,
+                    open_start,
+                    recent,
+                    app,
+                } => self.held.push_back((
+                    self.emitted,
+                    Held::Install {
+                        instance,
+                        position,
+                        open_start,
+                        recent,
+                        app,
+                    },
+                )),
             }
         }
         self.out.writes.append(&mut self.writes);
@@ -799,9 +1025,11 @@ impl<C: CStruct> Replica<C> {
     /// Releases held messages and learned commands whose writes are durable.
     fn release(&mut self) {
         // Gates are non-decreasing, so stopping at the first blocked item
-        // keeps FIFO order.
+        // keeps FIFO order. Nothing learned after an installed snapshot goes
+        // into the same output: the driver applies `learned` before it
+        // takes the snapshot's state machine.
         while let Some((gate, _)) = self.held.front() {
-            if *gate > self.synced {
+            if *gate > self.synced || self.out.installed.is_some() {
                 break;
             }
             let (_, item) = self.held.pop_front().expect("front exists");
@@ -821,6 +1049,21 @@ impl<C: CStruct> Replica<C> {
                 }
                 self.inbox.push_back(msg);
             }
+            Held::Install {
+                instance,
+                position,
+                open_start,
+                recent,
+                app,
+            } => {
+                self.learned_log
+                    .splice(self.instance_start.1, position, recent);
+                self.instance_start = (instance, open_start);
+                self.installing = false;
+                if !planted!(self.config.planted, InstallKeepsOldApp) {
+                    self.out.installed = Some(app);
+                }
+            }
             Held::Learned(instance, cmd, fast) => {
                 if cmd.is_checkpoint() {
                     self.stats.checkpoints_learned += 1;
@@ -830,6 +1073,9 @@ impl<C: CStruct> Replica<C> {
                     self.stats.learned_slow += 1;
                 }
                 let position = self.learned_log.len();
+                if instance != self.instance_start.0 {
+                    self.instance_start = (instance, position);
+                }
                 self.learned_log.push(cmd.clone());
                 self.out.learned.push(Learned {
                     position,
@@ -840,4 +1086,10 @@ impl<C: CStruct> Replica<C> {
             }
         }
     }
+}
+
+/// How many of the commands handed out but not yet applied belong to
+/// instances below `instance`.
+fn unapplied_before(unapplied: &[(Instance, Command)], instance: Instance) -> u64 {
+    unapplied.iter().filter(|(i, _)| *i < instance).count() as u64
 }

@@ -10,8 +10,8 @@
 //! 1. the [`SnapshotState`] as one or more [`Record::Snapshot`] parts: the
 //!    learner's position (every instance below `instance` learned closed,
 //!    `position` commands applied to the state machine, whose encoded state
-//!    is `app`), the ids it has handed out (histories have no duplicates, so
-//!    a retry learned again later must still be recognised), the commands
+//!    is `app`), the client sessions (histories have no duplicates, so a
+//!    retry learned again later must still be recognised), the commands
 //!    handed out but not yet applied when the snapshot was taken, the last
 //!    closed instances (to answer lagging nodes' `Sync`), and the tail of
 //!    the learned sequence (for `learned --from N` after a restart);
@@ -24,15 +24,17 @@
 //! emitted, so the driver must queue the compaction behind those writes.
 
 use super::message::{Instance, Record};
-use crate::command::{CmdId, Command};
+use super::session::Sessions;
+use crate::command::Command;
 use serde::{Deserialize, Serialize};
 
 /// Snapshot parts are at most this large, well below a log frame's limit,
 /// so a state machine of any size can be snapshotted.
 pub const PART_BYTES: usize = 8 << 20;
 
-/// How many closed instances a snapshot keeps for lagging nodes.
-pub const CLOSED_KEPT: usize = 64;
+/// How many closed instances a snapshot keeps for nodes a little behind;
+/// a node further behind gets the snapshot itself.
+pub const CLOSED_KEPT: usize = 16;
 
 /// How many of the last learned commands a snapshot keeps for observers
 /// that read the learned sequence after a restart; observers that fall
@@ -47,10 +49,13 @@ pub struct SnapshotState {
     pub instance: Instance,
     /// How many learned commands `app` has applied.
     pub position: u64,
+    /// Where instance `instance` starts in the learned sequence: below it
+    /// every learner's sequence holds the same commands.
+    pub open_start: u64,
     /// The state machine after those commands, encoded by the driver.
     pub app: Vec<u8>,
-    /// Every command id the learner has handed out.
-    pub seen: Vec<CmdId>,
+    /// The client sessions: which command ids the learner handed out.
+    pub sessions: Sessions,
     /// Commands handed out after `position` but not yet applied, in order:
     /// they are handed out again on recovery.
     pub unapplied: Vec<(Instance, Command)>,
@@ -61,27 +66,51 @@ pub struct SnapshotState {
 }
 
 impl SnapshotState {
+    /// The state encoded, as it travels in a state transfer.
+    pub fn encode(&self) -> Vec<u8> {
+        bincode::serde::encode_to_vec(self, bincode::config::standard())
+            .expect("a snapshot of plain data encodes")
+    }
+
+    /// Decodes a whole encoded state; `instance` names it in errors.
+    pub fn decode(instance: Instance, bytes: &[u8]) -> Result<SnapshotState, SnapshotError> {
+        let undecodable = |reason: String| SnapshotError::Undecodable { instance, reason };
+        let (state, used): (SnapshotState, usize) =
+            bincode::serde::decode_from_slice(bytes, bincode::config::standard())
+                .map_err(|e| undecodable(e.to_string()))?;
+        if used != bytes.len() {
+            return Err(undecodable(format!(
+                "{} bytes left over",
+                bytes.len() - used
+            )));
+        }
+        Ok(state)
+    }
+
     /// The state as log records of at most [`PART_BYTES`] each.
     pub fn to_records(&self) -> Vec<Record> {
-        let bytes = bincode::serde::encode_to_vec(self, bincode::config::standard())
-            .expect("a snapshot of plain data encodes");
-        let chunks: Vec<&[u8]> = if bytes.is_empty() {
-            vec![&[]]
-        } else {
-            bytes.chunks(PART_BYTES).collect()
-        };
-        let parts = chunks.len() as u32;
-        chunks
-            .into_iter()
-            .enumerate()
-            .map(|(i, c)| Record::Snapshot {
-                instance: self.instance,
-                part: i as u32,
-                parts,
-                bytes: c.to_vec(),
-            })
-            .collect()
+        records_of(self.instance, &self.encode())
     }
+}
+
+/// An encoded state as log records of at most [`PART_BYTES`] each.
+pub fn records_of(instance: Instance, bytes: &[u8]) -> Vec<Record> {
+    let chunks: Vec<&[u8]> = if bytes.is_empty() {
+        vec![&[]]
+    } else {
+        bytes.chunks(PART_BYTES).collect()
+    };
+    let parts = chunks.len() as u32;
+    chunks
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| Record::Snapshot {
+            instance,
+            part: i as u32,
+            parts,
+            bytes: c.to_vec(),
+        })
+        .collect()
 }
 
 /// Why a log's snapshot cannot be used.
@@ -146,19 +175,7 @@ impl Parts {
             return Ok(None);
         }
         let bytes = std::mem::take(&mut self.bytes);
-        let (state, used): (SnapshotState, usize) =
-            bincode::serde::decode_from_slice(&bytes, bincode::config::standard()).map_err(
-                |e| SnapshotError::Undecodable {
-                    instance,
-                    reason: e.to_string(),
-                },
-            )?;
-        if used != bytes.len() {
-            return Err(SnapshotError::Undecodable {
-                instance,
-                reason: format!("{} bytes left over", bytes.len() - used),
-            });
-        }
+        let state = SnapshotState::decode(instance, &bytes)?;
         *self = Parts::default();
         Ok(Some(state))
     }
@@ -185,8 +202,9 @@ mod tests {
         SnapshotState {
             instance: 7,
             position: 40,
+            open_start: 38,
             app: (0..app_bytes).map(|i| i as u8).collect(),
-            seen: vec![CmdId { client: 1, seq: 2 }],
+            sessions: Sessions::default(),
             unapplied: vec![(
                 7,
                 Command::new(

@@ -18,6 +18,7 @@ use crate::command::{CmdId, IdMap};
 use crate::cstruct::CStruct;
 use crate::net::{certs, Inbound, NetConfig, PeerNet};
 use crate::protocol::{node_name, Config, NodeId, Replica};
+use crate::service::{admit, Admission};
 use crate::storage::Wal;
 use anyhow::Context;
 use std::net::SocketAddr;
@@ -223,9 +224,26 @@ impl<C: CStruct> Core<'_, C> {
             let reply = self.app.apply(&l.cmd);
             self.answer(l.cmd.id, reply);
         }
+        if let Some(app) = out.installed {
+            // A snapshot from a peer: it holds everything learned before it.
+            match self.app.restore_bytes(&app) {
+                Ok(()) => tracing::info!(
+                    closed_below = self.replica.closed_below(),
+                    learned = self.replica.learned_len(),
+                    from = ?self.replica.snapshot_source().map(node_name),
+                    "installed a snapshot from a peer"
+                ),
+                Err(e) => self
+                    .storage
+                    .fail(format!("installing a peer's snapshot: {e}")),
+            }
+        }
         if self.replica.snapshot_due() {
             // Everything drained is applied and every write drained is
-            // queued, so the snapshot and the log agree.
+            // queued, so the snapshot and the log agree. Replies of clients
+            // whose sessions expired are dropped with them.
+            let replica = &*self.replica;
+            self.app.retain_clients(|c| replica.has_session(c));
             let records = self.replica.snapshot(self.app.snapshot_bytes());
             self.storage.compact(records);
         }
@@ -241,35 +259,42 @@ impl<C: CStruct> Core<'_, C> {
 
     fn request(&mut self, req: ClientRequest, answer: oneshot::Sender<ClientResponse>) {
         match req {
-            ClientRequest::Submit { cmd } => {
-                if cmd.is_checkpoint() || cmd.id.client >= u64::MAX - 1024 {
-                    let _ = answer.send(ClientResponse::Error {
-                        message: "client ids at or above 2^64 - 1024 are reserved for leaders' checkpoints".into(),
-                    });
-                    return;
+            ClientRequest::Submit { cmd } => match admit(self.replica, &self.app, &cmd) {
+                Admission::Propose => {
+                    self.waiting.entry(cmd.id).or_default().push(answer);
+                    self.replica.propose(cmd);
                 }
-                if self.app.was_applied(&cmd.id) {
-                    // A retry of a command already learned here: its reply
-                    // (the state machine keeps each client's latest one).
-                    let reply = self.app.apply(&cmd);
+                Admission::Wait => self.waiting.entry(cmd.id).or_default().push(answer),
+                Admission::Answer(reply) => {
                     let _ = answer.send(ClientResponse::Applied { reply });
-                    return;
                 }
-                self.waiting.entry(cmd.id).or_default().push(answer);
-                self.replica.propose(cmd);
-            }
+                Admission::Refuse(message) => {
+                    let _ = answer.send(ClientResponse::Error { message });
+                }
+            },
             ClientRequest::Status => {
                 let _ = answer.send(ClientResponse::Status(Box::new(self.status())));
             }
             ClientRequest::Learned { from, max } => {
                 let total = self.replica.learned_len();
-                let response = match self.replica.learned_range(from, max.min(65_536) as usize) {
-                    Ok(cmds) => ClientResponse::Learned { from, total, cmds },
-                    Err(e) => ClientResponse::Error {
-                        message: e.to_string(),
-                    },
+                let max = max.min(65_536) as usize;
+                let (from, cmds) = match self.replica.learned_range(from, max) {
+                    Ok(cmds) => (from, cmds),
+                    Err(compacted) => (
+                        compacted.base,
+                        self.replica
+                            .learned_range(compacted.base, max)
+                            .unwrap_or_default(),
+                    ),
                 };
-                let _ = answer.send(response);
+                let (rewrites, rewritten_at) = self.replica.learned_rewrites();
+                let _ = answer.send(ClientResponse::Learned {
+                    from,
+                    total,
+                    cmds,
+                    rewrites,
+                    rewritten_at,
+                });
             }
         }
     }

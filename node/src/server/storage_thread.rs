@@ -104,6 +104,15 @@ impl StorageThread {
         self.log_bytes.load(Ordering::Relaxed)
     }
 
+    /// Marks the node's storage failed: the node stops rather than go on
+    /// with state it cannot make durable.
+    pub fn fail(&self, reason: String) {
+        self.error
+            .lock()
+            .expect("storage error lock")
+            .get_or_insert(reason);
+    }
+
     pub fn failed(&self) -> Option<String> {
         self.error.lock().expect("storage error lock").clone()
     }
