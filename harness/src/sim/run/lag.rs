@@ -141,14 +141,6 @@ impl Sim {
             Away::Crashed => self.restart(victim),
             Away::CutOff => self.net.away = None,
         }
-        if std::env::var("GPAXOS_LAG_DEBUG").is_ok() {
-            for n in &self.nodes {
-                eprintln!(
-                    "{}",
-                    n.replica.as_ref().map_or("down".into(), |r| r.describe())
-                );
-            }
-        }
         self.history.push(record::nemesis(
             self.now * 1000,
             "lag",
