@@ -105,7 +105,7 @@ pub struct TestArgs {
     nodes: usize,
     #[arg(long, value_enum, default_value_t = WorkloadKind::Kv)]
     workload: WorkloadKind,
-    /// Fault kinds, mixed: partition,kill,pause,loss,delay,duplicate,reorder,torn-wal, or all, or none.
+    /// Fault kinds, mixed: partition,kill,pause,loss,delay,duplicate,reorder,torn-wal,lag, or all, or none.
     #[arg(long, default_value = "partition,kill,pause")]
     nemesis: String,
     /// Seconds between a fault and its heal, and between a heal and the next fault.
@@ -130,6 +130,11 @@ pub struct TestArgs {
     seed: Option<u64>,
     #[arg(long, default_value = "store")]
     store: PathBuf,
+    /// The nodes' TOML configuration (see the README's node section), for
+    /// example `checkpoint_every = 8` and `snapshot_every = 2` to compact
+    /// often; recorded in the run's test.json. Local backend only.
+    #[arg(long)]
+    node_config: Option<PathBuf>,
     /// Runs nodes with a deliberate protocol mistake (kebab-case name of a
     /// `PlantedBug`); only builds of gpaxos-node with the `planted-bugs`
     /// feature accept it, and the run should then fail.
@@ -268,10 +273,10 @@ fn real_main() -> Result<()> {
 /// Runs `--test-count` tests; the exit code is the worst verdict's.
 fn test(a: TestArgs) -> Result<i32> {
     if a.backend == Backend::Docker {
-        if a.planted_bug.is_some() {
+        if a.planted_bug.is_some() || a.node_config.is_some() {
             anyhow::bail!(
-                "--planted-bug needs a node configuration, and the docker backend runs the nodes \
-                 with docker-compose.yml's settings: use --backend local"
+                "--planted-bug and --node-config need a node configuration, and the docker \
+                 backend runs the nodes with docker-compose.yml's settings: use --backend local"
             );
         }
         if a.nodes != docker::NODES {
@@ -290,6 +295,7 @@ fn test(a: TestArgs) -> Result<i32> {
     {
         anyhow::bail!("--nodes, --concurrency, --time-limit and --nemesis-interval must be positive, --rate at least 0");
     }
+    let node_config = node_config_text(&a)?;
     if !(0.0..=1.0).contains(&a.conflict) {
         anyhow::bail!("--conflict must be between 0 and 1");
     }
@@ -336,10 +342,7 @@ fn test(a: TestArgs) -> Result<i32> {
             conflict: a.conflict,
             seed,
             store: a.store.clone(),
-            node_config: a
-                .planted_bug
-                .as_ref()
-                .map(|b| format!("planted_bug = {:?}\n", pascal(b))),
+            node_config: node_config.clone(),
         };
         eprintln!(
             "test {}/{}: {:?} backend, {} nodes, {:?}, nemesis {}, {} s, seed {seed}",
@@ -361,6 +364,29 @@ fn test(a: TestArgs) -> Result<i32> {
     Ok(worst.exit_code())
 }
 
+/// The nodes' configuration: the `--node-config` file, checked here so a
+/// mistake is named before any node starts, plus the planted bug if any.
+fn node_config_text(a: &TestArgs) -> Result<Option<String>> {
+    let mut text = match &a.node_config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("--node-config {}: {e}", path.display()))?;
+            if let Err(e) = gpaxos_node::config_file::ConfigFile::parse(&text)
+                .and_then(|c| c.protocol(a.nodes).map(|_| ()))
+            {
+                anyhow::bail!("--node-config {}: {e:#}", path.display());
+            }
+            Some(text)
+        }
+        None => None,
+    };
+    if let Some(b) = &a.planted_bug {
+        let line = format!("planted_bug = {:?}\n", pascal(b));
+        text = Some(text.map_or(line.clone(), |t| format!("{t}\n{line}")));
+    }
+    Ok(text)
+}
+
 /// `fast-learner-classic-quorum` -> `FastLearnerClassicQuorum`.
 fn pascal(kebab: &str) -> String {
     kebab
@@ -375,7 +401,8 @@ fn pascal(kebab: &str) -> String {
 }
 
 /// The CI matrix: every workload, with every nemesis kind coming round once
-/// in each run (8 kinds at 2.5 s per fault and per heal: 40 s of faults).
+/// in each run (9 kinds at 2.5 s per fault and per heal, the lagging node's
+/// four extra steps: 55 s of faults).
 fn suite(name: &str, store: PathBuf) -> Result<i32> {
     match name {
         "ci" => {}
@@ -385,6 +412,11 @@ fn suite(name: &str, store: PathBuf) -> Result<i32> {
     let started = std::time::Instant::now();
     let mut worst = gpaxos_checker::Verdict::Valid;
     let mut lines = Vec::new();
+    // Short instances and a snapshot every two: the lagging-node nemesis
+    // then keeps a node down while its peers compact far past it.
+    std::fs::create_dir_all(store.join("suite-ci"))?;
+    let config = store.join("suite-ci").join("node.toml");
+    std::fs::write(&config, "checkpoint_every = 16\nsnapshot_every = 2\n")?;
     for (i, workload) in [WorkloadKind::Kv, WorkloadKind::Bank, WorkloadKind::Set]
         .into_iter()
         .enumerate()
@@ -395,13 +427,14 @@ fn suite(name: &str, store: PathBuf) -> Result<i32> {
             workload,
             nemesis: "all".into(),
             nemesis_interval: 2.5,
-            time_limit: 42.0,
+            time_limit: 56.0,
             rate: 150.0,
             concurrency: 8,
             conflict: 0.2,
             test_count: 1,
             seed: Some(1000 + i as u64),
             store: store.join("suite-ci"),
+            node_config: Some(config.clone()),
             planted_bug: None,
         };
         let code = test(args)?;
@@ -461,6 +494,7 @@ fn suite_docker(store: PathBuf) -> Result<i32> {
             test_count: 1,
             seed: Some(2000 + i as u64),
             store: store.join("suite-docker"),
+            node_config: None,
             planted_bug: None,
         };
         let run_started = std::time::Instant::now();

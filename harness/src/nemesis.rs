@@ -23,10 +23,15 @@ pub enum Kind {
     Duplicate,
     Reorder,
     TornWal,
+    /// The lagging-node nemesis: one node is killed and kept down while
+    /// the others go on, compact their logs past it and are restarted one
+    /// by one (one each interval); then it comes back and must catch up by
+    /// state transfer.
+    Lag,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::Partition,
         Kind::Kill,
         Kind::Pause,
@@ -35,6 +40,7 @@ impl Kind {
         Kind::Duplicate,
         Kind::Reorder,
         Kind::TornWal,
+        Kind::Lag,
     ];
 
     pub fn name(self) -> &'static str {
@@ -47,6 +53,7 @@ impl Kind {
             Kind::Duplicate => "duplicate",
             Kind::Reorder => "reorder",
             Kind::TornWal => "torn-wal",
+            Kind::Lag => "lag",
         }
     }
 
@@ -82,6 +89,22 @@ pub enum Active {
     Killed(Vec<usize>),
     Paused(Vec<usize>),
     Links,
+    /// `victim` is down; `peers` are still to be restarted, one per step.
+    Lagging {
+        victim: usize,
+        peers: Vec<usize>,
+    },
+}
+
+/// What a heal did.
+#[derive(Debug)]
+pub enum Healed {
+    /// The fault is gone; a note on what the heal undid, if the backend
+    /// counts it.
+    Done(Option<String>),
+    /// One step of a fault that heals in steps (the lagging node's peers'
+    /// rolling restart): what the step did and what is still in force.
+    Step(String, Active),
 }
 
 /// Picks the victims of a kill: one, a minority, a majority or all.
@@ -198,7 +221,7 @@ pub fn inject(
                 format!("{:.0}% reordering", p * 100.0),
             )
         }
-        Kind::Kill | Kind::Pause | Kind::TornWal => inject_process(kind, cluster, rng),
+        Kind::Kill | Kind::Pause | Kind::TornWal | Kind::Lag => inject_process(kind, cluster, rng),
     }
 }
 
@@ -252,14 +275,36 @@ fn inject_process(
                 ),
             ))
         }
+        Kind::Lag => {
+            let victim = rng.gen_range(0..n);
+            cluster.kill(victim)?;
+            let mut peers: Vec<usize> = (0..n).filter(|&i| i != victim).collect();
+            peers.shuffle(rng);
+            let what = format!(
+                "{} n{} and keep it down while the others restart one by one ({})",
+                cluster.kill_word(),
+                victim + 1,
+                names(&peers)
+            );
+            Ok((Active::Lagging { victim, peers }, what))
+        }
         _ => bail!("{} needs the harness's relays", kind.name()),
     }
 }
 
-/// Undoes a fault; says what it did, when the backend counts it.
-pub fn heal(active: Active, cluster: &mut Cluster) -> Result<Option<String>> {
+/// Undoes a fault, or takes the next step of one that heals in steps.
+pub fn heal(active: Active, cluster: &mut Cluster) -> Result<Healed> {
     match active {
-        Active::Partition | Active::Links => return cluster.heal_network(),
+        Active::Partition | Active::Links => return cluster.heal_network().map(Healed::Done),
+        Active::Lagging { victim, mut peers } => {
+            if let Some(p) = peers.pop() {
+                cluster.kill(p)?;
+                cluster.restart(p)?;
+                let what = format!("restarted n{} (n{} still down)", p + 1, victim + 1);
+                return Ok(Healed::Step(what, Active::Lagging { victim, peers }));
+            }
+            cluster.restart(victim)?;
+        }
         Active::Killed(v) => {
             for i in v {
                 cluster.restart(i)?;
@@ -271,7 +316,7 @@ pub fn heal(active: Active, cluster: &mut Cluster) -> Result<Option<String>> {
             }
         }
     }
-    Ok(None)
+    Ok(Healed::Done(None))
 }
 
 /// Heals everything, whatever is in force: the final heal.

@@ -367,7 +367,17 @@ pub async fn run(cfg: TestConfig, interrupted: Arc<AtomicBool>) -> Result<Summar
         next_fault = Instant::now() + interval;
         if let Some((kind, a, line)) = active.take() {
             let (note, failed) = match nemesis::heal(a, &mut cluster) {
-                Ok(note) => (note, None),
+                Ok(nemesis::Healed::Done(note)) => (note, None),
+                Ok(nemesis::Healed::Step(what, still)) => {
+                    shared.run.record(record::nemesis(
+                        shared.now(),
+                        kind.name(),
+                        "step",
+                        Some(what),
+                    ));
+                    active = Some((kind, still, line));
+                    continue;
+                }
                 Err(e) => (None, Some(e.to_string())),
             };
             if let (Some(n), Some(line)) = (&note, faults.get_mut(line)) {
@@ -428,7 +438,10 @@ pub async fn run(cfg: TestConfig, interrupted: Arc<AtomicBool>) -> Result<Summar
     // Final phase: heal everything (always, Ctrl-C included), let the
     // cluster recover, stop the clients, read everything back.
     if let Some((kind, a, line)) = active.take() {
-        if let (Ok(Some(n)), Some(line)) = (nemesis::heal(a, &mut cluster), faults.get_mut(line)) {
+        // A fault that heals in steps is healed whole by heal_all below.
+        if let (Ok(nemesis::Healed::Done(Some(n))), Some(line)) =
+            (nemesis::heal(a, &mut cluster), faults.get_mut(line))
+        {
             line.push_str(&format!(" ({n})"));
         }
         shared

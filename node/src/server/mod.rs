@@ -230,7 +230,7 @@ impl<C: CStruct> Core<'_, C> {
                 Ok(()) => tracing::info!(
                     closed_below = self.replica.closed_below(),
                     learned = self.replica.learned_len(),
-                    from = ?self.replica.snapshot_source().map(node_name),
+                    from = %self.replica.snapshot_source().map(node_name).unwrap_or_default(),
                     "installed a snapshot from a peer"
                 ),
                 Err(e) => self
