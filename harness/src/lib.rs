@@ -8,5 +8,6 @@ pub mod record;
 pub mod runner;
 pub mod serve;
 pub mod sim;
+pub mod soak;
 pub mod store;
 pub mod workload;

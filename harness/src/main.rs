@@ -65,6 +65,10 @@ enum Cmd {
     /// Measures throughput and latency of a local cluster (fsync on), fast
     /// ballots against classic ones.
     Bench(BenchArgs),
+    /// Runs a local cluster at a steady rate for minutes and samples each
+    /// node's resident memory, log size, snapshot size and client sessions
+    /// into soak.json and soak.svg: they must level off.
+    Soak(SoakArgs),
     /// One Jepsen-style run: a cluster, clients, faults on a schedule, a
     /// final heal, and the checker's verdict (exit 0 valid, 1 invalid, 2
     /// unknown).
@@ -140,6 +144,37 @@ pub struct TestArgs {
     /// feature accept it, and the run should then fail.
     #[arg(long, hide = true)]
     planted_bug: Option<String>,
+}
+
+#[derive(clap::Args)]
+struct SoakArgs {
+    #[arg(long, default_value_t = 5)]
+    nodes: usize,
+    #[arg(long, default_value_t = 10.0)]
+    minutes: f64,
+    /// Operations per second over all clients.
+    #[arg(long, default_value_t = 300.0)]
+    rate: f64,
+    #[arg(long, default_value_t = 16)]
+    clients: usize,
+    /// Distinct keys written.
+    #[arg(long, default_value_t = 1000)]
+    keys: usize,
+    #[arg(long, default_value_t = 100)]
+    value_size: usize,
+    /// Operations after which a client process is replaced by a new one
+    /// (a new client id, so old sessions go idle and must expire).
+    #[arg(long, default_value_t = 200)]
+    ops_per_process: u64,
+    /// Seconds between samples.
+    #[arg(long, default_value_t = 10.0)]
+    sample_every: f64,
+    /// The nodes' TOML configuration; by default the node's defaults with
+    /// sessions expiring after 64 idle instances.
+    #[arg(long)]
+    node_config: Option<PathBuf>,
+    #[arg(long, default_value = "store/soak")]
+    out: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -267,7 +302,54 @@ fn real_main() -> Result<()> {
             println!("results: {}", a.out.join("bench.json").display());
             Ok(())
         }
+        Cmd::Soak(a) => soak(a),
     }
+}
+
+fn soak(a: SoakArgs) -> Result<()> {
+    if a.nodes == 0
+        || a.clients == 0
+        || a.keys == 0
+        || a.ops_per_process == 0
+        || a.minutes <= 0.0
+        || a.rate <= 0.0
+        || a.sample_every <= 0.0
+    {
+        anyhow::bail!(
+            "--nodes, --clients, --keys, --ops-per-process, --minutes, --rate and --sample-every must be positive"
+        );
+    }
+    let node_config = match &a.node_config {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("--node-config {}: {e}", path.display()))?,
+        None => "session_idle_instances = 64\n".to_owned(),
+    };
+    gpaxos_node::config_file::ConfigFile::parse(&node_config)
+        .and_then(|c| c.protocol(a.nodes).map(|_| ()))
+        .map_err(|e| anyhow::anyhow!("node configuration: {e:#}"))?;
+    let cfg = gpaxos_harness::soak::SoakConfig {
+        nodes: a.nodes,
+        duration: Duration::from_secs_f64(a.minutes * 60.0),
+        rate: a.rate,
+        clients: a.clients,
+        keys: a.keys,
+        value_size: a.value_size,
+        ops_per_process: a.ops_per_process,
+        sample_every: Duration::from_secs_f64(a.sample_every),
+        node_config,
+    };
+    let _ = std::fs::remove_dir_all(&a.out);
+    std::fs::create_dir_all(&a.out)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(gpaxos_harness::soak::run(&a.out, &cfg))?;
+    println!(
+        "results: {} and {}",
+        a.out.join("soak.json").display(),
+        a.out.join("soak.svg").display()
+    );
+    Ok(())
 }
 
 /// Runs `--test-count` tests; the exit code is the worst verdict's.

@@ -164,6 +164,11 @@ impl LocalCluster {
         Ok(())
     }
 
+    /// The process id of node `i`, while it runs.
+    pub fn pid(&self, i: usize) -> Option<u32> {
+        self.procs[i].as_ref().map(|c| c.id())
+    }
+
     pub fn is_up(&self, i: usize) -> bool {
         self.procs[i].is_some()
     }

@@ -59,4 +59,9 @@ pub struct Status {
     pub fsyncs: u64,
     /// The size of the node's log file: it shrinks at each snapshot.
     pub log_bytes: u64,
+    /// The size of the last snapshot this node took or installed (what it
+    /// hands to a node that fell behind).
+    pub snapshot_bytes: u64,
+    /// Client sessions this node's learner keeps.
+    pub sessions: u64,
 }

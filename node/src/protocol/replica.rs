@@ -510,6 +510,16 @@ impl<C: CStruct> Replica<C> {
             .status_planted(id, self.config.planted)
     }
 
+    /// The size of the last snapshot taken or installed here.
+    pub fn snapshot_bytes(&self) -> u64 {
+        self.transfer.served_bytes()
+    }
+
+    /// How many client sessions the learner keeps.
+    pub fn sessions(&self) -> usize {
+        self.learner.sessions().len()
+    }
+
     /// Whether `client` has a session here.
     pub fn has_session(&self, client: u64) -> bool {
         self.learner.sessions().has(client)

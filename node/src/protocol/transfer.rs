@@ -85,6 +85,11 @@ impl Transfer {
         self.served.as_ref().map(|(i, _)| *i)
     }
 
+    /// The size of the snapshot offered, if any.
+    pub fn served_bytes(&self) -> u64 {
+        self.served.as_ref().map_or(0, |(_, b)| b.len() as u64)
+    }
+
     pub fn wanted(&self) -> bool {
         self.wanted
     }

@@ -72,7 +72,7 @@ pub fn render(s: &Status) -> String {
         let _ = writeln!(out, "gpaxos_{name}{{node=\"{node}\"}} {value}");
     };
     let st = &s.stats;
-    let counters: [(&str, &str, u64); 15] = [
+    let counters: [(&str, &str, u64); 17] = [
         (
             "learned_fast_total",
             "Client commands learned through fast votes alone.",
@@ -140,6 +140,16 @@ pub fn render(s: &Status) -> String {
             st.syncs_compacted,
         ),
         (
+            "snapshots_installed_total",
+            "Snapshots received from peers and installed (state transfer).",
+            st.snapshots_installed,
+        ),
+        (
+            "snapshots_refused_total",
+            "Snapshots received from peers and refused (stale or undecodable).",
+            st.snapshots_refused,
+        ),
+        (
             "fsyncs_total",
             "fsync calls on the write-ahead log.",
             s.fsyncs,
@@ -154,7 +164,7 @@ pub fn render(s: &Status) -> String {
     } else {
         st.learned_fast as f64 / learned as f64
     };
-    let gauges: [(&str, &str, f64); 8] = [
+    let gauges: [(&str, &str, f64); 10] = [
         (
             "fast_path_ratio",
             "Share of learned client commands learned through fast votes.",
@@ -195,6 +205,16 @@ pub fn render(s: &Status) -> String {
             "Size of the write-ahead log file.",
             s.log_bytes as f64,
         ),
+        (
+            "snapshot_bytes",
+            "Size of the last snapshot taken or installed.",
+            s.snapshot_bytes as f64,
+        ),
+        (
+            "client_sessions",
+            "Client sessions the learner keeps.",
+            s.sessions as f64,
+        ),
     ];
     for (name, help, v) in gauges {
         metric(name, "gauge", help, v);
@@ -230,6 +250,8 @@ mod tests {
             },
             fsyncs: 7,
             log_bytes: 4096,
+            snapshot_bytes: 512,
+            sessions: 2,
         }
     }
 

@@ -319,6 +319,8 @@ impl<C: CStruct> Core<'_, C> {
             stats: r.stats().clone(),
             fsyncs: self.storage.syncs(),
             log_bytes: self.storage.log_bytes(),
+            snapshot_bytes: r.snapshot_bytes(),
+            sessions: r.sessions() as u64,
         }
     }
 }
