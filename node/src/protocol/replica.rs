@@ -503,7 +503,7 @@ impl<C: CStruct> Replica<C> {
     }
 
     /// Whether `id` was handed out here already (a retry to answer from the
-    /// reply cache), is new, or belongs to an expired session.
+    /// reply cache) or is new.
     pub fn session_status(&self, id: CmdId) -> IdStatus {
         self.learner
             .sessions()
