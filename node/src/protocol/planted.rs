@@ -19,6 +19,10 @@ pub enum PlantedBug {
     /// An acceptor appends proposals on its own in a classic ballot
     /// (PAPER.md trap 2).
     FastVoteInClassic,
+    /// A restarted node trusts what it reads from its log without fsyncing
+    /// it first: records a crashed process left in the page cache are
+    /// treated as durable (the simulator's disk honours it).
+    SkipFsyncOnOpen,
 }
 
 #[cfg(feature = "planted-bugs")]
