@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds a statically linked gpaxos-node, the FROM scratch image
 # gpaxos-node:latest around it, and (once, if absent) the cluster
-# certificates in docker/tls that docker-compose.yml mounts read-only.
+# certificates: docker/tls/nK for node nK (docker-compose.yml mounts only
+# that directory, read-only, into nK), docker/tls/client.* for clients on
+# the host, and the CA's key in docker/ca, which no container mounts.
 #
 #   bash docker/build.sh
 #
@@ -49,10 +51,16 @@ strip --strip-debug -o "$ctx/gpaxos-node" "$bin"
 echo "==> docker build -t $IMAGE"
 docker build -t "$IMAGE" -f docker/Dockerfile "$ctx"
 
-if [ ! -f docker/tls/ca.pem ]; then
-    echo "==> cluster certificates -> docker/tls"
-    "$bin" certs --out docker/tls --nodes n1,n2,n3,n4,n5
+if [ -f docker/tls/ca.key ]; then
+    # The old layout kept the CA's key beside the node keys, in the
+    # directory every container mounted: replace it.
+    echo "==> docker/tls holds the CA key (old layout); making new certificates"
+    rm -rf docker/tls
+fi
+if [ ! -f docker/tls/n1/n1.pem ]; then
+    echo "==> cluster certificates -> docker/tls (one directory per node), CA key -> docker/ca"
+    "$bin" certs --out docker/tls --ca-dir docker/ca --nodes n1,n2,n3,n4,n5
 else
-    echo "==> docker/tls exists; keeping its certificates (delete it to make new ones)"
+    echo "==> docker/tls exists; keeping its certificates (renew: $bin certs --renew --out docker/tls --ca-dir docker/ca)"
 fi
 docker image ls "$IMAGE"

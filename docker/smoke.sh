@@ -139,6 +139,8 @@ else
 fi
 [ -x "$BIN" ] || fail "$BIN is missing (run bash docker/build.sh)"
 [ -f docker/tls/ca.pem ] || fail "docker/tls/ca.pem is missing (run bash docker/build.sh)"
+[ -f docker/ca/ca.key ] || fail "docker/ca/ca.key is missing (run bash docker/build.sh)"
+[ ! -e docker/tls/ca.key ] || fail "docker/tls holds the CA key (old layout: rm -rf docker/tls and run bash docker/build.sh)"
 docker image inspect gpaxos-node:latest >/dev/null 2>&1 ||
     fail "the image gpaxos-node:latest is missing (run bash docker/build.sh)"
 
@@ -158,6 +160,19 @@ say "${compose[*]} up -d"
 step="waiting for 5 healthy nodes"
 wait_healthy "${NODES[@]}"
 say "all 5 nodes healthy"
+
+# Each container mounts its own key material and nothing else: /tls is
+# docker/tls/<node>, holding no CA key and no other node's key.
+step="each node holds only its own key material"
+for n in "${NODES[@]}"; do
+    src=$(docker inspect -f '{{range .Mounts}}{{if eq .Destination "/tls"}}{{.Source}}{{end}}{{end}}' "gpaxos-$n")
+    [ "$src" = "$root/docker/tls/$n" ] || fail "gpaxos-$n mounts $src at /tls, not $root/docker/tls/$n"
+    have=$(cd "$src" && ls | sort | tr '\n' ' ')
+    [ "$have" = "ca.pem $n.key $n.pem " ] || fail "gpaxos-$n's /tls holds: $have"
+    mounts=$(docker inspect -f '{{range .Mounts}}{{.Source}} {{end}}' "gpaxos-$n")
+    case "$mounts" in *docker/ca*) fail "gpaxos-$n mounts the CA directory: $mounts" ;; esac
+done
+say "each node mounts only docker/tls/<node> (ca.pem, <node>.pem, <node>.key)"
 
 key="smoke-$$-$start"
 expect "put $key v1" ok put "$key" v1

@@ -12,8 +12,8 @@ fn first_caught(bug: PlantedBug, conflict: f64) -> Option<(u64, Vec<String>)> {
     cfg.protocol.planted = Some(bug);
     if bug == PlantedBug::Phase1bJoinsLower {
         // The bug bites only when an old ballot's 1a arrives after a newer
-        // one: make such stragglers common (up to 20% of messages, where
-        // the default weather holds back up to 2%).
+        // one: make such stragglers and late replays common (up to 20% of
+        // messages each, where the default weather has up to 2%).
         cfg.straggle_max = 0.2;
     }
     if bug == PlantedBug::InstallKeepsOldApp {

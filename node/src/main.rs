@@ -59,13 +59,30 @@ enum Cmd {
         #[command(subcommand)]
         op: ClientOp,
     },
-    /// Writes a cluster CA, node certificates and a client certificate.
+    /// Writes a cluster CA, node certificates and a client certificate:
+    /// OUT/ca.pem, OUT/client.{pem,key}, one directory OUT/<node> per node
+    /// (ca.pem, <node>.pem, <node>.key: all a node is given), and the CA's
+    /// key in CA_DIR, apart.
     Certs {
         #[arg(long)]
         out: PathBuf,
         /// Node names: n1,n2,...
         #[arg(long, default_value = "n1,n2,n3,n4,n5")]
         nodes: String,
+        /// Where the CA's certificate and key go (default OUT/ca). Never
+        /// give it to a node.
+        #[arg(long)]
+        ca_dir: Option<PathBuf>,
+        /// Days node and client certificates are valid.
+        #[arg(long, default_value_t = 365)]
+        days: u32,
+        /// Days a new CA is valid.
+        #[arg(long, default_value_t = 3650)]
+        ca_days: u32,
+        /// Issue fresh node and client certificates from the CA in CA_DIR,
+        /// keeping every existing key, instead of making a new CA.
+        #[arg(long)]
+        renew: bool,
     },
     /// Exits 0 if the node at ADDR answers a status request (for container
     /// healthchecks).
@@ -75,6 +92,8 @@ enum Cmd {
         /// The node's name (its certificate must name it).
         #[arg(long)]
         name: String,
+        /// The node's own directory from `certs` (its certificate acts as
+        /// the client), or a directory with client.pem and client.key.
         #[arg(long)]
         tls: PathBuf,
     },
@@ -263,7 +282,14 @@ fn real_main() -> Result<i32> {
             })?;
             Ok(0)
         }
-        Cmd::Certs { out, nodes } => {
+        Cmd::Certs {
+            out,
+            nodes,
+            ca_dir,
+            days,
+            ca_days,
+            renew,
+        } => {
             let names: Vec<String> = nodes
                 .split(',')
                 .map(|s| s.trim().to_owned())
@@ -272,18 +298,37 @@ fn real_main() -> Result<i32> {
             for n in &names {
                 parse_node(n)?;
             }
-            certs::generate(&out, &names)?;
+            if days == 0 || ca_days == 0 {
+                bail!("--days and --ca-days must be at least 1");
+            }
+            let options = certs::CertOptions {
+                ca_dir,
+                days,
+                ca_days,
+            };
+            let ca_dir = options.ca_dir.clone().unwrap_or_else(|| out.join("ca"));
+            if renew {
+                certs::renew(&out, &names, &options)?;
+            } else {
+                certs::generate_with(&out, &names, &options)?;
+            }
             println!(
-                "wrote the CA, {} node certificates and a client certificate to {}",
+                "{} {} node certificates and a client certificate in {} (valid {days} days); \
+                 the CA's key is in {}: keep it there, give each node only its own directory",
+                if renew { "renewed" } else { "wrote" },
                 names.len(),
-                out.display()
+                out.display(),
+                ca_dir.display()
             );
             Ok(0)
         }
         Cmd::Health { addr, name, tls } => {
             let i = parse_node(&name)?;
             let addr = resolve(&addr)?;
-            let creds = certs::load_client(&tls)?;
+            // A node's own certificate may act as a client, so a container
+            // needs no client key for its healthcheck.
+            let creds =
+                certs::load(&tls, &name).or_else(|e| certs::load_client(&tls).map_err(|_| e))?;
             rt.block_on(async move {
                 let mut nodes = vec![addr; i + 1];
                 nodes[i] = addr;

@@ -190,11 +190,13 @@ fn certificates_are_written_and_loaded_back_with_errors_naming_the_file() {
     let dir = tls_dir(3);
     for name in [
         "ca.pem",
-        "ca.key",
-        "n1.pem",
-        "n1.key",
-        "n3.pem",
-        "n3.key",
+        "ca/ca.pem",
+        "ca/ca.key",
+        "n1/ca.pem",
+        "n1/n1.pem",
+        "n1/n1.key",
+        "n3/n3.pem",
+        "n3/n3.key",
         "client.pem",
         "client.key",
     ] {
@@ -203,7 +205,7 @@ fn certificates_are_written_and_loaded_back_with_errors_naming_the_file() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir.path().join("n1.key"))
+        let mode = std::fs::metadata(dir.path().join("n1/n1.key"))
             .unwrap()
             .permissions()
             .mode();
@@ -225,10 +227,10 @@ fn certificates_are_written_and_loaded_back_with_errors_naming_the_file() {
 
     let err = certs::load_node(dir.path(), 7).unwrap_err().to_string();
     assert!(err.contains("n8.pem"), "{err}");
-    std::fs::write(dir.path().join("n3.key"), "not a key").unwrap();
+    std::fs::write(dir.path().join("n3/n3.key"), "not a key").unwrap();
     let err = certs::load_node(dir.path(), 2).unwrap_err().to_string();
     assert!(err.contains("n3.key"), "{err}");
-    std::fs::write(dir.path().join("ca.pem"), "garbage").unwrap();
+    std::fs::write(dir.path().join("n1/ca.pem"), "garbage").unwrap();
     let err = certs::load_node(dir.path(), 0).unwrap_err().to_string();
     assert!(err.contains("ca.pem"), "{err}");
 

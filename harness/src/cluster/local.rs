@@ -152,7 +152,7 @@ impl LocalCluster {
             .arg("--data")
             .arg(self.dir.join("nodes").join(format!("{name}.data")))
             .arg("--tls")
-            .arg(self.dir.join("tls"))
+            .arg(self.dir.join("tls").join(&name))
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);

@@ -18,6 +18,9 @@ pub struct LinkFaults {
     /// arrive long after newer ones, as a stale 1a or 2a can.
     pub straggle: f64,
     pub straggle_us: (u64, u64),
+    /// Probability that a message is delivered once more, `straggle_us`
+    /// later: a stale 1a, 2a or 2b replayed after newer ones.
+    pub replay: f64,
 }
 
 #[derive(Clone, Debug)]
@@ -96,9 +99,13 @@ impl Network {
             d
         };
         let first = delay(rng);
+        let mut copies = vec![first];
         if f.duplicate > 0.0 && rng.gen_bool(f.duplicate) {
-            return vec![first, delay(rng)];
+            copies.push(delay(rng));
         }
-        vec![first]
+        if f.replay > 0.0 && rng.gen_bool(f.replay) {
+            copies.push(first + rng.gen_range(f.straggle_us.0..=f.straggle_us.1));
+        }
+        copies
     }
 }

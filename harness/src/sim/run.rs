@@ -301,6 +301,7 @@ impl Sim {
                 duplicate: 0.0,
                 straggle: 0.0,
                 straggle_us: (0, 0),
+                replay: 0.0,
             },
             Faults::Default => {
                 // Each seed draws its own weather: how much links reorder,
@@ -315,6 +316,7 @@ impl Sim {
                     duplicate: rng.gen_range(0.0..0.03),
                     straggle: rng.gen_range(0.0..cfg.straggle_max),
                     straggle_us: (10 * MS, 400 * MS),
+                    replay: rng.gen_range(0.0..cfg.straggle_max),
                 }
             }
         };
@@ -864,6 +866,7 @@ impl Sim {
                 self.net.faults.loss = 0.0;
                 self.net.faults.duplicate = 0.0;
                 self.net.faults.straggle = 0.0;
+                self.net.faults.replay = 0.0;
                 for id in 0..self.cfg.nodes as NodeId {
                     self.restart(id);
                 }

@@ -1,13 +1,19 @@
 //! TLS material of a cluster: one CA, a certificate per node and one for
-//! clients, all in one directory:
+//! clients. Each node gets a directory of its own holding all it needs and
+//! nothing more; the CA's key is written apart, for the operator:
 //!
 //! | file | what |
 //! |---|---|
-//! | `ca.pem`, `ca.key` | the cluster CA (self-signed) and its key |
-//! | `n1.pem`, `n1.key`, ... | a node's certificate (SAN and CN = the node's name, server and client auth) |
-//! | `client.pem`, `client.key` | the client certificate (SAN and CN = `client`, client auth) |
+//! | `OUT/ca.pem` | the cluster CA's certificate (public) |
+//! | `OUT/client.pem`, `OUT/client.key` | the client certificate (SAN and CN = `client`, client auth) |
+//! | `OUT/n1/ca.pem`, `OUT/n1/n1.pem`, `OUT/n1/n1.key`, ... | node `n1`'s directory: the CA certificate, its certificate (SAN and CN = its name, server and client auth) and its key; what `n1` is given (`--tls OUT/n1`) |
+//! | `CA_DIR/ca.pem`, `CA_DIR/ca.key` | the CA and its key (`CA_DIR` defaults to `OUT/ca`); needed only to issue or renew certificates, never by a node |
 //!
-//! Keys are PKCS#8 ECDSA P-256, written with mode 0600.
+//! Keys are PKCS#8 ECDSA P-256, written with mode 0600. Node and client
+//! certificates are valid for [`CertOptions::days`] (365 by default), the
+//! CA for [`CertOptions::ca_days`] (3650). [`renew`] issues fresh node and
+//! client certificates from the existing CA, keeping each key, so nodes can
+//! be restarted one at a time onto them.
 
 use super::CLIENT_NAME;
 use crate::protocol::{node_name, NodeId};
@@ -20,6 +26,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use time::{Duration, OffsetDateTime};
 
 /// Why certificates could not be written or read; every variant names the
 /// file.
@@ -65,51 +72,178 @@ pub fn paths(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
     )
 }
 
-/// Writes a fresh cluster CA, a certificate for every node in `node_names`
-/// and a client certificate into `out_dir` (created if missing). Existing
-/// files are overwritten.
-pub fn generate(out_dir: &Path, node_names: &[String]) -> Result<(), CertError> {
-    check_names(node_names)?;
-    fs::create_dir_all(out_dir).map_err(|source| CertError::Io {
-        path: out_dir.into(),
-        source,
-    })?;
+/// How certificates are issued.
+#[derive(Clone, Debug)]
+pub struct CertOptions {
+    /// Where the CA's certificate and key go (`OUT/ca` when `None`).
+    pub ca_dir: Option<PathBuf>,
+    /// Validity of node and client certificates, in days.
+    pub days: u32,
+    /// Validity of a new CA, in days.
+    pub ca_days: u32,
+}
 
+impl Default for CertOptions {
+    fn default() -> Self {
+        CertOptions {
+            ca_dir: None,
+            days: 365,
+            ca_days: 3650,
+        }
+    }
+}
+
+impl CertOptions {
+    fn ca_dir(&self, out_dir: &Path) -> PathBuf {
+        self.ca_dir.clone().unwrap_or_else(|| out_dir.join("ca"))
+    }
+}
+
+/// Writes a fresh cluster CA, a certificate for every node in `node_names`
+/// and a client certificate into `out_dir` (created if missing), laid out
+/// as the module says, with the default [`CertOptions`]. Existing files are
+/// overwritten.
+pub fn generate(out_dir: &Path, node_names: &[String]) -> Result<(), CertError> {
+    generate_with(out_dir, node_names, &CertOptions::default())
+}
+
+/// [`generate`] with chosen options.
+pub fn generate_with(
+    out_dir: &Path,
+    node_names: &[String],
+    options: &CertOptions,
+) -> Result<(), CertError> {
+    check_names(node_names)?;
+    let ca_dir = options.ca_dir(out_dir);
+    create_dir(&ca_dir)?;
     let ca_key = KeyPair::generate()?;
-    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "gpaxos cluster CA");
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let mut ca_params = ca_params();
+    ca_params.not_before = OffsetDateTime::now_utc() - CLOCK_SKEW;
+    ca_params.not_after = OffsetDateTime::now_utc() + Duration::days(options.ca_days.into());
     let ca_cert = ca_params.self_signed(&ca_key)?;
-    let (ca_pem, ca_key_path) = paths(out_dir, "ca");
+    let (ca_pem, ca_key_path) = paths(&ca_dir, "ca");
     write(&ca_pem, ca_cert.pem().as_bytes(), false)?;
     write(&ca_key_path, ca_key.serialize_pem().as_bytes(), true)?;
-    let issuer = Issuer::new(ca_params, ca_key);
+    issue_all(
+        out_dir,
+        node_names,
+        options,
+        &ca_cert.pem(),
+        &Issuer::new(ca_params, ca_key),
+    )
+}
 
-    let leaf = |name: &str, ekus: Vec<ExtendedKeyUsagePurpose>| -> Result<(), CertError> {
-        let key = KeyPair::generate()?;
-        let mut params = CertificateParams::new(vec![name.to_string()])?;
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = ekus;
-        params.use_authority_key_identifier_extension = true;
-        let cert = params.signed_by(&key, &issuer)?;
-        let (pem, key_path) = paths(out_dir, name);
-        write(&pem, cert.pem().as_bytes(), false)?;
-        write(&key_path, key.serialize_pem().as_bytes(), true)
-    };
+/// Issues fresh node and client certificates in `out_dir` from the CA
+/// kept in `options.ca_dir` (written by [`generate_with`]), valid for
+/// `options.days` from now. A node or client that already has a key keeps
+/// it; the CA certificate is unchanged, so renewed and old certificates
+/// are trusted alike and nodes can move over one at a time.
+pub fn renew(
+    out_dir: &Path,
+    node_names: &[String],
+    options: &CertOptions,
+) -> Result<(), CertError> {
+    check_names(node_names)?;
+    let (ca_pem, ca_key_path) = paths(&options.ca_dir(out_dir), "ca");
+    let ca_cert = read_text(&ca_pem)?;
+    let ca_key = KeyPair::from_pem(&read_text(&ca_key_path)?).map_err(|e| CertError::Pem {
+        path: ca_key_path.clone(),
+        reason: e.to_string(),
+    })?;
+    // The issuer is named by its distinguished name and identified by its
+    // key: both as when the CA was made.
+    let issuer = Issuer::new(ca_params(), ca_key);
+    issue_all(out_dir, node_names, options, &ca_cert, &issuer)
+}
+
+/// Leeway for clocks behind the issuer's.
+const CLOCK_SKEW: Duration = Duration::hours(1);
+
+fn ca_params() -> CertificateParams {
+    let mut params = CertificateParams::default();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "gpaxos cluster CA");
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    params
+}
+
+/// Writes the public CA certificate, every node's directory and the client
+/// credentials.
+fn issue_all(
+    out_dir: &Path,
+    node_names: &[String],
+    options: &CertOptions,
+    ca_pem: &str,
+    issuer: &Issuer<'_, KeyPair>,
+) -> Result<(), CertError> {
+    create_dir(out_dir)?;
+    write(&out_dir.join("ca.pem"), ca_pem.as_bytes(), false)?;
+    let both = vec![
+        ExtendedKeyUsagePurpose::ServerAuth,
+        ExtendedKeyUsagePurpose::ClientAuth,
+    ];
     for name in node_names {
-        leaf(
-            name,
-            vec![
-                ExtendedKeyUsagePurpose::ServerAuth,
-                ExtendedKeyUsagePurpose::ClientAuth,
-            ],
-        )?;
+        let dir = out_dir.join(name);
+        create_dir(&dir)?;
+        write(&dir.join("ca.pem"), ca_pem.as_bytes(), false)?;
+        leaf(&dir, name, both.clone(), options.days, issuer)?;
     }
-    leaf(CLIENT_NAME, vec![ExtendedKeyUsagePurpose::ClientAuth])
+    let client = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    leaf(out_dir, CLIENT_NAME, client, options.days, issuer)
+}
+
+/// Writes `dir/name.pem`, signed by `issuer`, for the key in
+/// `dir/name.key` (made if missing), valid for `days` from now.
+fn leaf(
+    dir: &Path,
+    name: &str,
+    ekus: Vec<ExtendedKeyUsagePurpose>,
+    days: u32,
+    issuer: &Issuer<'_, KeyPair>,
+) -> Result<(), CertError> {
+    let (pem, key_path) = paths(dir, name);
+    let key = match fs::read_to_string(&key_path) {
+        Ok(text) => KeyPair::from_pem(&text).map_err(|e| CertError::Pem {
+            path: key_path.clone(),
+            reason: e.to_string(),
+        })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = KeyPair::generate()?;
+            write(&key_path, key.serialize_pem().as_bytes(), true)?;
+            key
+        }
+        Err(source) => {
+            return Err(CertError::Io {
+                path: key_path,
+                source,
+            })
+        }
+    };
+    let mut params = CertificateParams::new(vec![name.to_string()])?;
+    params.distinguished_name.push(DnType::CommonName, name);
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = ekus;
+    params.use_authority_key_identifier_extension = true;
+    params.not_before = OffsetDateTime::now_utc() - CLOCK_SKEW;
+    params.not_after = OffsetDateTime::now_utc() + Duration::days(days.into());
+    let cert = params.signed_by(&key, issuer)?;
+    write(&pem, cert.pem().as_bytes(), false)
+}
+
+fn create_dir(dir: &Path) -> Result<(), CertError> {
+    fs::create_dir_all(dir).map_err(|source| CertError::Io {
+        path: dir.into(),
+        source,
+    })
+}
+
+fn read_text(path: &Path) -> Result<String, CertError> {
+    fs::read_to_string(path).map_err(|source| CertError::Io {
+        path: path.into(),
+        source,
+    })
 }
 
 /// The names `n1..nN` of an `n`-node cluster.
@@ -117,8 +251,16 @@ pub fn node_names(n: usize) -> Vec<String> {
     (0..n as NodeId).map(node_name).collect()
 }
 
-/// Loads `ca.pem`, `<name>.pem` and `<name>.key` from `dir`.
+/// Loads `ca.pem`, `<name>.pem` and `<name>.key` from `dir`, or from
+/// `dir/<name>` when that holds them (a whole output of `certs`, of which a
+/// node reads only its own directory).
 pub fn load(dir: &Path, name: &str) -> Result<Credentials, CertError> {
+    let own = dir.join(name);
+    let dir = if paths(&own, name).0.is_file() {
+        own.as_path()
+    } else {
+        dir
+    };
     let ca_path = dir.join("ca.pem");
     let ca = load_certs(&ca_path)?
         .into_iter()

@@ -25,6 +25,10 @@ pub enum PlantedBug {
     /// A snapshot received from a peer is installed without its state
     /// machine: the node goes on from the state it had.
     InstallKeepsOldApp,
+    /// A restarted node trusts what it reads from its log without fsyncing
+    /// it first: records a crashed process left in the page cache are
+    /// treated as durable (the simulator's disk honours it).
+    SkipFsyncOnOpen,
 }
 
 #[cfg(feature = "planted-bugs")]

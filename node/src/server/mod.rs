@@ -19,7 +19,7 @@ use crate::cstruct::CStruct;
 use crate::net::{certs, Inbound, NetConfig, PeerNet};
 use crate::protocol::{node_name, Config, NodeId, Replica};
 use crate::service::{admit, Admission};
-use crate::storage::Wal;
+use crate::storage::{self, Wal};
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -56,7 +56,9 @@ pub async fn run<C: CStruct>(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let name = node_name(cfg.id);
-    std::fs::create_dir_all(&cfg.data_dir)
+    // Durably: a directory entry lost to a power loss would take the log
+    // and the owner file with it.
+    storage::create_dir_durable(&storage::RealFs, &cfg.data_dir)
         .with_context(|| format!("creating the data directory {}", cfg.data_dir.display()))?;
     let fresh = check_data_dir(&cfg.data_dir, &name)?;
     let (wal, recovered) = Wal::open(&cfg.data_dir)?;
@@ -64,7 +66,7 @@ pub async fn run<C: CStruct>(
         // Only once the log exists, so a crash in between cannot leave a
         // claimed directory without a log.
         let owner = cfg.data_dir.join(OWNER_FILE);
-        std::fs::write(&owner, format!("{name}\n"))
+        storage::write_durably(&storage::RealFs, &owner, format!("{name}\n").as_bytes())
             .with_context(|| format!("writing {}", owner.display()))?;
     }
     if let Some(torn) = &recovered.torn_tail {

@@ -1,7 +1,7 @@
 //! The storage thread: group commit of the core's writes.
 
 use crate::protocol::Record;
-use crate::storage::Wal;
+use crate::storage::{Wal, WalError};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use tokio::sync::mpsc::UnboundedSender;
@@ -12,6 +12,33 @@ enum Job {
     /// Replace the log with a snapshot of the state after every record
     /// appended before this job.
     Compact(Vec<Record>),
+}
+
+/// Carries out one job. A compaction that failed before its rename is
+/// not an error: the old log holds everything and the node goes on (the
+/// next snapshot tries again); every other failure stops the node.
+fn run_job(wal: &mut Wal, job: &Job) -> Result<(), WalError> {
+    match job {
+        Job::Append(records) => wal.append(records.iter()),
+        Job::Compact(records) => {
+            let before = wal.stats().file_bytes;
+            match wal.compact(records.iter()) {
+                Ok(_) => {
+                    tracing::info!(
+                        before,
+                        after = wal.stats().file_bytes,
+                        "replaced the log with a snapshot"
+                    );
+                    Ok(())
+                }
+                Err(e) if !e.is_fatal() => {
+                    tracing::warn!(error = %e, "snapshot not written; the log goes on");
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            }
+        }
+    }
 }
 
 pub struct StorageThread {
@@ -38,19 +65,7 @@ impl StorageThread {
                     batch.extend(rx.try_iter());
                     let result = batch
                         .iter()
-                        .try_for_each(|job| match job {
-                            Job::Append(records) => wal.append(records.iter()),
-                            Job::Compact(records) => {
-                                let before = wal.stats().file_bytes;
-                                wal.compact(records.iter()).map(|_| {
-                                    tracing::info!(
-                                        before,
-                                        after = wal.stats().file_bytes,
-                                        "replaced the log with a snapshot"
-                                    );
-                                })
-                            }
-                        })
+                        .try_for_each(|job| run_job(&mut wal, job))
                         .and_then(|()| wal.sync());
                     match result {
                         Ok(n) => {
@@ -115,5 +130,58 @@ impl StorageThread {
 
     pub fn failed(&self) -> Option<String> {
         self.error.lock().expect("storage error lock").clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Ballot;
+    use crate::storage::{Fault, FsOp, MemFs};
+
+    fn records(from: u64, n: u64) -> Vec<Record> {
+        (from..from + n)
+            .map(|i| Record::Vote {
+                instance: i,
+                bal: Ballot::ZERO,
+                base: 0,
+                cmds: vec![],
+            })
+            .collect()
+    }
+
+    /// Waits for the thread to report `n` records durable; false if it
+    /// stopped first.
+    fn wait_durable(rx: &mut tokio::sync::mpsc::UnboundedReceiver<u64>, n: u64) -> bool {
+        while let Some(durable) = rx.blocking_recv() {
+            if durable >= n {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// The node goes on after a compaction that failed before its rename
+    /// (the old log holds everything) and stops on a full disk, with the
+    /// error for the operator.
+    #[test]
+    fn a_failed_compaction_goes_on_and_a_full_disk_stops() {
+        let fs = MemFs::new();
+        let (wal, _) = Wal::open_in(Arc::new(fs.clone()), "/d").unwrap();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let thread = StorageThread::start(wal, tx);
+        fs.inject(FsOp::Rename, 0, Fault::Errno(libc::EIO));
+        thread.append(records(0, 2));
+        thread.compact(records(10, 1));
+        thread.append(records(2, 1));
+        assert!(wait_durable(&mut rx, 3), "{:?}", thread.failed());
+        assert_eq!(thread.failed(), None);
+        fs.inject(FsOp::Write, 0, Fault::Errno(libc::ENOSPC));
+        thread.append(records(3, 1));
+        assert!(!wait_durable(&mut rx, 4), "a full disk reported durable");
+        let error = thread.failed().expect("the failure is reported");
+        assert!(error.contains("No space left on device"), "{error}");
+        let (_, rec) = Wal::open_in(Arc::new(fs.clone()), "/d").unwrap();
+        assert_eq!(rec.records, records(0, 3));
     }
 }

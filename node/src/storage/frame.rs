@@ -1,7 +1,14 @@
-//! The log's byte format: a header, then frames
+//! The log's byte format: a header (`gpaxwal`, a version byte and, from
+//! version 2, an 8-byte random salt), then frames
 //! `[len u32 LE][crc32c u32 LE][payload]` where the checksum covers the
-//! length bytes and the payload, and the payload is one bincode-encoded
-//! [`Record`].
+//! salt, the length bytes and the payload, and the payload is one
+//! bincode-encoded [`Record`].
+//!
+//! The salt is drawn afresh for every log file and never leaves the node,
+//! so nobody outside can compute a valid checksum: a client value that
+//! holds the bytes of a well-formed frame does not pass for one when
+//! recovery searches for a valid frame after a damaged one. Version 1 logs
+//! (no salt) are still read and appended to.
 //!
 //! Reading never trusts the bytes: every length is bounded, every slice is
 //! checked, and a frame counts as valid only if its checksum matches and its
@@ -11,8 +18,50 @@ use crate::protocol::Record;
 use std::fmt;
 use std::io;
 
-/// The first bytes of every log file: a name and a format version.
-pub const HEADER: &[u8; 8] = b"gpaxwal\x01";
+/// The first bytes of every log file: a name, then a format version byte.
+pub const MAGIC: &[u8; 7] = b"gpaxwal";
+/// The format this build writes: version 2, salted checksums.
+pub const VERSION: u8 = 2;
+/// Bytes of salt in a version 2 header.
+pub const SALT_LEN: usize = 8;
+
+/// Bytes of a version 2 header: magic, version, salt, and a CRC32C of
+/// those (a damaged salt would otherwise make every frame look torn).
+pub const HEADER_LEN: usize = MAGIC.len() + 1 + SALT_LEN + 4;
+
+/// A fresh version 2 header: the magic, the version, a random salt and
+/// their checksum.
+pub fn new_header() -> io::Result<Vec<u8>> {
+    use ring::rand::SecureRandom;
+    let mut salt = [0u8; SALT_LEN];
+    ring::rand::SystemRandom::new()
+        .fill(&mut salt)
+        .map_err(|_| io::Error::other("no randomness for the log's salt"))?;
+    let mut header = [&MAGIC[..], &[VERSION], &salt].concat();
+    let crc = crc32c::crc32c(&header);
+    header.extend_from_slice(&crc.to_le_bytes());
+    Ok(header)
+}
+
+/// Reads a header: the salt (empty in version 1) and where frames start.
+/// `None` if the header is damaged or of an unknown version.
+pub fn parse_header(bytes: &[u8]) -> Option<(&[u8], usize)> {
+    if bytes.get(..MAGIC.len())? != MAGIC {
+        return None;
+    }
+    match bytes.get(MAGIC.len())? {
+        1 => Some((&[], MAGIC.len() + 1)),
+        2 => {
+            let header = bytes.get(..HEADER_LEN)?;
+            let (covered, crc) = header.split_at(HEADER_LEN - 4);
+            if crc32c::crc32c(covered).to_le_bytes() != crc {
+                return None;
+            }
+            Some((&covered[MAGIC.len() + 1..], HEADER_LEN))
+        }
+        _ => None,
+    }
+}
 
 /// Bytes before a frame's payload: length and checksum.
 pub const FRAME_OVERHEAD: usize = 8;
@@ -25,14 +74,15 @@ fn bincode_config() -> impl bincode::config::Config {
     bincode::config::standard().with_limit::<MAX_RECORD_BYTES>()
 }
 
-/// The checksum of a frame: CRC32C over its length bytes and payload, so a
-/// damaged length is caught too.
-fn checksum(len: [u8; 4], payload: &[u8]) -> u32 {
-    crc32c::crc32c_append(crc32c::crc32c(&len), payload)
+/// The checksum of a frame: CRC32C over the log's salt, the frame's length
+/// bytes and its payload, so a damaged length is caught too.
+fn checksum(salt: &[u8], len: [u8; 4], payload: &[u8]) -> u32 {
+    let crc = crc32c::crc32c_append(crc32c::crc32c(salt), &len);
+    crc32c::crc32c_append(crc, payload)
 }
 
-/// Appends one frame holding `record` to `buf`.
-pub fn encode_frame(buf: &mut Vec<u8>, record: &Record) -> io::Result<()> {
+/// Appends one frame holding `record` to `buf`, for a log salted `salt`.
+pub fn encode_frame(buf: &mut Vec<u8>, salt: &[u8], record: &Record) -> io::Result<()> {
     let start = buf.len();
     buf.extend_from_slice(&[0; FRAME_OVERHEAD]);
     let written = bincode::serde::encode_into_std_write(record, buf, bincode_config());
@@ -56,7 +106,7 @@ pub fn encode_frame(buf: &mut Vec<u8>, record: &Record) -> io::Result<()> {
         }
     };
     let len = (payload_len as u32).to_le_bytes();
-    let crc = checksum(len, &buf[start + FRAME_OVERHEAD..]);
+    let crc = checksum(salt, len, &buf[start + FRAME_OVERHEAD..]);
     buf[start..start + 4].copy_from_slice(&len);
     buf[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
     Ok(())
@@ -97,8 +147,9 @@ pub struct Frame<'a> {
     pub end: usize,
 }
 
-/// Reads the frame starting at `pos` (which must be `< buf.len()`).
-pub fn frame_at(buf: &[u8], pos: usize) -> Result<Frame<'_>, FrameProblem> {
+/// Reads the frame starting at `pos` (which must be `< buf.len()`) of a
+/// log salted `salt`.
+pub fn frame_at<'a>(buf: &'a [u8], salt: &[u8], pos: usize) -> Result<Frame<'a>, FrameProblem> {
     let rest = buf.get(pos..).unwrap_or(&[]);
     if rest.len() < FRAME_OVERHEAD {
         return Err(FrameProblem::Incomplete {
@@ -120,7 +171,7 @@ pub fn frame_at(buf: &[u8], pos: usize) -> Result<Frame<'_>, FrameProblem> {
         });
     }
     let payload = &rest[FRAME_OVERHEAD..need];
-    let computed = checksum(len, payload);
+    let computed = checksum(salt, len, payload);
     if computed != stored {
         return Err(FrameProblem::BadChecksum { stored, computed });
     }
@@ -150,10 +201,12 @@ pub fn decode_record(payload: &[u8]) -> Result<Record, String> {
 /// A frame cut short or with a damaged length hides where the next frame
 /// starts, so this tries every offset. It first tries the offset the bad
 /// frame's own length points to, the common case of a damaged payload in
-/// the middle of the log.
-pub fn next_valid_frame(buf: &[u8], bad: usize) -> Option<usize> {
-    let valid =
-        |pos: usize| frame_at(buf, pos).is_ok_and(|frame| decode_record(frame.payload).is_ok());
+/// the middle of the log. Bytes a client chose (a stored value) can match
+/// at some offset only by guessing the salted checksum (2^-32 a try).
+pub fn next_valid_frame(buf: &[u8], salt: &[u8], bad: usize) -> Option<usize> {
+    let valid = |pos: usize| {
+        frame_at(buf, salt, pos).is_ok_and(|frame| decode_record(frame.payload).is_ok())
+    };
     if let Some(len) = buf.get(bad..bad + 4) {
         let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
         let next = bad.saturating_add(FRAME_OVERHEAD).saturating_add(len);

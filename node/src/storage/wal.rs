@@ -1,12 +1,13 @@
 //! The write-ahead log: one file, appended to, group-committed, replaced
 //! atomically at checkpoints.
 
-use super::frame::{self, FrameProblem, HEADER};
+use super::frame::{self, FrameProblem};
+use super::fs::{create_dir_durable, parent_dir, write_all, Fs, FsFile, RealFs};
 use super::StorageError;
 use crate::protocol::Record;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The log's file name inside the data directory.
 pub const LOG_FILE: &str = "wal.log";
@@ -52,10 +53,57 @@ pub struct WalStats {
     /// Frame bytes written by this incarnation, compactions included.
     pub bytes_written: u64,
     pub compactions: u64,
+    /// Compactions that failed before their rename (the log went on).
+    pub compactions_aborted: u64,
     /// Size of the log file and records in it, pending ones included: what
     /// a compaction policy looks at.
     pub file_bytes: u64,
     pub file_records: u64,
+}
+
+/// Why a log operation failed, and whether the log can go on.
+#[derive(Debug, thiserror::Error)]
+pub enum WalError {
+    /// A record could not be encoded or is larger than a frame may be.
+    /// Nothing was queued; the log goes on.
+    #[error("{}: record refused: {reason}", path.display())]
+    Record { path: PathBuf, reason: String },
+    /// A compaction failed before its rename took effect: the old log is
+    /// intact, every record queued is still queued, and the log goes on.
+    #[error("{}: compaction abandoned, going on with the old log: {source}", path.display())]
+    CompactAborted { path: PathBuf, source: io::Error },
+    /// A write or fsync failed: what reached the disk is unknown (a failed
+    /// fsync may have dropped dirty pages). The log refuses every further
+    /// call; the node must stop and recover from the file.
+    #[error("{}: {op} failed: {source}; stopping, a restart recovers every acknowledged record", path.display())]
+    Failed {
+        path: PathBuf,
+        op: &'static str,
+        source: io::Error,
+    },
+    /// An earlier write or fsync failed.
+    #[error("{}: an earlier write or fsync failed; restart to recover from the log", path.display())]
+    Poisoned { path: PathBuf },
+}
+
+impl WalError {
+    /// True when the log refuses every further call and the node must
+    /// stop; false when it goes on as before the failed call.
+    pub fn is_fatal(&self) -> bool {
+        matches!(self, WalError::Failed { .. } | WalError::Poisoned { .. })
+    }
+
+    /// The kind of the underlying I/O error (`StorageFull` for ENOSPC,
+    /// say); `InvalidInput` for a refused record.
+    pub fn kind(&self) -> io::ErrorKind {
+        match self {
+            WalError::Record { .. } => io::ErrorKind::InvalidInput,
+            WalError::CompactAborted { source, .. } | WalError::Failed { source, .. } => {
+                source.kind()
+            }
+            WalError::Poisoned { .. } => io::ErrorKind::Other,
+        }
+    }
 }
 
 /// A write-ahead log of [`Record`]s in a data directory.
@@ -65,55 +113,80 @@ pub struct WalStats {
 /// since the previous one (group commit). Counts are of records appended by
 /// this incarnation, the numbering `Replica::durable` expects.
 ///
-/// After a failed write or fsync the log refuses every further call: what
-/// reached the disk is then unknown (a failed fsync may have dropped dirty
-/// pages), and the only safe way on is to restart and recover from the
-/// file.
+/// After a failed write or fsync the log cuts the file back to what was
+/// last made durable (if it can) and refuses every further call: what
+/// reached the disk is then unknown, and the only safe way on is to
+/// restart and recover from the file. A failed compaction before its
+/// rename is not fatal: the old log is still good.
 #[derive(Debug)]
 pub struct Wal {
+    fs: Arc<dyn Fs>,
     dir: PathBuf,
     path: PathBuf,
-    file: File,
+    file: Box<dyn FsFile>,
+    /// The salt of the file's checksums (empty for a version 1 log).
+    salt: Vec<u8>,
     /// Frames appended but not yet written.
     pending: Vec<u8>,
     pending_records: u64,
+    /// The length of the file up to which everything is durable.
+    durable_len: u64,
     stats: WalStats,
     poisoned: bool,
 }
 
 impl Wal {
-    /// Opens the log in `dir` (created if missing), replays it and returns
-    /// every durable record. A torn tail is cut off and reported in
-    /// [`Recovered::torn_tail`]; damage before the tail is refused with an
-    /// error naming the file and byte offset.
+    /// Opens the log in `dir` (created if missing) on the real file
+    /// system; see [`Wal::open_in`].
     pub fn open(dir: impl AsRef<Path>) -> Result<(Wal, Recovered), StorageError> {
+        Wal::open_in(Arc::new(RealFs), dir)
+    }
+
+    /// Opens the log in `dir` on `fs` (the directory and its parents are
+    /// created if missing, durably), replays it and returns every durable
+    /// record. Before reading, the log and its directory are fsynced: after
+    /// a process crash the page cache may still hold writes whose fsync
+    /// never completed, and nothing read from them may be trusted (or sent
+    /// to a peer) before they are on disk. A torn tail is cut off and
+    /// reported in [`Recovered::torn_tail`]; damage before the tail is
+    /// refused with an error naming the file and byte offset.
+    pub fn open_in(
+        fs: Arc<dyn Fs>,
+        dir: impl AsRef<Path>,
+    ) -> Result<(Wal, Recovered), StorageError> {
         let dir = dir.as_ref().to_path_buf();
         let path = dir.join(LOG_FILE);
-        fs::create_dir_all(&dir).map_err(|e| StorageError::io(&dir, e))?;
+        create_dir_durable(fs.as_ref(), &dir).map_err(|e| StorageError::io(&dir, e))?;
         // A compaction that did not reach its rename left no trace in the
         // log; its unfinished file is garbage.
         let leftover = dir.join(COMPACT_FILE);
-        match fs::remove_file(&leftover) {
+        match fs.remove_file(&leftover) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => {
                 return Err(StorageError::io(&leftover, e))
             }
             _ => {}
         }
         let mut recovered = Recovered::default();
-        let bytes = match fs::read(&path) {
-            Ok(bytes) => bytes,
+        let mut file = match fs.open_append(&path) {
+            Ok(file) => file,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                replace_atomically(&dir, &path, HEADER).map_err(|e| StorageError::io(&path, e))?;
+                let header = frame::new_header().map_err(|e| StorageError::io(&path, e))?;
+                replace_durably(fs.as_ref(), &leftover, &path, &header)
+                    .map_err(|e| StorageError::io(&path, e))?;
                 recovered.created = true;
-                HEADER.to_vec()
+                fs.open_append(&path)
+                    .map_err(|e| StorageError::io(&path, e))?
             }
             Err(e) => return Err(StorageError::io(&path, e)),
         };
-        let end = replay(&path, &bytes, &mut recovered)?;
-        let file = OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .map_err(|e| StorageError::io(&path, e))?;
+        // The page-cache trap: make what a crashed process wrote durable
+        // (file, its entry, the directory's entry) before replaying it.
+        file.sync_all().map_err(|e| StorageError::io(&path, e))?;
+        fs.sync_dir(&dir)
+            .and_then(|()| fs.sync_dir(&parent_dir(&dir)))
+            .map_err(|e| StorageError::io(&dir, e))?;
+        let bytes = fs.read(&path).map_err(|e| StorageError::io(&path, e))?;
+        let (salt, end) = replay(&path, &bytes, &mut recovered)?;
         if end < bytes.len() {
             // Make the cut durable before anything is appended after it.
             file.set_len(end as u64)
@@ -126,11 +199,14 @@ impl Wal {
             ..WalStats::default()
         };
         let wal = Wal {
+            fs,
             dir,
             path,
             file,
+            salt,
             pending: Vec::new(),
             pending_records: 0,
+            durable_len: end as u64,
             stats,
             poisoned: false,
         };
@@ -153,16 +229,22 @@ impl Wal {
     }
 
     /// Queues records to be written by the next [`sync`](Wal::sync). Fails
-    /// only if a record cannot be encoded or is larger than a frame may be;
-    /// then none of `records` is queued.
-    pub fn append<'a>(&mut self, records: impl IntoIterator<Item = &'a Record>) -> io::Result<()> {
+    /// only if a record cannot be encoded or is larger than a frame may be
+    /// (then none of `records` is queued), or if the log failed before.
+    pub fn append<'a>(
+        &mut self,
+        records: impl IntoIterator<Item = &'a Record>,
+    ) -> Result<(), WalError> {
         self.check_poisoned()?;
         let start = self.pending.len();
         let mut n = 0;
         for record in records {
-            if let Err(e) = frame::encode_frame(&mut self.pending, record) {
+            if let Err(e) = frame::encode_frame(&mut self.pending, &self.salt, record) {
                 self.pending.truncate(start);
-                return Err(e);
+                return Err(WalError::Record {
+                    path: self.path.clone(),
+                    reason: e.to_string(),
+                });
             }
             n += 1;
         }
@@ -175,19 +257,18 @@ impl Wal {
 
     /// Writes every queued record and fsyncs the log; returns how many
     /// records of this incarnation are now durable. Does nothing when
-    /// nothing is queued.
-    pub fn sync(&mut self) -> io::Result<u64> {
+    /// nothing is queued. A failed write or fsync is fatal
+    /// ([`WalError::Failed`]).
+    pub fn sync(&mut self) -> Result<u64, WalError> {
         self.check_poisoned()?;
         if self.pending_records == 0 {
             return Ok(self.stats.durable);
         }
-        let result = self
-            .file
-            .write_all(&self.pending)
-            .and_then(|()| self.file.sync_data());
-        if let Err(e) = result {
-            self.poisoned = true;
-            return Err(self.context(e));
+        if let Err(e) = write_all(self.file.as_mut(), &self.pending) {
+            return Err(self.fail("write", e));
+        }
+        if let Err(e) = self.file.sync_data() {
+            return Err(self.fail("fsync", e));
         }
         let batch = self.pending_records;
         self.stats.fsyncs += 1;
@@ -195,6 +276,7 @@ impl Wal {
         self.stats.last_batch = batch;
         self.stats.max_batch = self.stats.max_batch.max(batch);
         self.stats.durable += batch;
+        self.durable_len = self.stats.file_bytes;
         self.pending.clear();
         self.pending_records = 0;
         Ok(self.stats.durable)
@@ -210,34 +292,37 @@ impl Wal {
     /// those are dropped, and counted durable once the new log is. Returns
     /// the durable count, which is then every record appended.
     ///
-    /// On an error before the rename the old log is untouched and the log
-    /// stays usable; after it the log is poisoned.
+    /// An error before the rename took effect is
+    /// [`WalError::CompactAborted`]: the old log is untouched, the queued
+    /// records stay queued and the log goes on. A failed fsync of the
+    /// directory after the rename is fatal.
     pub fn compact<'a>(
         &mut self,
         snapshot: impl IntoIterator<Item = &'a Record>,
-    ) -> io::Result<u64> {
+    ) -> Result<u64, WalError> {
         self.check_poisoned()?;
-        let mut bytes = HEADER.to_vec();
-        let mut n = 0;
-        for record in snapshot {
-            frame::encode_frame(&mut bytes, record)?;
-            n += 1;
-        }
-        let tmp = self.dir.join(COMPACT_FILE);
-        let file = match write_synced(&tmp, &bytes) {
-            Ok(file) => file,
-            Err(e) => {
-                let _ = fs::remove_file(&tmp);
-                return Err(io::Error::new(e.kind(), format!("{}: {e}", tmp.display())));
+        let Compacted {
+            file,
+            salt,
+            bytes,
+            records: n,
+        } = match self.write_compaction(snapshot) {
+            Ok(written) => written,
+            Err(source) => {
+                self.stats.compactions_aborted += 1;
+                return Err(WalError::CompactAborted {
+                    path: self.dir.join(COMPACT_FILE),
+                    source,
+                });
             }
         };
-        if let Err(e) = fs::rename(&tmp, &self.path).and_then(|()| sync_dir(&self.dir)) {
-            self.poisoned = true;
-            return Err(self.context(e));
+        if let Err(e) = self.fs.sync_dir(&self.dir) {
+            return Err(self.fail("fsync of the directory after a compaction", e));
         }
         // The handle written above now names the log; appends go on after
         // the snapshot.
         self.file = file;
+        self.salt = salt;
         self.pending.clear();
         self.pending_records = 0;
         self.stats.durable = self.stats.appended;
@@ -245,35 +330,92 @@ impl Wal {
         self.stats.compactions += 1;
         self.stats.file_bytes = bytes.len() as u64;
         self.stats.file_records = n;
+        self.durable_len = self.stats.file_bytes;
         Ok(self.stats.durable)
     }
 
-    fn check_poisoned(&self) -> io::Result<()> {
+    /// The part of a compaction before its rename takes effect: writes and
+    /// fsyncs the new log beside the old one and renames it over the old.
+    /// On an error the old log is as it was (and the new file removed).
+    fn write_compaction<'a>(
+        &self,
+        snapshot: impl IntoIterator<Item = &'a Record>,
+    ) -> io::Result<Compacted> {
+        let mut bytes = frame::new_header()?;
+        let (salt, _) = frame::parse_header(&bytes).expect("a fresh header parses");
+        let salt = salt.to_vec();
+        let mut n = 0;
+        for record in snapshot {
+            frame::encode_frame(&mut bytes, &salt, record)?;
+            n += 1;
+        }
+        let tmp = self.dir.join(COMPACT_FILE);
+        let written = self.fs.create(&tmp).and_then(|mut file| {
+            write_all(file.as_mut(), &bytes)?;
+            file.sync_all()?;
+            self.fs.rename(&tmp, &self.path)?;
+            Ok(file)
+        });
+        if written.is_err() {
+            let _ = self.fs.remove_file(&tmp);
+        }
+        Ok(Compacted {
+            file: written?,
+            salt,
+            bytes,
+            records: n,
+        })
+    }
+
+    /// Poisons the log after a failed write or fsync. It first tries to
+    /// cut the file back to what is known durable, so that a restart does
+    /// not find (in the page cache) records whose fsync failed and that a
+    /// later fsync would not save.
+    fn fail(&mut self, op: &'static str, source: io::Error) -> WalError {
+        self.poisoned = true;
+        let _ = self
+            .file
+            .set_len(self.durable_len)
+            .and_then(|()| self.file.sync_all());
+        WalError::Failed {
+            path: self.path.clone(),
+            op,
+            source,
+        }
+    }
+
+    fn check_poisoned(&self) -> Result<(), WalError> {
         if self.poisoned {
-            return Err(io::Error::other(format!(
-                "{}: an earlier write or fsync failed; restart to recover from the log",
-                self.path.display()
-            )));
+            return Err(WalError::Poisoned {
+                path: self.path.clone(),
+            });
         }
         Ok(())
     }
-
-    fn context(&self, e: io::Error) -> io::Error {
-        io::Error::new(e.kind(), format!("{}: {e}", self.path.display()))
-    }
 }
 
-/// Replays the log's bytes into `recovered.records`; returns where the
-/// valid part ends (a torn tail starts there).
-fn replay(path: &Path, bytes: &[u8], recovered: &mut Recovered) -> Result<usize, StorageError> {
-    if bytes.get(..HEADER.len()) != Some(HEADER.as_slice()) {
+/// A new log written and renamed over the old one by a compaction.
+struct Compacted {
+    file: Box<dyn FsFile>,
+    salt: Vec<u8>,
+    bytes: Vec<u8>,
+    records: u64,
+}
+
+/// Replays the log's bytes into `recovered.records`; returns the log's
+/// salt and where the valid part ends (a torn tail starts there).
+fn replay(
+    path: &Path,
+    bytes: &[u8],
+    recovered: &mut Recovered,
+) -> Result<(Vec<u8>, usize), StorageError> {
+    let Some((salt, mut pos)) = frame::parse_header(bytes) else {
         return Err(StorageError::BadHeader {
             path: path.to_path_buf(),
         });
-    }
-    let mut pos = HEADER.len();
+    };
     while pos < bytes.len() {
-        match frame::frame_at(bytes, pos) {
+        match frame::frame_at(bytes, salt, pos) {
             Ok(f) => match frame::decode_record(f.payload) {
                 Ok(record) => {
                     recovered.records.push(record);
@@ -290,7 +432,7 @@ fn replay(path: &Path, bytes: &[u8], recovered: &mut Recovered) -> Result<usize,
                 }
             },
             Err(problem) => {
-                if let Some(next) = frame::next_valid_frame(bytes, pos) {
+                if let Some(next) = frame::next_valid_frame(bytes, salt, pos) {
                     return Err(StorageError::Corrupt {
                         path: path.to_path_buf(),
                         offset: pos as u64,
@@ -303,36 +445,20 @@ fn replay(path: &Path, bytes: &[u8], recovered: &mut Recovered) -> Result<usize,
                     dropped_bytes: (bytes.len() - pos) as u64,
                     problem,
                 });
-                return Ok(pos);
+                return Ok((salt.to_vec(), pos));
             }
         }
     }
-    Ok(pos)
+    Ok((salt.to_vec(), pos))
 }
 
-/// Creates (or truncates) `path`, writes `bytes` and fsyncs it; returns the
-/// handle, positioned at the end.
-fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<File> {
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(path)?;
-    file.write_all(bytes)?;
+/// Puts a file holding `bytes` at `path` through the temporary file `tmp`,
+/// so that a crash leaves either no file or the whole of it.
+fn replace_durably(fs: &dyn Fs, tmp: &Path, path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut file = fs.create(tmp)?;
+    write_all(file.as_mut(), bytes)?;
     file.sync_all()?;
-    Ok(file)
-}
-
-/// Puts a file holding `bytes` at `path` so that a crash leaves either no
-/// file or the whole of it.
-fn replace_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let tmp = dir.join(COMPACT_FILE);
-    write_synced(&tmp, bytes)?;
-    fs::rename(&tmp, path)?;
-    sync_dir(dir)
-}
-
-/// Makes a rename or creation in `dir` durable.
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
+    drop(file);
+    fs.rename(tmp, path)?;
+    fs.sync_dir(&parent_dir(path))
 }
