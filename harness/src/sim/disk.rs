@@ -21,9 +21,9 @@
 //! first fsync that covers the records appended before it, as the node's
 //! storage thread does it: a crash before then leaves the old log.
 
-use gpaxos_node::protocol::{Config, Record};
 #[cfg(doc)]
 use gpaxos_node::protocol::PlantedBug;
+use gpaxos_node::protocol::{Config, Record};
 
 /// Whether `config` plants `PlantedBug::SkipFsyncOnOpen`. `Config::planted`
 /// is `()` in builds without the node's `planted-bugs` feature (the
