@@ -80,3 +80,8 @@ fn a_session_watermark_off_by_one_is_caught() {
 fn a_snapshot_installed_without_its_state_machine_is_caught() {
     assert_caught(PlantedBug::InstallKeepsOldApp, 0.3);
 }
+
+#[test]
+fn trusting_the_page_cache_on_open_is_caught() {
+    assert_caught(PlantedBug::SkipFsyncOnOpen, 0.3);
+}

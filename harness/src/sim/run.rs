@@ -174,6 +174,9 @@ enum Event {
 enum Heal {
     Partition,
     Restart(NodeId),
+    /// The node's machine loses power (it crashes and its page cache is
+    /// lost), and restarts later.
+    PowerLoss(NodeId),
     Final,
 }
 
@@ -740,6 +743,11 @@ impl Sim {
                 };
                 if down < n.div_ceil(2) - 1 && self.nodes[victim as usize].replica.is_some() {
                     self.crash(victim);
+                    // Half the time the node's machine fails, not only its
+                    // process: the page cache is lost with it.
+                    if self.rng.gen_bool(0.5) {
+                        self.nodes[victim as usize].disk.power_loss();
+                    }
                     let d = self.rng.gen_range(50 * MS..500 * MS);
                     self.schedule(
                         d,
@@ -754,8 +762,11 @@ impl Sim {
                 // loses whatever it had not synced. Only promises kept on
                 // disk survive (PAPER.md trap 9).
                 for id in 0..n as NodeId {
+                    // A node already down loses its page cache too.
+                    self.nodes[id as usize].disk.power_loss();
                     if self.nodes[id as usize].replica.is_some() {
                         self.crash(id);
+                        self.nodes[id as usize].disk.power_loss();
                         let d = self.rng.gen_range(20 * MS..200 * MS);
                         self.schedule(
                             d,
@@ -811,7 +822,7 @@ impl Sim {
         if let Some(r) = node.replica.take() {
             self.lost_stats.push(r.stats().clone());
         }
-        node.disk.crash();
+        node.disk.process_crash();
         node.incarnation += 1;
         node.fsync_pending = false;
         node.app = StateMachine::new();
@@ -833,7 +844,8 @@ impl Sim {
         if node.replica.is_some() {
             return;
         }
-        let mut r = Replica::recover(id, self.cfg.protocol.clone(), node.disk.durable())
+        let records = node.disk.open(&self.cfg.protocol);
+        let mut r = Replica::recover(id, self.cfg.protocol.clone(), records.iter())
             .expect("the simulated disk holds what the replica wrote");
         if let Some(bytes) = r.take_recovered_app() {
             node.app
@@ -859,7 +871,26 @@ impl Sim {
                         .push(record::nemesis(self.now * 1000, "partition", "stop", None));
                 }
             }
-            Heal::Restart(id) => self.restart(id),
+            Heal::Restart(id) => {
+                let was_down = self.nodes[id as usize].replica.is_none();
+                self.restart(id);
+                // Now and then the machine fails again just after the node
+                // came back: whatever the restarted node trusted without
+                // an fsync is gone.
+                if was_down && !self.healed && self.rng.gen_bool(0.1) {
+                    let d = self.rng.gen_range(2 * MS..30 * MS);
+                    self.schedule(d, Event::Heal { what: Heal::PowerLoss(id) });
+                }
+            }
+            Heal::PowerLoss(id) => {
+                if self.healed || self.nodes[id as usize].replica.is_none() {
+                    return;
+                }
+                self.crash(id);
+                self.nodes[id as usize].disk.power_loss();
+                let d = self.rng.gen_range(20 * MS..200 * MS);
+                self.schedule(d, Event::Heal { what: Heal::Restart(id) });
+            }
             Heal::Final => {
                 self.lag_return();
                 self.net.heal();

@@ -8,11 +8,41 @@ use super::{close_code, tls, ALPN_CLIENT, ALPN_PEER};
 use crate::protocol::{node_name, Message, NodeId};
 use quinn::{Connection, Endpoint};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
+
+/// What a node allows its clients (see [`NetConfig`](super::NetConfig)).
+pub(super) struct ClientLimits {
+    pub(super) max_frame: usize,
+    pub(super) max_connections: usize,
+    pub(super) frame_deadline: Duration,
+    pub(super) max_handshakes: usize,
+}
+
+/// Decrements a count of things in progress when dropped.
+struct Slot<'a>(&'a AtomicUsize);
+
+impl<'a> Slot<'a> {
+    /// Takes one of `max` slots, or none if all are taken.
+    fn take(count: &'a AtomicUsize, max: usize) -> Option<Slot<'a>> {
+        count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Slot(count))
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 /// Accepts every incoming connection of the endpoint and serves it by ALPN.
 pub(super) struct Acceptor {
@@ -26,6 +56,10 @@ pub(super) struct Acceptor {
     /// The newest accepted connection of each peer.
     pub(super) peers: Mutex<HashMap<NodeId, Connection>>,
     pub(super) cancel: CancellationToken,
+    pub(super) limits: ClientLimits,
+    /// Client connections being served, and handshakes in progress.
+    pub(super) live_clients: AtomicUsize,
+    pub(super) handshakes: AtomicUsize,
 }
 
 impl Acceptor {
@@ -41,6 +75,11 @@ impl Acceptor {
             let this = self.clone();
             tokio::spawn(async move {
                 let remote = incoming.remote_address();
+                let Some(slot) = Slot::take(&this.handshakes, this.limits.max_handshakes) else {
+                    bump(&this.counters.handshakes_refused);
+                    debug!(%remote, "too many handshakes in progress; refused");
+                    return incoming.refuse();
+                };
                 let conn = match incoming.await {
                     Ok(conn) => conn,
                     Err(e) => {
@@ -49,6 +88,7 @@ impl Acceptor {
                         return;
                     }
                 };
+                drop(slot);
                 let alpn = tls::alpn(&conn);
                 match alpn.as_deref() {
                     Some(ALPN_PEER) => this.serve_peer(conn).await,
@@ -158,12 +198,19 @@ impl Acceptor {
         }
     }
 
-    /// Hands every bidirectional stream a client opens to the server.
+    /// Hands every bidirectional stream a client opens to the server (QUIC
+    /// flow control keeps at most `max_client_streams` open), unless
+    /// `max_client_connections` are served already.
     async fn serve_client(&self, conn: Connection) {
         let identity = match tls::peer_certificate(&conn).and_then(|c| tls::identity_of(&c, self.n))
         {
             Some(identity) => identity,
             None => return self.refuse(&conn, "certificate names neither a client nor a node"),
+        };
+        let Some(_slot) = Slot::take(&self.live_clients, self.limits.max_connections) else {
+            bump(&self.counters.clients_refused);
+            debug!(%identity, remote = %conn.remote_address(), "too many client connections; refused");
+            return conn.close(close_code::BUSY.into(), b"too many client connections");
         };
         bump(&self.counters.client_connections);
         debug!(%identity, remote = %conn.remote_address(), "client connected");
@@ -176,7 +223,11 @@ impl Acceptor {
                 Ok(pair) => pair,
                 Err(e) => return debug!(%identity, error = %e, "client connection ended"),
             };
-            let stream = ClientStream::new(identity, conn.clone(), send, recv, self.max_frame);
+            let stream = ClientStream::new(identity, conn.clone(), send, recv).with_limits(
+                self.limits.max_frame,
+                self.max_frame,
+                self.limits.frame_deadline,
+            );
             if self.clients.send(stream).await.is_err() {
                 conn.close(close_code::SHUTDOWN.into(), b"not serving clients");
                 return;

@@ -9,7 +9,10 @@
 //! [`ClientConnection`] opens [`ClientChannel`]s, one per outstanding
 //! conversation. [`connect_client`] does all three for one channel.
 
-use super::framing::{FrameError, FrameReader, FrameWriter, DEFAULT_MAX_FRAME, MAX_FRAME_LIMIT};
+use super::framing::{
+    FrameError, FrameReader, FrameWriter, DEFAULT_MAX_CLIENT_FRAME, DEFAULT_MAX_FRAME,
+    MAX_FRAME_LIMIT,
+};
 use super::{tls, Credentials, Identity, NetError, ALPN_CLIENT};
 use quinn::{Connection, Endpoint, RecvStream, SendStream};
 use serde::de::DeserializeOwned;
@@ -24,7 +27,11 @@ pub struct ClientStream {
     conn: Connection,
     send: SendStream,
     recv: RecvStream,
-    max_frame: usize,
+    /// The longest request and response frames, and how long a request
+    /// frame may take to arrive.
+    max_request: usize,
+    max_response: usize,
+    frame_deadline: Option<Duration>,
 }
 
 impl ClientStream {
@@ -33,15 +40,28 @@ impl ClientStream {
         conn: Connection,
         send: SendStream,
         recv: RecvStream,
-        max_frame: usize,
     ) -> Self {
         ClientStream {
             identity,
             conn,
             send,
             recv,
-            max_frame,
+            max_request: DEFAULT_MAX_CLIENT_FRAME,
+            max_response: DEFAULT_MAX_FRAME,
+            frame_deadline: None,
         }
+    }
+
+    pub(crate) fn with_limits(
+        mut self,
+        max_request: usize,
+        max_response: usize,
+        frame_deadline: Duration,
+    ) -> Self {
+        self.max_request = max_request;
+        self.max_response = max_response;
+        self.frame_deadline = Some(frame_deadline);
+        self
     }
 
     /// Who opened it, as its certificate says: [`Identity::Client`], or a
@@ -60,14 +80,16 @@ impl ClientStream {
     }
 
     /// A reader of requests and a writer of responses. A bad request frame
-    /// closes the client's connection; the reader returns the error.
+    /// (longer than the client frame limit, malformed, or late) closes the
+    /// client's connection; the reader returns the error.
     pub fn typed<Req: DeserializeOwned, Resp: Serialize>(
         self,
     ) -> (FrameReader<Req>, FrameWriter<Resp>) {
-        (
-            FrameReader::new(self.recv, Some(self.conn), self.max_frame),
-            FrameWriter::new(self.send, self.max_frame),
-        )
+        let mut reader = FrameReader::new(self.recv, Some(self.conn), self.max_request);
+        if let Some(deadline) = self.frame_deadline {
+            reader = reader.with_frame_deadline(deadline);
+        }
+        (reader, FrameWriter::new(self.send, self.max_response))
     }
 }
 

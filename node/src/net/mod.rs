@@ -34,7 +34,10 @@ pub use certs::{CertError, Credentials};
 pub use client_stream::{
     connect_client, ClientChannel, ClientConnection, ClientDialer, ClientOptions, ClientStream,
 };
-pub use framing::{FrameError, FrameReader, FrameWriter, DEFAULT_MAX_FRAME, MAX_FRAME_LIMIT};
+pub use framing::{
+    FrameError, FrameReader, FrameWriter, DEFAULT_MAX_CLIENT_FRAME, DEFAULT_MAX_FRAME,
+    MAX_FRAME_LIMIT,
+};
 pub use peer::{Inbound, NetConfig, NetStats, PeerHello, PeerNet, SendError};
 
 use crate::protocol::{node_name, NodeId};
@@ -60,6 +63,8 @@ pub mod close_code {
     pub const REPLACED: u32 = 3;
     /// The other side does not speak an ALPN this node serves.
     pub const ALPN: u32 = 4;
+    /// The node serves as many client connections as it may.
+    pub const BUSY: u32 = 5;
 }
 
 /// Who is at the other end of an authenticated connection, as its

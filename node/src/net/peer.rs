@@ -12,17 +12,17 @@
 //! at every backoff step (counted as dropped), as a lossy network would:
 //! Paxos tolerates lost messages and the protocol retries.
 
-use super::acceptor::Acceptor;
+use super::acceptor::{Acceptor, ClientLimits};
 use super::client_stream::ClientStream;
 use super::dialer::Dialer;
-use super::framing::{DEFAULT_MAX_FRAME, MAX_FRAME_LIMIT};
+use super::framing::{DEFAULT_MAX_CLIENT_FRAME, DEFAULT_MAX_FRAME, MAX_FRAME_LIMIT};
 use super::{close_code, tls, Credentials, NetError, ALPN_PEER};
 use crate::protocol::{node_name, Message, NodeId};
 use quinn::Endpoint;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -80,6 +80,20 @@ pub struct NetConfig {
     pub client_queue: usize,
     /// Most messages written in one batch.
     pub max_batch: usize,
+    /// Client limits: the longest request frame a client may send (capped
+    /// at `max_frame`; responses may be up to `max_frame`), the client
+    /// connections served at once, the streams each may have open, and
+    /// how long one request frame may take from its first byte to its last.
+    /// Half-sent frames thus hold at most `max_client_connections *
+    /// max_client_streams * max_client_frame` bytes, each for at most
+    /// `client_frame_deadline`.
+    pub max_client_frame: usize,
+    pub max_client_connections: usize,
+    pub max_client_streams: u32,
+    pub client_frame_deadline: Duration,
+    /// Handshakes (of peers and clients) in progress at once; more are
+    /// refused before any TLS work.
+    pub max_handshakes: usize,
 }
 
 impl NetConfig {
@@ -100,6 +114,11 @@ impl NetConfig {
             inbound_queue: 65_536,
             client_queue: 1024,
             max_batch: 1024,
+            max_client_frame: DEFAULT_MAX_CLIENT_FRAME,
+            max_client_connections: 512,
+            max_client_streams: 8,
+            client_frame_deadline: Duration::from_secs(10),
+            max_handshakes: 128,
         }
     }
 
@@ -124,6 +143,14 @@ impl NetConfig {
             || self.max_batch == 0
         {
             return bad("queue capacities and max batch must be positive".into());
+        }
+        if self.max_client_frame == 0
+            || self.max_client_connections == 0
+            || self.max_client_streams == 0
+            || self.max_handshakes == 0
+            || self.client_frame_deadline.is_zero()
+        {
+            return bad("client limits and the handshake limit must be positive".into());
         }
         if self.backoff_min.is_zero() || self.backoff_min > self.backoff_max {
             return bad("backoff_min must be positive and at most backoff_max".into());
@@ -181,6 +208,11 @@ pub struct NetStats {
     pub identity_rejections: u64,
     pub bad_frames: u64,
     pub client_connections: u64,
+    /// Client connections closed because `max_client_connections` were
+    /// served, and handshakes refused because `max_handshakes` were in
+    /// progress.
+    pub clients_refused: u64,
+    pub handshakes_refused: u64,
 }
 
 #[derive(Default)]
@@ -197,6 +229,8 @@ pub(super) struct Counters {
     pub(super) identity_rejections: AtomicU64,
     pub(super) bad_frames: AtomicU64,
     pub(super) client_connections: AtomicU64,
+    pub(super) clients_refused: AtomicU64,
+    pub(super) handshakes_refused: AtomicU64,
 }
 
 pub(super) fn bump(c: &AtomicU64) {
@@ -241,7 +275,12 @@ impl PeerNet {
             None => resolve(&config.cluster[id as usize], true).await?,
         };
         let transport = tls::transport_config(config.keep_alive, config.idle_timeout)?;
-        let server = tls::server_config(&config.credentials, transport.clone())?;
+        let served = tls::server_transport_config(
+            config.keep_alive,
+            config.idle_timeout,
+            config.max_client_streams,
+        )?;
+        let server = tls::server_config(&config.credentials, served)?;
         let client = tls::client_config(&config.credentials, ALPN_PEER, transport)?;
         let socket = std::net::UdpSocket::bind(listen).map_err(|source| NetError::Bind {
             addr: listen.to_string(),
@@ -307,6 +346,14 @@ impl PeerNet {
             counters: counters.clone(),
             peers: Mutex::new(HashMap::new()),
             cancel: cancel.clone(),
+            limits: ClientLimits {
+                max_frame: config.max_client_frame.min(config.max_frame),
+                max_connections: config.max_client_connections,
+                frame_deadline: config.client_frame_deadline,
+                max_handshakes: config.max_handshakes,
+            },
+            live_clients: AtomicUsize::new(0),
+            handshakes: AtomicUsize::new(0),
         });
         tokio::spawn(acceptor.run(endpoint.clone()));
         info!(node = %node_name(id), %local_addr, "transport listening");
@@ -398,6 +445,8 @@ impl PeerNet {
             identity_rejections: c.identity_rejections.load(Relaxed),
             bad_frames: c.bad_frames.load(Relaxed),
             client_connections: c.client_connections.load(Relaxed),
+            clients_refused: c.clients_refused.load(Relaxed),
+            handshakes_refused: c.handshakes_refused.load(Relaxed),
         }
     }
 

@@ -38,6 +38,13 @@ pub fn transport_config(
     keep_alive: Duration,
     idle_timeout: Duration,
 ) -> Result<Arc<TransportConfig>, NetError> {
+    base_transport(keep_alive, idle_timeout).map(Arc::new)
+}
+
+fn base_transport(
+    keep_alive: Duration,
+    idle_timeout: Duration,
+) -> Result<TransportConfig, NetError> {
     if keep_alive >= idle_timeout {
         return Err(NetError::Config(format!(
             "keep-alive interval {keep_alive:?} must be below the idle timeout {idle_timeout:?}"
@@ -49,6 +56,21 @@ pub fn transport_config(
     transport
         .keep_alive_interval(Some(keep_alive))
         .max_idle_timeout(Some(idle));
+    Ok(transport)
+}
+
+/// The transport of connections a node accepts: [`transport_config`],
+/// with at most `max_bidi_streams` client request streams open at once per
+/// connection and 4 unidirectional streams (a peer uses one).
+pub fn server_transport_config(
+    keep_alive: Duration,
+    idle_timeout: Duration,
+    max_bidi_streams: u32,
+) -> Result<Arc<TransportConfig>, NetError> {
+    let mut transport = base_transport(keep_alive, idle_timeout)?;
+    transport
+        .max_concurrent_bidi_streams(max_bidi_streams.into())
+        .max_concurrent_uni_streams(4u32.into());
     Ok(Arc::new(transport))
 }
 
