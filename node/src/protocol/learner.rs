@@ -28,8 +28,12 @@ use std::collections::{BTreeMap, HashSet};
 /// only have chosen values that later ballots extend.
 const BALLOTS_KEPT: usize = 3;
 
-/// How many closed instances a learner keeps to hand to lagging nodes.
+/// How many closed instances, and commands in them, a learner keeps to hand
+/// to lagging nodes; a node further behind gets a snapshot. Bounded by
+/// commands too, or memory would follow the instance size (4,096 instances
+/// of 256 commands is a million commands).
 const CLOSED_KEPT: usize = 4096;
+const CLOSED_COMMANDS_KEPT: usize = 1 << 16;
 
 /// How many commands of closed instances one `Sync` is answered with.
 const CATCH_UP_COMMANDS: usize = 4096;
@@ -91,8 +95,10 @@ pub struct Learner<C> {
     next: Instance,
     /// Instances `≥ next` being learned.
     open: BTreeMap<Instance, InstanceState<C>>,
-    /// Recently closed instances, to hand to lagging nodes.
+    /// Recently closed instances, to hand to lagging nodes, and how many
+    /// commands they hold.
     closed: BTreeMap<Instance, Vec<Command>>,
+    closed_commands: usize,
     /// How many commands of instance `next` have been handed out.
     handed_out: usize,
     /// Which ids were handed out, so a command learned twice is handed
@@ -125,6 +131,7 @@ impl<C: CStruct> Learner<C> {
             next: 0,
             open: BTreeMap::new(),
             closed: BTreeMap::new(),
+            closed_commands: 0,
             handed_out: 0,
             sessions: Sessions::default(),
             session_idle,
@@ -213,6 +220,7 @@ impl<C: CStruct> Learner<C> {
         self.next = instance;
         self.open = self.open.split_off(&instance);
         self.closed = closed.into_iter().collect();
+        self.closed_commands = self.closed.values().map(Vec::len).sum();
         self.handed_out = 0;
         self.sessions = sessions;
         self.hint = self.hint.max(instance);
@@ -448,10 +456,12 @@ impl<C: CStruct> Learner<C> {
                 return;
             }
             let st = self.open.remove(&self.next).expect("present");
+            self.closed_commands += st.order.len();
             self.closed
                 .insert(self.next, st.order.into_iter().map(|(c, _)| c).collect());
-            while self.closed.len() > CLOSED_KEPT {
-                self.closed.pop_first();
+            while self.closed.len() > CLOSED_KEPT || self.closed_commands > CLOSED_COMMANDS_KEPT {
+                let (_, cmds) = self.closed.pop_first().expect("non-empty");
+                self.closed_commands -= cmds.len();
             }
             self.sessions.close_instance(self.next, self.session_idle);
             self.next += 1;
