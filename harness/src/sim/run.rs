@@ -879,7 +879,12 @@ impl Sim {
                 // an fsync is gone.
                 if was_down && !self.healed && self.rng.gen_bool(0.1) {
                     let d = self.rng.gen_range(2 * MS..30 * MS);
-                    self.schedule(d, Event::Heal { what: Heal::PowerLoss(id) });
+                    self.schedule(
+                        d,
+                        Event::Heal {
+                            what: Heal::PowerLoss(id),
+                        },
+                    );
                 }
             }
             Heal::PowerLoss(id) => {
@@ -889,7 +894,12 @@ impl Sim {
                 self.crash(id);
                 self.nodes[id as usize].disk.power_loss();
                 let d = self.rng.gen_range(20 * MS..200 * MS);
-                self.schedule(d, Event::Heal { what: Heal::Restart(id) });
+                self.schedule(
+                    d,
+                    Event::Heal {
+                        what: Heal::Restart(id),
+                    },
+                );
             }
             Heal::Final => {
                 self.lag_return();
