@@ -8,7 +8,9 @@ use crate::fxhash::FxHashSet;
 use crate::history::format::{self, Format, Loaded};
 use crate::history::stream::{self, Ended, Line, Records};
 use crate::history::{History, Record};
-use crate::linear::{self, BuildError, ClientOps, LinearHistory, LinearResult, ModelKind, Options};
+use crate::linear::{
+    self, BuildError, ClientOps, FailReading, LinearHistory, LinearResult, ModelKind, Options,
+};
 use crate::report::timeline::Timeline;
 use crate::verdict::Verdict;
 use serde::Serialize;
@@ -29,6 +31,10 @@ pub struct CheckOptions {
     /// Leave out the linearizability search (for histories another check
     /// covers, such as an append-only set whose search space explodes).
     pub skip_linearizability: bool,
+    /// How `fail` completions of Jepsen histories are read; by default as
+    /// Jepsen reads them (did not take effect). The project's JSON Lines
+    /// always keep their own meaning.
+    pub jepsen_fail: FailReading,
 }
 
 /// The results of every check of one file.
@@ -268,27 +274,29 @@ pub fn check_file(path: &Path, options: &CheckOptions) -> FileResult {
     };
     let mut result = match loaded {
         Loaded::Jsonl(history) => check_history(&file, &history, options),
-        Loaded::Jepsen(events) => match linear::from_jepsen(&file, &events, options.model) {
-            Ok(h) => {
-                let l = linear::check(&h, &options.linear);
-                let mut result = FileResult {
-                    file: file.clone(),
-                    format: format.name().to_owned(),
-                    verdict: l.verdict,
-                    error: None,
-                    consensus: None,
-                    execution: None,
-                    linearizability: Some(l),
-                    elapsed_us: 0,
-                    timeline: None,
-                };
-                if options.timeline {
-                    result.timeline = Some(Timeline::of_jepsen(&events, &result.focus()));
+        Loaded::Jepsen(events) => {
+            match linear::from_jepsen_with(&file, &events, options.model, options.jepsen_fail) {
+                Ok(h) => {
+                    let l = linear::check(&h, &options.linear);
+                    let mut result = FileResult {
+                        file: file.clone(),
+                        format: format.name().to_owned(),
+                        verdict: l.verdict,
+                        error: None,
+                        consensus: None,
+                        execution: None,
+                        linearizability: Some(l),
+                        elapsed_us: 0,
+                        timeline: None,
+                    };
+                    if options.timeline {
+                        result.timeline = Some(Timeline::of_jepsen(&events, &result.focus()));
+                    }
+                    result
                 }
-                result
+                Err(e) => FileResult::failed(&file, format, e.to_string(), started),
             }
-            Err(e) => FileResult::failed(&file, format, e.to_string(), started),
-        },
+        }
     };
     result.elapsed_us = started.elapsed().as_micros() as u64;
     result

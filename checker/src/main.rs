@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use gpaxos_checker::check::{check_file, CheckOptions, FileResult};
 use gpaxos_checker::generate::{write_kv, KvWorkload};
 use gpaxos_checker::history::Format;
-use gpaxos_checker::linear::{ModelKind, Options};
+use gpaxos_checker::linear::{FailReading, ModelKind, Options};
 use gpaxos_checker::report::{self, Summary};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -60,6 +60,11 @@ struct CheckArgs {
     model: Option<ModelArg>,
     #[arg(long, value_enum, default_value = "auto")]
     format: FormatArg,
+    /// How a `:fail` of a Jepsen history is read: `not-applied` (Jepsen's
+    /// and Knossos' meaning: it did not happen) or `cas-refused`
+    /// (Porcupine's etcd model: a failed cas saw another value).
+    #[arg(long, value_enum, default_value = "not-applied")]
+    jepsen_fail: FailArg,
     /// Directory for results.json and report.html.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -88,6 +93,12 @@ enum ModelArg {
     CasRegister,
     Kv,
     Bank,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FailArg {
+    NotApplied,
+    CasRefused,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -220,6 +231,10 @@ fn check(args: CheckArgs) -> Result<gpaxos_checker::Verdict> {
         },
         timeline: args.out.is_some(),
         skip_linearizability: false,
+        jepsen_fail: match args.jepsen_fail {
+            FailArg::NotApplied => FailReading::NotApplied,
+            FailArg::CasRefused => FailReading::CasRefused,
+        },
     };
     let rounds = args.bench.unwrap_or(1);
     let mut round_times = Vec::with_capacity(rounds);

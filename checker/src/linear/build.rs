@@ -1,13 +1,18 @@
 //! Turning a loaded history into partitions of operations for the search.
 //!
 //! Completions are read with Jepsen's meanings: `ok` took effect with this
-//! result; `fail` did not take effect, except that a failed `cas` or
-//! `transfer` is an operation that took effect as the refusal the model
-//! answers when its condition does not hold (the project's format says so,
-//! and so does Porcupine's etcd model); `info`, `:timed-out`, or no
-//! completion at all is indeterminate: it may take effect at any point after
-//! its invocation, or never. Reads whose outcome is unknown constrain
-//! nothing and are dropped.
+//! result; `info`, `:timed-out`, or no completion at all is indeterminate:
+//! it may take effect at any point after its invocation, or never. Reads
+//! whose outcome is unknown constrain nothing and are dropped.
+//!
+//! `fail` differs by source. In a Jepsen history (and in Knossos) it means
+//! only that the operation certainly did not take effect; it says nothing
+//! about the state, so the operation is left out (`FailReading::NotApplied`).
+//! Porcupine's etcd model reads a failed `cas` as a comparison that failed,
+//! an observation of the register (`FailReading::CasRefused`, asked for
+//! explicitly). In the project's own JSON Lines the node answers `fail` on a
+//! `cas` or `transfer` only when its condition failed, so there it is that
+//! refusal, which took effect as a no-op.
 
 use super::clients::ClientOps;
 use super::ops::{Action, Object, Operation, Partition, Val, Values, ABSENT};
@@ -18,6 +23,30 @@ use crate::history::{EventKind, History, JepsenEvent, Process, Record};
 use std::collections::BTreeMap;
 use std::fmt;
 use thiserror::Error;
+
+/// How a `fail` completion of a Jepsen history is read (`--jepsen-fail`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum FailReading {
+    /// Jepsen's and Knossos' meaning: the operation certainly did not take
+    /// effect, and the completion says nothing about the state; the
+    /// operation is left out. Leaving an operation out can never turn a
+    /// linearizable history into one that is not.
+    #[default]
+    NotApplied,
+    /// Porcupine's etcd model: a failed `cas` took effect as a comparison
+    /// that failed (the value differed from its `from`); any other failed
+    /// operation is left out.
+    CasRefused,
+}
+
+impl FailReading {
+    pub fn name(self) -> &'static str {
+        match self {
+            FailReading::NotApplied => "not-applied",
+            FailReading::CasRefused => "cas-refused",
+        }
+    }
+}
 
 /// The model a history is checked against (`--model`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -305,12 +334,23 @@ fn jepsen_key(key: &Option<Edn>) -> String {
     }
 }
 
-/// The client operations of a Jepsen history. Times are event positions:
-/// the history's order is its real-time order.
+/// The client operations of a Jepsen history, `fail` read as Jepsen reads
+/// it (`FailReading::NotApplied`).
 pub fn from_jepsen(
     file: &str,
     events: &[JepsenEvent],
     model: Option<ModelKind>,
+) -> Result<LinearHistory, BuildError> {
+    from_jepsen_with(file, events, model, FailReading::default())
+}
+
+/// The client operations of a Jepsen history, `fail` read as `fail` says.
+/// Times are event positions: the history's order is its real-time order.
+pub fn from_jepsen_with(
+    file: &str,
+    events: &[JepsenEvent],
+    model: Option<ModelKind>,
+    fail: FailReading,
 ) -> Result<LinearHistory, BuildError> {
     let mut b = Builder::new(file, model);
     b.values.empty_is_absent = true;
@@ -343,6 +383,10 @@ pub fn from_jepsen(
             Some(d) if d.kind == EventKind::Fail => Outcome::Fail,
             _ => Outcome::Unknown,
         };
+        let cas = matches!(invoke.f.as_str(), "cas" | "compare-and-set");
+        if outcome == Outcome::Fail && !(cas && fail == FailReading::CasRefused) {
+            continue;
+        }
         let Process::Client(process) = invoke.process else {
             continue;
         };
@@ -396,9 +440,6 @@ pub fn from_jepsen(
                 }
             }
             "write" | "put" | "append" => {
-                if outcome == Outcome::Fail {
-                    continue;
-                }
                 let v = jepsen_value(&mut b.values, value);
                 let action = if invoke.f == "append" { Action::Append(v) } else { Action::Write(v) };
                 b.push_value(&key, op(action), &what)?;
@@ -427,11 +468,7 @@ pub fn from_jepsen(
                     )));
                 };
                 let (from, to) = (jepsen_key(&Some(from.clone())), jepsen_key(&Some(to.clone())));
-                let moved = match outcome {
-                    Outcome::Ok => Some(true),
-                    Outcome::Fail => Some(false),
-                    Outcome::Unknown => None,
-                };
+                let moved = (outcome == Outcome::Ok).then_some(true);
                 let action = Action::Transfer {
                     from: b.account(&from),
                     to: b.account(&to),

@@ -16,7 +16,9 @@ pub mod model;
 pub mod ops;
 pub mod search;
 
-pub use build::{from_history, from_jepsen, BuildError, LinearHistory, ModelKind};
+pub use build::{
+    from_history, from_jepsen, from_jepsen_with, BuildError, FailReading, LinearHistory, ModelKind,
+};
 pub(crate) use clients::ClientOps;
 
 use crate::verdict::Verdict;

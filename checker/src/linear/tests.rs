@@ -5,9 +5,17 @@ use super::*;
 use crate::history::{jepsen, History};
 
 fn edn(text: &str, model: Option<ModelKind>) -> Result<LinearResult, BuildError> {
+    edn_with(text, model, FailReading::NotApplied)
+}
+
+fn edn_with(
+    text: &str,
+    model: Option<ModelKind>,
+    fail: FailReading,
+) -> Result<LinearResult, BuildError> {
     let events = jepsen::parse_edn("t.edn", text).unwrap();
     Ok(check(
-        &from_jepsen("t.edn", &events, model)?,
+        &from_jepsen_with("t.edn", &events, model, fail)?,
         &Options::default(),
     ))
 }
@@ -92,7 +100,8 @@ fn indeterminate_writes_may_or_may_not_happen() {
 }
 
 #[test]
-fn cas_register_failures_observe_a_different_value() {
+fn a_jepsen_fail_did_not_happen_unless_asked_to_read_it_as_porcupine() {
+    let cas = FailReading::CasRefused;
     let ok = [
         ev(0, "invoke", "write", "1"),
         ev(0, "ok", "write", "1"),
@@ -104,25 +113,44 @@ fn cas_register_failures_observe_a_different_value() {
         ev(1, "ok", "read", "3"),
     ]
     .concat();
-    assert_eq!(
-        edn(&ok, Some(ModelKind::CasRegister)).unwrap().verdict,
-        Verdict::Valid
-    );
-    // A cas that failed while the value certainly was its `from`.
-    let bad = [
+    let model = Some(ModelKind::CasRegister);
+    assert_eq!(edn(&ok, model).unwrap().verdict, Verdict::Valid);
+    assert_eq!(edn_with(&ok, model, cas).unwrap().verdict, Verdict::Valid);
+    // A cas that failed while the value certainly was its `from`: in
+    // Jepsen's reading it failed for some other reason (a rollback, a
+    // timeout the client mapped to :fail) and did not happen...
+    let rolled_back = [
         ev(0, "invoke", "write", "1"),
         ev(0, "ok", "write", "1"),
         ev(0, "invoke", "cas", "[1 3]"),
         ev(0, "fail", "cas", "[1 3]"),
+        ev(1, "invoke", "read", "nil"),
+        ev(1, "ok", "read", "1"),
     ]
     .concat();
-    let r = edn(&bad, Some(ModelKind::CasRegister)).unwrap();
+    let r = edn(&rolled_back, model).unwrap();
+    assert_eq!(r.verdict, Verdict::Valid, "{:?}", r.failures);
+    assert_eq!(r.operations, 2, "the failed cas is left out");
+    // ...and in Porcupine's it saw another value, which nothing wrote.
+    let r = edn_with(&rolled_back, model, cas).unwrap();
     assert_eq!(r.verdict, Verdict::Invalid);
     assert!(
         r.failures[0].window[0].reason.contains("it failed"),
         "{:?}",
         r.failures[0]
     );
+    // A failed write left out: the read of its value has no writer.
+    let failed_write = [
+        ev(0, "invoke", "write", "1"),
+        ev(0, "fail", "write", "1"),
+        ev(1, "invoke", "read", "nil"),
+        ev(1, "ok", "read", "1"),
+    ]
+    .concat();
+    for reading in [FailReading::NotApplied, cas] {
+        let r = edn_with(&failed_write, None, reading).unwrap();
+        assert_eq!(r.verdict, Verdict::Invalid, "{reading:?}");
+    }
     // A timed-out cas may have swapped.
     let maybe = [
         ev(0, "invoke", "write", "1"),
@@ -141,6 +169,33 @@ fn cas_register_failures_observe_a_different_value() {
             .contains("not an operation of the register model"),
         "{e}"
     );
+}
+
+#[test]
+fn a_project_cas_fail_is_a_refusal_that_took_effect() {
+    let op = |kind: &str, p: u32, t: u64, id: &str, body: &str| {
+        format!(r#"{{"type":"{kind}","process":{p},"time":{t},"id":"{id}",{body}}}"#)
+    };
+    let put = r#""f":"put","key":"k","value":"1""#;
+    let cas = r#""f":"cas","key":"k","from":"1","to":"3""#;
+    let lines = [
+        op("invoke", 0, 1, "0.1", put),
+        op("ok", 0, 2, "0.1", put),
+        op("invoke", 0, 3, "0.2", cas),
+        op("fail", 0, 4, "0.2", cas),
+    ];
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    // The value was certainly "1", so the comparison cannot have failed.
+    let r = jsonl(&refs);
+    assert_eq!(r.verdict, Verdict::Invalid, "{:?}", r.failures);
+    let lines = [
+        op("invoke", 0, 1, "0.1", put),
+        op("ok", 0, 2, "0.1", put),
+        op("invoke", 0, 3, "0.2", &cas.replace("\"1\"", "\"2\"")),
+        op("fail", 0, 4, "0.2", &cas.replace("\"1\"", "\"2\"")),
+    ];
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    assert_eq!(jsonl(&refs).verdict, Verdict::Valid);
 }
 
 #[test]
