@@ -45,7 +45,10 @@ pub fn detect(name: &str, text: &str) -> Format {
         .unwrap_or("");
     if first.starts_with("{\"") || first.starts_with("{ \"") {
         Format::Jsonl
-    } else if first.starts_with("{:") || first.starts_with('[') || first.starts_with("{ :") {
+    } else if first.starts_with("{:")
+        || first.starts_with("{ :")
+        || first.starts_with(['[', '(', '#'])
+    {
         Format::Edn
     } else if text.contains("jepsen.util - ") {
         Format::JepsenLog
@@ -130,6 +133,8 @@ mod tests {
         assert_eq!(detect("x", "{\"type\":\"init\"}\n"), Format::Jsonl);
         assert_eq!(detect("x", "\n{:process 0, :type :invoke}"), Format::Edn);
         assert_eq!(detect("x", "[{:process 0}]"), Format::Edn);
+        assert_eq!(detect("x", "; a history\n({:process 0})"), Format::Edn);
+        assert_eq!(detect("x", "#_ {:a 1}\n{:process 0}"), Format::Edn);
         assert_eq!(
             detect("x", "INFO  jepsen.util - 3\t:invoke\t:read\tnil"),
             Format::JepsenLog
