@@ -4,7 +4,7 @@
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use gpaxos_checker::check::{check_file, CheckOptions, FileResult};
-use gpaxos_checker::generate::{write_kv, KvWorkload};
+use gpaxos_checker::generate::{write_kv_as, KvWorkload, OutFormat};
 use gpaxos_checker::history::Format;
 use gpaxos_checker::linear::{FailReading, ModelKind, Options};
 use gpaxos_checker::report::{self, Summary};
@@ -27,8 +27,8 @@ struct Cli {
 enum Command {
     /// Checks each history file and prints one verdict line per file.
     Check(CheckArgs),
-    /// Writes a synthetic linearizable key-value history (JSON Lines), for
-    /// benchmarks.
+    /// Writes a synthetic key-value history (JSON Lines or Jepsen EDN),
+    /// linearizable unless reads are planted stale, for benchmarks.
     Generate(GenerateArgs),
 }
 
@@ -45,6 +45,13 @@ struct GenerateArgs {
     indeterminate: f64,
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Reads planted stale (each makes the history not linearizable),
+    /// spread over the history.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    bad: usize,
+    /// The format written: the project's JSON Lines, or Jepsen EDN.
+    #[arg(long, value_enum, default_value = "jsonl")]
+    format: GenFormatArg,
     /// Where to write the history.
     #[arg(long)]
     out: PathBuf,
@@ -69,10 +76,11 @@ struct CheckArgs {
     #[arg(long)]
     out: Option<PathBuf>,
     /// Seconds each file's linearizability search may take before its
-    /// verdict is unknown.
-    #[arg(long, value_name = "SECONDS")]
-    time_limit: Option<f64>,
-    /// Memory the search may take per file (bytes, or with KiB, MiB, GiB).
+    /// verdict is unknown; 0 for no limit.
+    #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_TIME_LIMIT)]
+    time_limit: f64,
+    /// Memory the search may hold per file (bytes, or with KiB, MiB, GiB);
+    /// 0 for no limit. By default half of the machine's physical memory.
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     memory_limit: Option<usize>,
     /// Worker threads for the search; 0 is one per core.
@@ -96,6 +104,12 @@ enum ModelArg {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum GenFormatArg {
+    Jsonl,
+    Edn,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum FailArg {
     NotApplied,
     CasRefused,
@@ -107,6 +121,19 @@ enum FormatArg {
     Jsonl,
     Edn,
     JepsenLog,
+}
+
+/// Seconds a file's search may take unless `--time-limit` says otherwise.
+const DEFAULT_TIME_LIMIT: f64 = 300.0;
+
+/// Half of the machine's physical memory (`MemTotal` of `/proc/meminfo`),
+/// or 4 GiB where that cannot be read.
+fn default_memory_limit() -> usize {
+    let total_kib = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+        let line = m.lines().find(|l| l.starts_with("MemTotal:"))?;
+        line.split_whitespace().nth(1)?.parse::<usize>().ok()
+    });
+    total_kib.map_or(4 << 30, |kib| kib * 1024 / 2)
 }
 
 fn parse_size(s: &str) -> Result<usize, String> {
@@ -166,8 +193,12 @@ fn generate(args: GenerateArgs) -> Result<()> {
     let file = std::fs::File::create(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let mut out = std::io::BufWriter::new(file);
-    let records =
-        write_kv(&workload, &mut out).with_context(|| format!("writing {}", args.out.display()))?;
+    let format = match args.format {
+        GenFormatArg::Jsonl => OutFormat::Jsonl,
+        GenFormatArg::Edn => OutFormat::Edn,
+    };
+    let records = write_kv_as(&workload, format, args.bad, &mut out)
+        .with_context(|| format!("writing {}", args.out.display()))?;
     std::io::Write::flush(&mut out)?;
     println!("{records} records written to {}", args.out.display());
     Ok(())
@@ -225,8 +256,9 @@ fn check(args: CheckArgs) -> Result<gpaxos_checker::Verdict> {
             FormatArg::JepsenLog => Format::JepsenLog,
         }),
         linear: Options {
-            time_limit: args.time_limit.map(Duration::from_secs_f64),
-            memory_limit: args.memory_limit,
+            time_limit: (args.time_limit > 0.0).then(|| Duration::from_secs_f64(args.time_limit)),
+            memory_limit: Some(args.memory_limit.unwrap_or_else(default_memory_limit))
+                .filter(|&m| m > 0),
             threads: args.threads,
         },
         timeline: args.out.is_some(),

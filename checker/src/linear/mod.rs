@@ -9,6 +9,7 @@
 //! (`search`). A search that runs out of its time or memory budget answers
 //! `unknown`, never a guess.
 
+pub mod budget;
 pub mod build;
 mod clients;
 pub mod memo;
@@ -22,9 +23,10 @@ pub use build::{
 pub(crate) use clients::ClientOps;
 
 use crate::verdict::Verdict;
+use budget::{Budget, Stopped};
 use model::{BankModel, Model, ValueModel};
 use ops::{Object, Operation, Partition, Values};
-use search::{Budget, Deepest, Exhausted, Outcome};
+use search::{Deepest, Outcome};
 use serde::Serialize;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -109,7 +111,7 @@ fn view(partition: &Partition, values: &Values, op: &Operation) -> OpView {
 enum Checked {
     Ok,
     Failed(NonLinearizable),
-    Exhausted(Exhausted),
+    Exhausted(Stopped),
 }
 
 fn explain<M: Model>(
@@ -119,6 +121,24 @@ fn explain<M: Model>(
     ops: &[Operation],
     deepest: Deepest<M::State>,
 ) -> NonLinearizable {
+    if !deepest.explained {
+        return NonLinearizable {
+            object: partition.name.clone(),
+            operations: ops.len(),
+            linearized: deepest.depth,
+            prefix_tail: Vec::new(),
+            state: String::new(),
+            window: Vec::new(),
+            blocking_line: None,
+            message: format!(
+                "{}: no order of its {} operations is legal (at most {} linearize); the budget ran out \
+                 before the failure could be explained",
+                partition.name,
+                ops.len(),
+                deepest.depth
+            ),
+        };
+    }
     let prefix_tail: Vec<OpView> = deepest
         .linearized
         .iter()
@@ -273,8 +293,9 @@ pub fn check(history: &LinearHistory, options: &Options) -> LinearResult {
         match checked {
             Checked::Ok => {}
             Checked::Failed(f) => failures.push(f),
-            Checked::Exhausted(Exhausted::Time) => unknown.push(format!("{name}: out of time")),
-            Checked::Exhausted(Exhausted::Memory) => unknown.push(format!("{name}: out of memory")),
+            Checked::Exhausted(stopped) => {
+                unknown.push(format!("{name}: {}", stopped.describe(&budget)))
+            }
         }
     }
     let verdict = if !failures.is_empty() {

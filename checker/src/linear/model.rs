@@ -15,6 +15,11 @@ pub trait Model {
     fn hash(state: &Self::State) -> u64;
     /// Bytes one stored state costs, for the memory budget.
     fn bytes(state: &Self::State) -> usize;
+    /// Bytes of the model's own tables (values it made), for the memory
+    /// budget.
+    fn heap_bytes(&self) -> usize {
+        0
+    }
     fn show(&self, state: &Self::State) -> String;
     /// Why `action` cannot be placed in `state`, for people.
     fn why_not(&mut self, state: &Self::State, action: &Action) -> String;
@@ -35,6 +40,8 @@ pub struct ValueModel<'v> {
     extra: Vec<String>,
     extra_index: FxHashMap<String, Val>,
     appended: FxHashMap<(Val, Val), Val>,
+    /// Bytes of the values made, and of their table entries.
+    made_bytes: usize,
 }
 
 impl<'v> ValueModel<'v> {
@@ -44,6 +51,7 @@ impl<'v> ValueModel<'v> {
             extra: Vec::new(),
             extra_index: FxHashMap::default(),
             appended: FxHashMap::default(),
+            made_bytes: 0,
         }
     }
 
@@ -78,6 +86,9 @@ impl<'v> ValueModel<'v> {
                 Some(&v) => v,
                 None => {
                     let v = (self.values.len() + self.extra.len()) as Val;
+                    // The text twice (the list and the index), a String
+                    // header each, and an index entry.
+                    self.made_bytes += 2 * joined.capacity() + 2 * 24 + 8;
                     self.extra.push(joined.clone());
                     self.extra_index.insert(joined, v);
                     v
@@ -85,6 +96,8 @@ impl<'v> ValueModel<'v> {
             },
         };
         self.appended.insert((state, suffix), v);
+        // An entry of the table of appends, with its share of empty room.
+        self.made_bytes += 2 * 12;
         v
     }
 }
@@ -119,6 +132,10 @@ impl Model for ValueModel<'_> {
 
     fn bytes(_: &Val) -> usize {
         std::mem::size_of::<Val>()
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.made_bytes
     }
 
     fn show(&self, &state: &Val) -> String {

@@ -305,12 +305,107 @@ fn exhausted_budgets_are_unknown() {
     };
     let r = check(&h, &out_of_time);
     assert_eq!(r.verdict, Verdict::Unknown);
-    assert_eq!(r.unknown, vec!["register: out of time".to_string()]);
+    assert_eq!(r.unknown.len(), 1);
+    assert!(
+        r.unknown[0].starts_with("register: out of time after "),
+        "{:?}",
+        r.unknown
+    );
     let out_of_memory = Options {
         memory_limit: Some(0),
         ..Options::default()
     };
     let r = check(&h, &out_of_memory);
     assert_eq!(r.verdict, Verdict::Unknown);
-    assert_eq!(r.unknown, vec!["register: out of memory".to_string()]);
+    assert_eq!(r.unknown.len(), 1);
+    assert!(
+        r.unknown[0].starts_with("register: out of memory (budget 0 B"),
+        "{:?}",
+        r.unknown
+    );
+}
+
+/// Twelve concurrent appends, then a read of a value no order of them
+/// makes: every order gives a different value, so the search has 12!
+/// orders to refute and the memo grows with each.
+fn blow_up() -> LinearHistory {
+    let kv = |p: u32, kind: &str, f: &str, value: &str| {
+        format!("{{:process {p}, :type :{kind}, :f :{f}, :key \"k\", :value {value}}}\n")
+    };
+    let mut text = String::new();
+    for p in 0..12 {
+        text.push_str(&kv(p, "invoke", "append", &format!("\"{p} \"")));
+    }
+    for p in 0..12 {
+        text.push_str(&kv(p, "ok", "append", &format!("\"{p} \"")));
+    }
+    text.push_str(&kv(20, "invoke", "get", "nil"));
+    text.push_str(&kv(20, "ok", "get", "\"none of those\""));
+    let events = jepsen::parse_edn("t.edn", &text).unwrap();
+    from_jepsen("t.edn", &events, None).unwrap()
+}
+
+#[test]
+fn a_search_built_to_blow_up_stops_within_its_memory_budget() {
+    use std::sync::atomic::AtomicUsize;
+    let h = blow_up();
+    let limit = 16 << 20;
+    let options = Options {
+        memory_limit: Some(limit),
+        time_limit: Some(Duration::from_secs(60)),
+        threads: 1,
+    };
+    let started = Instant::now();
+    let r = check(&h, &options);
+    assert_eq!(r.verdict, Verdict::Unknown);
+    assert!(
+        r.unknown[0].starts_with("k: out of memory (budget 16.0 MiB for the whole history) after "),
+        "{:?}",
+        r.unknown
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+    // What the search held when it stopped, and what it holds without the
+    // memory budget after a second.
+    let held = |memory: Option<usize>, deadline: Option<Instant>| {
+        let used = AtomicUsize::new(0);
+        let budget = budget::Budget {
+            deadline,
+            memory,
+            used: &used,
+        };
+        let p = &h.partitions[0];
+        match search::search(&mut model::ValueModel::new(&h.values), &p.ops, &budget) {
+            search::Outcome::Exhausted(stopped) => stopped,
+            _ => panic!("the search cannot end"),
+        }
+    };
+    let stopped = held(Some(limit), None);
+    assert_eq!(stopped.budget, budget::Exhausted::Memory);
+    assert!(stopped.bytes <= limit, "{stopped:?}");
+    assert!(stopped.bytes > limit / 2, "{stopped:?}");
+    let unbounded = held(None, Some(Instant::now() + Duration::from_secs(1)));
+    assert_eq!(unbounded.budget, budget::Exhausted::Time);
+    assert!(unbounded.bytes > limit, "{unbounded:?}");
+}
+
+#[test]
+fn a_time_budget_stops_the_search_within_a_second() {
+    let h = blow_up();
+    for limit in [Duration::ZERO, Duration::from_millis(300)] {
+        let started = Instant::now();
+        let r = check(
+            &h,
+            &Options {
+                time_limit: Some(limit),
+                ..Options::default()
+            },
+        );
+        assert_eq!(r.verdict, Verdict::Unknown);
+        assert!(
+            r.unknown[0].starts_with("k: out of time after "),
+            "{:?}",
+            r.unknown
+        );
+        assert!(started.elapsed() < limit + Duration::from_secs(1));
+    }
 }
