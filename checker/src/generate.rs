@@ -14,6 +14,12 @@
 //! nothing can write the old value again: every planted read makes the
 //! history not linearizable.
 //!
+//! With `hang` set, that many processes hang, as in Porcupine's 50-client
+//! kv logs: at a random point one write of theirs never takes effect
+//! while the run lasts, and completes `ok` at the very end (it takes effect
+//! last). Such an operation is concurrent with everything after its call,
+//! which is what makes those histories hard to refute.
+//!
 //! The history is written as JSON Lines or as Jepsen EDN, one map a line.
 
 use crate::fxhash::FxHashMap;
@@ -29,6 +35,17 @@ pub enum OutFormat {
     Edn,
 }
 
+/// The operations a workload draws.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Style {
+    /// Half gets, 30% puts, 10% appends, 10% cas.
+    #[default]
+    Mixed,
+    /// As Porcupine's kv logs: half gets, 45% appends of `"x P S y"`, 5%
+    /// puts, so values grow long and are rarely reset.
+    Appends,
+}
+
 /// What to generate.
 #[derive(Clone, Debug)]
 pub struct KvWorkload {
@@ -38,6 +55,9 @@ pub struct KvWorkload {
     /// Fraction of operations that end `info`.
     pub indeterminate: f64,
     pub seed: u64,
+    /// Processes that hang on a write until the end.
+    pub hang: usize,
+    pub style: Style,
 }
 
 /// A small, seedable generator (xorshift64*), so a seed always gives the
@@ -67,6 +87,8 @@ struct Pending {
     invoked_at: u64,
     applied: Option<(EventKind, Option<OpResult>)>,
     indeterminate: bool,
+    /// Hung until the end of the run.
+    hung: bool,
 }
 
 /// An operation that wrote a key, as far as planting a stale read needs.
@@ -125,9 +147,10 @@ pub fn write_kv_as(
     out: &mut impl Write,
 ) -> std::io::Result<usize> {
     let mut g = Generator::new(workload, format, bad);
-    while g.invoked < workload.ops || g.busy > 0 {
+    while g.invoked < workload.ops || g.busy > g.hung {
         g.step(out)?;
     }
+    g.release(out)?;
     Ok(g.records)
 }
 
@@ -153,6 +176,9 @@ struct Generator<'w> {
     time: u64,
     bad: usize,
     planted: usize,
+    /// Per process, the operation count at which it hangs, if it does.
+    hang_at: Vec<Option<usize>>,
+    hung: usize,
 }
 
 impl<'w> Generator<'w> {
@@ -173,7 +199,38 @@ impl<'w> Generator<'w> {
             time: 0,
             bad,
             planted: 0,
+            hang_at: Vec::new(),
+            hung: 0,
         }
+        .with_hangs()
+    }
+
+    /// Picks the processes that hang, and when.
+    fn with_hangs(mut self) -> Self {
+        let n = self.workload.processes;
+        self.hang_at = vec![None; n];
+        for _ in 0..self.workload.hang.min(n.saturating_sub(1)) {
+            let mut s = self.rng.below(n);
+            while self.hang_at[s].is_some() {
+                s = (s + 1) % n;
+            }
+            let ops = self.workload.ops.max(1);
+            self.hang_at[s] = Some(ops / 4 + self.rng.below(ops - ops / 4));
+        }
+        self
+    }
+
+    /// Completes the hung operations at the end: they take effect last.
+    fn release(&mut self, out: &mut impl Write) -> std::io::Result<()> {
+        for s in 0..self.slots.len() {
+            let Some(mut p) = self.slots[s].take() else {
+                continue;
+            };
+            self.time += 1;
+            p.applied = Some(self.apply(&p));
+            self.complete(s, p, out)?;
+        }
+        Ok(())
     }
 
     /// One process moves: invokes, takes effect, or completes.
@@ -183,6 +240,7 @@ impl<'w> Generator<'w> {
         match self.slots[s].take() {
             None if self.invoked < self.workload.ops => self.invoke(s, out)?,
             None => {}
+            Some(p) if p.hung => self.slots[s] = Some(p),
             Some(mut p) if p.applied.is_none() && !(p.indeterminate && self.rng.chance(0.5)) => {
                 p.applied = Some(self.apply(&p));
                 self.slots[s] = Some(p);
@@ -199,7 +257,29 @@ impl<'w> Generator<'w> {
         let key = self.rng.below(self.workload.keys);
         let name = format!("k{key}");
         let value = format!("{process}.{}", self.seq[s]);
-        let op = match self.rng.below(10) {
+        let op = match self.workload.style {
+            Style::Mixed => self.mixed(name, value, key, s),
+            Style::Appends => {
+                let value = format!("x {process} {} y", self.seq[s]);
+                match self.rng.below(20) {
+                    0..=9 => Op::Get { key: name },
+                    10 => Op::Put { key: name, value },
+                    _ => Op::Append { key: name, value },
+                }
+            }
+        };
+        let command = Command {
+            id: CmdId(format!("{process}.{}", self.seq[s])),
+            op,
+        };
+        self.emit(out, EventKind::Invoke, process, &command, None)?;
+        self.busy += 1;
+        self.pend(s, command, key);
+        Ok(())
+    }
+
+    fn mixed(&mut self, name: String, value: String, key: usize, s: usize) -> Op {
+        match self.rng.below(10) {
             0..=4 => Op::Get { key: name },
             5..=7 => Op::Put { key: name, value },
             8 => Op::Append {
@@ -215,22 +295,26 @@ impl<'w> Generator<'w> {
                 key: name,
                 to: value,
             },
-        };
-        let command = Command {
-            id: CmdId(format!("{process}.{}", self.seq[s])),
-            op,
-        };
-        self.emit(out, EventKind::Invoke, process, &command, None)?;
-        self.busy += 1;
+        }
+    }
+
+    /// The invoked operation, pending until it takes effect.
+    fn pend(&mut self, s: usize, command: Command, key: usize) {
         let indeterminate = self.rng.chance(self.workload.indeterminate);
+        let writes = !matches!(command.op, Op::Get { .. });
+        let hung = writes && !indeterminate && self.hang_at[s].is_some_and(|at| self.invoked >= at);
+        if hung {
+            self.hang_at[s] = None;
+            self.hung += 1;
+        }
         self.slots[s] = Some(Pending {
             command,
             key,
             invoked_at: self.time,
             applied: None,
             indeterminate,
+            hung,
         });
-        Ok(())
     }
 
     /// The linearization point: what the operation did and saw.
@@ -385,6 +469,8 @@ mod tests {
             processes: 10,
             indeterminate: 0.02,
             seed: 3,
+            hang: 0,
+            style: Style::Mixed,
         }
     }
 
@@ -425,5 +511,38 @@ mod tests {
             }
         }
         std::fs::remove_dir(&dir).unwrap();
+    }
+
+    /// Porcupine's hard case: 50 processes on 10 keys, values that only
+    /// grow, and 40 processes hung on a write until the end, concurrent with
+    /// everything after them. Without early detection of a read that can
+    /// never be placed this takes seconds and gigabytes; with it, valid and
+    /// invalid are both decided at once.
+    #[test]
+    fn hung_fifty_process_histories_are_decided_fast_valid_or_not() {
+        for bad in [0, 1, 5] {
+            let workload = KvWorkload {
+                ops: 2500,
+                keys: 10,
+                processes: 50,
+                indeterminate: 0.0,
+                seed: 1,
+                hang: 40,
+                style: Style::Appends,
+            };
+            let mut out = Vec::new();
+            write_kv_as(&workload, OutFormat::Jsonl, bad, &mut out).unwrap();
+            let h = History::from_jsonl_str(std::str::from_utf8(&out).unwrap()).unwrap();
+            let mut options = CheckOptions::default();
+            options.linear.time_limit = Some(std::time::Duration::from_secs(2));
+            options.linear.memory_limit = Some(256 << 20);
+            let r = check_history("c50", &h, &options);
+            let want = if bad == 0 {
+                Verdict::Valid
+            } else {
+                Verdict::Invalid
+            };
+            assert_eq!(r.verdict, want, "bad {bad}: {:#?}", r.findings());
+        }
     }
 }

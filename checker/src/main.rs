@@ -4,7 +4,7 @@
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use gpaxos_checker::check::{check_file, CheckOptions, FileResult};
-use gpaxos_checker::generate::{write_kv_as, KvWorkload, OutFormat};
+use gpaxos_checker::generate::{write_kv_as, KvWorkload, OutFormat, Style};
 use gpaxos_checker::history::Format;
 use gpaxos_checker::linear::{FailReading, ModelKind, Options};
 use gpaxos_checker::report::{self, Summary};
@@ -45,6 +45,14 @@ struct GenerateArgs {
     indeterminate: f64,
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Processes that hang on a write until the end of the run (as in
+    /// Porcupine's 50-client kv logs).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    hang: usize,
+    /// The operations drawn: `mixed` (gets, puts, appends, cas) or
+    /// `appends` (as Porcupine's kv logs: gets and appends, few puts).
+    #[arg(long, value_enum, default_value = "mixed")]
+    style: StyleArg,
     /// Reads planted stale (each makes the history not linearizable),
     /// spread over the history.
     #[arg(long, value_name = "N", default_value_t = 0)]
@@ -101,6 +109,12 @@ enum ModelArg {
     CasRegister,
     Kv,
     Bank,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum StyleArg {
+    Mixed,
+    Appends,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -189,6 +203,11 @@ fn generate(args: GenerateArgs) -> Result<()> {
         processes: args.processes,
         indeterminate: args.indeterminate,
         seed: args.seed,
+        hang: args.hang,
+        style: match args.style {
+            StyleArg::Mixed => Style::Mixed,
+            StyleArg::Appends => Style::Appends,
+        },
     };
     let file = std::fs::File::create(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;

@@ -20,6 +20,29 @@ pub trait Model {
     fn heap_bytes(&self) -> usize {
         0
     }
+    /// Whether `action` may set the state to anything at all (a write);
+    /// `true` unless the model knows better.
+    fn resets(_action: &Action) -> bool {
+        true
+    }
+    /// Whether `may_reach` can say no about `action`; `false` unless the
+    /// model knows better.
+    fn observes(_action: &Action) -> bool {
+        false
+    }
+    /// Whether `action` may still succeed after some of the operations
+    /// that may go before it take `state` on, where `resetters` are those
+    /// of them that `resets`; `true` unless the model knows better. The
+    /// search abandons a configuration at once when the operation it must
+    /// place next can never be placed (Lowe's early detection).
+    fn may_reach(
+        &mut self,
+        _state: &Self::State,
+        _action: &Action,
+        _resetters: &[&Action],
+    ) -> bool {
+        true
+    }
     fn show(&self, state: &Self::State) -> String;
     /// Why `action` cannot be placed in `state`, for people.
     fn why_not(&mut self, state: &Self::State, action: &Action) -> String;
@@ -136,6 +159,46 @@ impl Model for ValueModel<'_> {
 
     fn heap_bytes(&self) -> usize {
         self.made_bytes
+    }
+
+    fn resets(action: &Action) -> bool {
+        matches!(action, Action::Write(_) | Action::Cas { .. })
+    }
+
+    fn observes(action: &Action) -> bool {
+        matches!(
+            action,
+            Action::Read(_)
+                | Action::Cas {
+                    swapped: Some(true),
+                    ..
+                }
+        )
+    }
+
+    /// Between writes, the value only grows by appends: what a read (or a
+    /// cas that swapped) needs must start with the value now, or with a
+    /// value some write that may go first writes.
+    fn may_reach(&mut self, &state: &Val, action: &Action, resetters: &[&Action]) -> bool {
+        let target = match *action {
+            Action::Read(v) => v,
+            Action::Cas {
+                from,
+                swapped: Some(true),
+                ..
+            } => from,
+            _ => return true,
+        };
+        if state == target {
+            return true;
+        }
+        let wanted = self.text(target);
+        let grows_from = |v: Val| wanted.starts_with(self.text(v));
+        grows_from(state)
+            || resetters.iter().any(|a| match **a {
+                Action::Write(v) | Action::Cas { to: v, .. } => grows_from(v),
+                _ => true,
+            })
     }
 
     fn show(&self, &state: &Val) -> String {

@@ -15,7 +15,7 @@ use super::budget::{grow, Meter};
 pub use super::budget::{Budget, Exhausted, Stopped};
 use super::memo::{Memo, OpSet};
 use super::model::{mix, Model};
-use super::ops::Operation;
+use super::ops::{Action, Operation};
 use std::time::Instant;
 
 const NONE: u32 = u32::MAX;
@@ -220,6 +220,8 @@ struct Search<'m, 'b, M: Model> {
     deepest_step: u64,
     /// Bytes of the model's own tables charged so far.
     model_bytes: usize,
+    /// The configuration entered last cannot lead anywhere (`doomed`).
+    doomed: bool,
 }
 
 impl<'m, 'b, M: Model> Search<'m, 'b, M> {
@@ -264,6 +266,7 @@ impl<'m, 'b, M: Model> Search<'m, 'b, M> {
             deepest: 0,
             deepest_step: 0,
             model_bytes: 0,
+            doomed: false,
         };
         search.model_bytes = search.model.heap_bytes();
         search
@@ -354,7 +357,31 @@ impl<'m, 'b, M: Model> Search<'m, 'b, M> {
         }
         self.entry = self.events.next[HEAD as usize];
         self.phase = Phase::Determinate;
+        // Memoised, so never entered again: the next step leaves it.
+        self.doomed = self.doomed();
         Ok(true)
+    }
+
+    /// Whether the configuration just entered cannot lead anywhere: the
+    /// first operation with a return that constrains the state (a read)
+    /// must be placed before that return, and the model says that what may
+    /// go before it (the calls before that return) cannot make it succeed.
+    fn doomed(&mut self) -> bool {
+        let mut resetters: Vec<&Action> = Vec::new();
+        let mut e = self.events.next[HEAD as usize];
+        while e != NONE {
+            let op = self.events.op[e as usize] as usize;
+            let action = &self.ops[op].action;
+            if !self.events.is_call[e as usize] {
+                if M::observes(action) {
+                    return !self.model.may_reach(&self.state, action, &resetters);
+                }
+            } else if M::resets(action) {
+                resetters.push(action);
+            }
+            e = self.events.next[e as usize];
+        }
+        false
     }
 
     /// Undoes the last choice; `false` when there is none left.
@@ -399,6 +426,11 @@ impl<'m, 'b, M: Model> Search<'m, 'b, M> {
                 && self.budget.deadline.is_some_and(|d| Instant::now() >= d)
             {
                 return self.stopped(Exhausted::Time);
+            }
+            if std::mem::take(&mut self.doomed) {
+                // Go on with the next candidate where this one was tried.
+                self.backtrack();
+                continue;
             }
             let entry = self.entry;
             if entry != NONE && self.events.is_call[entry as usize] {

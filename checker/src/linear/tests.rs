@@ -325,22 +325,25 @@ fn exhausted_budgets_are_unknown() {
     );
 }
 
-/// Twelve concurrent appends, then a read of a value no order of them
-/// makes: every order gives a different value, so the search has 12!
-/// orders to refute and the memo grows with each.
+/// Twelve concurrent writes of "x", "xx", ... and twelve concurrent
+/// appends of "x", then a read of a value none of them makes, but which
+/// every value they make starts with: no early detection applies, and the
+/// search must refute every subset of the 24 operations (2^24
+/// configurations, the memo growing with each).
 fn blow_up() -> LinearHistory {
     let kv = |p: u32, kind: &str, f: &str, value: &str| {
         format!("{{:process {p}, :type :{kind}, :f :{f}, :key \"k\", :value {value}}}\n")
     };
     let mut text = String::new();
-    for p in 0..12 {
-        text.push_str(&kv(p, "invoke", "append", &format!("\"{p} \"")));
+    for kind in ["invoke", "ok"] {
+        for p in 0..12 {
+            let xs = "x".repeat(p as usize + 1);
+            text.push_str(&kv(p, kind, "put", &format!("\"{xs}\"")));
+            text.push_str(&kv(p + 100, kind, "append", "\"x\""));
+        }
     }
-    for p in 0..12 {
-        text.push_str(&kv(p, "ok", "append", &format!("\"{p} \"")));
-    }
-    text.push_str(&kv(20, "invoke", "get", "nil"));
-    text.push_str(&kv(20, "ok", "get", "\"none of those\""));
+    text.push_str(&kv(200, "invoke", "get", "nil"));
+    text.push_str(&kv(200, "ok", "get", &format!("\"{}y\"", "x".repeat(40))));
     let events = jepsen::parse_edn("t.edn", &text).unwrap();
     from_jepsen("t.edn", &events, None).unwrap()
 }
