@@ -257,6 +257,27 @@ fn print_result(r: &FileResult) {
     }
 }
 
+/// Per file, side by side: its verdict and its fastest, median and
+/// slowest round.
+fn print_bench(results: &[FileResult], times: &mut [Vec<Duration>]) {
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "bench: {:<8} {:>10} {:>10} {:>10}  file",
+        "verdict", "min ms", "median ms", "max ms"
+    );
+    for (r, t) in results.iter().zip(times.iter_mut()) {
+        t.sort();
+        println!(
+            "bench: {:<8} {:>10.2} {:>10.2} {:>10.2}  {}",
+            r.verdict.to_string(),
+            ms(t[0]),
+            ms(t[t.len() / 2]),
+            ms(t[t.len() - 1]),
+            r.file
+        );
+    }
+}
+
 fn check(args: CheckArgs) -> Result<gpaxos_checker::Verdict> {
     if args.bench == Some(0) {
         bail!("--bench needs at least one round");
@@ -289,10 +310,16 @@ fn check(args: CheckArgs) -> Result<gpaxos_checker::Verdict> {
     };
     let rounds = args.bench.unwrap_or(1);
     let mut round_times = Vec::with_capacity(rounds);
+    let mut file_times: Vec<Vec<Duration>> = vec![Vec::with_capacity(rounds); args.files.len()];
     let mut results = Vec::new();
     for _ in 0..rounds {
         let started = Instant::now();
-        results = args.files.iter().map(|f| check_file(f, &options)).collect();
+        results = Vec::with_capacity(args.files.len());
+        for (f, times) in args.files.iter().zip(&mut file_times) {
+            let file_started = Instant::now();
+            results.push(check_file(f, &options));
+            times.push(file_started.elapsed());
+        }
         round_times.push(started.elapsed());
     }
     if !args.quiet {
@@ -310,6 +337,7 @@ fn check(args: CheckArgs) -> Result<gpaxos_checker::Verdict> {
         summary.verdict()
     );
     if args.bench.is_some() {
+        print_bench(&results, &mut file_times);
         round_times.sort();
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         println!(
