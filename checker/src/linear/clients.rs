@@ -7,7 +7,7 @@
 //! read, and each command is one fixed-size slot: a million operations take
 //! tens of megabytes, and reading the history never needs its records kept.
 
-use super::build::{BuildError, Builder, LinearHistory, ModelKind, Outcome};
+use super::build::{BuildError, Builder, FailReading, LinearHistory, ModelKind, Outcome};
 use super::ops::{Action, Operation, Val, ABSENT};
 use crate::history::scan::{ScannedEvent, ScannedOp};
 use crate::history::{ClientEvent, EventKind, Op, OpResult};
@@ -72,9 +72,33 @@ pub struct ClientOps {
     slots: Vec<Slot>,
     others: Vec<ClientEvent>,
     balances: Vec<BTreeMap<String, i64>>,
+    /// How `fail` is read: `None` in the project's meaning (a failed cas
+    /// or transfer is a refusal that took effect), or as a Jepsen history
+    /// reads it.
+    jepsen_fail: Option<FailReading>,
 }
 
 impl ClientOps {
+    /// Operations of a Jepsen history: `fail` read as `fail` says, and
+    /// `""` the same value as absent.
+    pub fn jepsen(fail: FailReading) -> Self {
+        let mut ops = ClientOps {
+            jepsen_fail: Some(fail),
+            ..ClientOps::default()
+        };
+        ops.values.empty_is_absent = true;
+        ops
+    }
+
+    /// Whether a failed operation is left out.
+    fn fail_left_out(&self, op: u8) -> bool {
+        match self.jepsen_fail {
+            None => matches!(op, PUT | APPEND),
+            Some(FailReading::NotApplied) => true,
+            Some(FailReading::CasRefused) => op != CAS,
+        }
+    }
+
     /// Makes room for `commands` commands, and for values for half of them
     /// (reads mostly read what was written): a value table larger than
     /// needed costs a miss of the TLB on every lookup.
@@ -219,6 +243,7 @@ impl ClientOps {
         model: Option<ModelKind>,
         initial: &BTreeMap<String, i64>,
     ) -> Result<LinearHistory, BuildError> {
+        let left_out: [bool; 6] = std::array::from_fn(|op| self.fail_left_out(op as u8));
         let ClientOps {
             keys,
             last_written: _,
@@ -226,6 +251,7 @@ impl ClientOps {
             slots,
             others,
             balances,
+            jepsen_fail: _,
         } = self;
         let keys = keys.into_strings();
         let mut b = Builder::new(file, model);
@@ -243,6 +269,7 @@ impl ClientOps {
             }
             let outcome = match s.done {
                 Some(EventKind::Ok) => Outcome::Ok,
+                Some(EventKind::Fail) if left_out[s.op as usize] => continue,
                 Some(EventKind::Fail) => Outcome::Fail,
                 _ => Outcome::Unknown,
             };
@@ -262,7 +289,6 @@ impl ClientOps {
             let action = match s.op {
                 GET if outcome == Outcome::Ok && s.result == READ => Action::Read(s.read),
                 GET => continue,
-                PUT | APPEND if outcome == Outcome::Fail => continue,
                 PUT => Action::Write(s.a),
                 APPEND => Action::Append(s.a),
                 CAS => Action::Cas {
@@ -302,7 +328,10 @@ impl ClientOps {
             };
             b.check_model_with(&action, s.line, || {
                 let name = ["get", "put", "append", "cas"][s.op as usize - 1];
-                format!("{name} ({})", ids.text(id as u32))
+                match ids.get(id as u32) {
+                    Some(id) => format!("{name} ({id})"),
+                    None => format!(":{name}"),
+                }
             })?;
             parts[s.key as usize].push(op(action));
         }

@@ -12,6 +12,7 @@
 pub mod budget;
 pub mod build;
 mod clients;
+pub mod jepsen;
 pub mod memo;
 pub mod model;
 pub mod ops;
