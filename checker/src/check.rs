@@ -7,7 +7,8 @@ use crate::execution::{self, ExecutionResult};
 use crate::fxhash::FxHashSet;
 use crate::history::format::{self, Format, Loaded};
 use crate::history::stream::{self, Ended, Line, Records};
-use crate::history::{History, Record};
+use crate::history::{jepsen_file, History, HistoryError, Record};
+use crate::linear::jepsen::JepsenOps;
 use crate::linear::{
     self, BuildError, ClientOps, FailReading, LinearHistory, LinearResult, ModelKind, Options,
 };
@@ -255,6 +256,60 @@ fn check_streamed(
     None
 }
 
+/// Why a Jepsen history could not be checked.
+enum Unreadable {
+    Read(HistoryError),
+    Build(BuildError),
+}
+
+impl From<HistoryError> for Unreadable {
+    fn from(e: HistoryError) -> Self {
+        Unreadable::Read(e)
+    }
+}
+
+impl From<BuildError> for Unreadable {
+    fn from(e: BuildError) -> Self {
+        Unreadable::Build(e)
+    }
+}
+
+/// Checks a Jepsen EDN file as it is read, keeping only its client
+/// operations in compact form.
+fn check_edn_streamed(
+    file: &str,
+    path: &Path,
+    options: &CheckOptions,
+    started: Instant,
+) -> FileResult {
+    let mut ops = JepsenOps::new(options.jepsen_fail);
+    let read = jepsen_file::read_edn(path, |e| -> Result<(), Unreadable> {
+        ops.event(file, &e)?;
+        Ok(())
+    });
+    let built = read.and_then(|()| Ok(ops.finish(file, options.model)?));
+    match built {
+        Ok(h) => jepsen_result(file, Format::Edn, linear::check(&h, &options.linear)),
+        Err(Unreadable::Read(e)) => FileResult::failed(file, Format::Edn, e.to_string(), started),
+        Err(Unreadable::Build(e)) => FileResult::failed(file, Format::Edn, e.to_string(), started),
+    }
+}
+
+/// The result of the linearizability check of a Jepsen history.
+fn jepsen_result(file: &str, format: Format, l: LinearResult) -> FileResult {
+    FileResult {
+        file: file.to_owned(),
+        format: format.name().to_owned(),
+        verdict: l.verdict,
+        error: None,
+        consensus: None,
+        execution: None,
+        linearizability: Some(l),
+        elapsed_us: 0,
+        timeline: None,
+    }
+}
+
 /// Reads and checks one file. A file that cannot be read or parsed gets the
 /// verdict `unknown` and the error.
 pub fn check_file(path: &Path, options: &CheckOptions) -> FileResult {
@@ -267,6 +322,11 @@ pub fn check_file(path: &Path, options: &CheckOptions) -> FileResult {
             result.elapsed_us = started.elapsed().as_micros() as u64;
             return result;
         }
+    }
+    if !options.timeline && format::is_edn(path, asked) {
+        let mut result = check_edn_streamed(&file, path, options, started);
+        result.elapsed_us = started.elapsed().as_micros() as u64;
+        return result;
     }
     let (format, loaded) = match format::load(path, asked) {
         Ok(x) => x,

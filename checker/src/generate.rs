@@ -500,6 +500,18 @@ mod tests {
                 drop(out);
                 let r = check_file(&path, &CheckOptions::default());
                 let l = r.linearizability.as_ref().unwrap();
+                // Read whole (for a report) as well as streamed: one result.
+                let whole = CheckOptions {
+                    timeline: true,
+                    ..CheckOptions::default()
+                };
+                let w = check_file(&path, &whole);
+                let wl = w.linearizability.as_ref().unwrap();
+                assert_eq!(
+                    (w.verdict, wl.operations, wl.objects),
+                    (r.verdict, l.operations, l.objects)
+                );
+                assert_eq!(wl.failures, l.failures, "{name}");
                 let want = if bad == 0 {
                     Verdict::Valid
                 } else {

@@ -128,6 +128,18 @@ pub struct Reader<'a> {
     depth: usize,
 }
 
+/// The bytes that end a token.
+const DELIMITER: [bool; 256] = {
+    let mut table = [false; 256];
+    let ends = b" \t\r\n,()[]{}\";";
+    let mut i = 0;
+    while i < ends.len() {
+        table[ends[i] as usize] = true;
+        i += 1;
+    }
+    table
+};
+
 /// Deeper nesting is refused rather than allowed to exhaust the stack; no
 /// history nests more than a few levels.
 const MAX_DEPTH: usize = 200;
@@ -229,7 +241,8 @@ impl<'a> Reader<'a> {
     pub fn skip_blank(&mut self) -> Result<(), EdnError> {
         while let Some(c) = self.peek() {
             match c {
-                b' ' | b'\t' | b'\r' | b'\n' | b',' => {
+                b' ' | b'\t' | b'\r' | b',' => self.pos += 1,
+                b'\n' => {
                     self.bump();
                 }
                 b';' => {
@@ -423,28 +436,14 @@ impl<'a> Reader<'a> {
     /// The token at the position: up to the next delimiter.
     pub fn token(&mut self) -> Result<&'a str, EdnError> {
         let start = self.pos;
+        let text = self.text;
         // A token never holds a newline, so the line count stands.
-        while let Some(&c) = self.text.get(self.pos) {
-            if matches!(
-                c,
-                b' ' | b'\t'
-                    | b'\r'
-                    | b'\n'
-                    | b','
-                    | b'('
-                    | b')'
-                    | b'['
-                    | b']'
-                    | b'{'
-                    | b'}'
-                    | b'"'
-                    | b';'
-            ) {
+        while let Some(&c) = text.get(self.pos) {
+            if DELIMITER[c as usize] {
                 break;
             }
             self.pos += 1;
         }
-        let text = self.text;
         match std::str::from_utf8(&text[start..self.pos]) {
             Ok(t) => Ok(t),
             Err(e) => {

@@ -148,6 +148,7 @@ impl Fields {
 fn read_event(r: &mut Reader<'_>) -> Result<JepsenEvent, EdnError> {
     r.skip_blank()?;
     let start = r.mark();
+    let line = r.line();
     if r.peek() == Some(b'#') && r.peek_at(1) != Some(b'{') {
         r.bump();
         r.token()?;
@@ -183,7 +184,6 @@ fn read_event(r: &mut Reader<'_>) -> Result<JepsenEvent, EdnError> {
             }
         }
     }
-    let line = r.place(start).0;
     fields.event(line).or_else(|m| r.error_at(start, m))
 }
 
@@ -205,6 +205,10 @@ impl EdnEvents {
         loop {
             match *self {
                 EdnEvents::Start => {
+                    r.skip_blank()?;
+                    if r.at_end() {
+                        return Ok(None);
+                    }
                     *self = match r.open_seq()? {
                         Some(close) => EdnEvents::Within(close),
                         None => EdnEvents::Loose,
