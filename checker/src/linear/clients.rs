@@ -299,30 +299,7 @@ impl ClientOps {
                 _ => {
                     let event = &others[s.a as usize];
                     let result = (s.result == BALANCES).then(|| &balances[s.read as usize]);
-                    let what = format!("{} ({})", event.command.op.name(), event.command.id);
-                    match &event.command.op {
-                        Op::Transfer { from, to, amount } => {
-                            let action = Action::Transfer {
-                                from: b.account(from),
-                                to: b.account(to),
-                                amount: *amount,
-                                moved: took,
-                            };
-                            b.push_bank(op(action), vec![from.clone(), to.clone()], &what)?;
-                        }
-                        Op::Balances { .. } => {
-                            if let (Outcome::Ok, Some(read)) = (outcome, result) {
-                                let read: Vec<(u32, i64)> =
-                                    read.iter().map(|(a, x)| (b.account(a), *x)).collect();
-                                let accounts: Vec<String> =
-                                    result.into_iter().flat_map(|r| r.keys().cloned()).collect();
-                                if !accounts.is_empty() {
-                                    b.push_bank(op(Action::Balances(read)), accounts, &what)?;
-                                }
-                            }
-                        }
-                        _ => {}
-                    }
+                    push_other(&mut b, event, result, outcome, &op)?;
                     continue;
                 }
             };
@@ -343,5 +320,43 @@ impl ClientOps {
             .map(|(k, ops)| (keys.text(k as u32).to_owned(), ops))
             .collect();
         Ok(b.finish(initial))
+    }
+}
+
+/// A transfer or a read of balances, into the bank operations.
+fn push_other(
+    b: &mut Builder<'_>,
+    event: &ClientEvent,
+    result: Option<&BTreeMap<String, i64>>,
+    outcome: Outcome,
+    op: &dyn Fn(Action) -> Operation,
+) -> Result<(), BuildError> {
+    let what = format!("{} ({})", event.command.op.name(), event.command.id);
+    match &event.command.op {
+        Op::Transfer { from, to, amount } => {
+            let action = Action::Transfer {
+                from: b.account(from),
+                to: b.account(to),
+                amount: *amount,
+                moved: match outcome {
+                    Outcome::Ok => Some(true),
+                    Outcome::Fail => Some(false),
+                    Outcome::Unknown => None,
+                },
+            };
+            b.push_bank(op(action), vec![from.clone(), to.clone()], &what)
+        }
+        Op::Balances { .. } => {
+            let (Outcome::Ok, Some(read)) = (outcome, result) else {
+                return Ok(());
+            };
+            let accounts: Vec<String> = read.keys().cloned().collect();
+            if accounts.is_empty() {
+                return Ok(());
+            }
+            let read: Vec<(u32, i64)> = read.iter().map(|(a, x)| (b.account(a), *x)).collect();
+            b.push_bank(op(Action::Balances(read)), accounts, &what)
+        }
+        _ => Ok(()),
     }
 }

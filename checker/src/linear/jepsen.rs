@@ -71,6 +71,19 @@ impl JepsenOps {
         }
     }
 
+    /// The command `process`'s event of `kind` belongs to; `None` for a
+    /// completion with no invocation pending.
+    fn command(&mut self, process: i64, kind: EventKind) -> Option<u32> {
+        if kind == EventKind::Invoke {
+            let command = self.commands;
+            self.commands += 1;
+            self.pending.insert(process, command);
+            Some(command)
+        } else {
+            self.pending.remove(&process)
+        }
+    }
+
     /// Takes in the next event of the history (of `file`).
     pub fn event(&mut self, file: &str, e: &JepsenEvent) -> Result<(), BuildError> {
         let time = self.events;
@@ -78,16 +91,8 @@ impl JepsenOps {
         let Process::Client(process) = e.process else {
             return Ok(());
         };
-        let command = if e.kind == EventKind::Invoke {
-            let command = self.commands;
-            self.commands += 1;
-            self.pending.insert(process, command);
-            command
-        } else {
-            match self.pending.remove(&process) {
-                Some(command) => command,
-                None => return Ok(()),
-            }
+        let Some(command) = self.command(process, e.kind) else {
+            return Ok(());
         };
         // A timed-out completion says nothing: as if there were none.
         let kind = if e.kind != EventKind::Invoke && e.timed_out() {
@@ -100,78 +105,19 @@ impl JepsenOps {
             Some(Edn::Str(s)) => Text::Borrowed(s),
             Some(other) => Text::Owned(other.to_string()),
         };
-        let key = key.get().unwrap_or("register");
         let value = Text::of(&e.value);
         let pair = e.value.as_seq().and_then(|s| <&[Edn; 2]>::try_from(s).ok());
         let (from, to) = pair.map_or((Text::Absent, Text::Absent), |[f, t]| {
             (Text::of(f), Text::of(t))
         });
-        let op = match e.f.as_str() {
-            "read" | "get" => {
-                if matches!(e.value, Edn::Map(_)) && kind == EventKind::Ok {
-                    return Err(unsupported(
-                        file,
-                        e.line,
-                        format!(
-                            "a read of balances {} needs the bank model, and Jepsen bank histories do not \
-                             record the initial balances; write the history in the JSON Lines format with \
-                             an init record",
-                            e.value
-                        ),
-                    ));
-                }
-                ScannedOp::Get { key }
-            }
-            "write" | "put" => ScannedOp::Put {
-                key,
-                value: value.get().unwrap_or(""),
-            },
-            "append" => ScannedOp::Append {
-                key,
-                value: value.get().unwrap_or(""),
-            },
-            "cas" | "compare-and-set" => {
-                if pair.is_none() {
-                    if kind != EventKind::Invoke {
-                        // The completion may say `:timed-out` in its place.
-                        ScannedOp::Get { key }
-                    } else {
-                        return Err(unsupported(
-                            file,
-                            e.line,
-                            format!("expected :cas's value to be [from to], found {}", e.value),
-                        ));
-                    }
-                } else {
-                    ScannedOp::Cas {
-                        key,
-                        from: from.get(),
-                        to: to.get().unwrap_or(""),
-                    }
-                }
-            }
-            "transfer" => {
-                return Err(unsupported(
-                    file,
-                    e.line,
-                    "Jepsen bank histories do not record the initial balances; write the history in the JSON \
-                     Lines format with an init record"
-                        .into(),
-                ))
-            }
-            other => {
-                return Err(unsupported(
-                    file,
-                    e.line,
-                    format!(
-                        "unknown operation :{other}: expected :read, :write, :cas, :append, :get, :put or \
-                         :transfer"
-                    ),
-                ))
-            }
+        let operands = Operands {
+            key: key.get().unwrap_or("register"),
+            value: value.get(),
+            cas: pair.is_some().then(|| (from.get(), to.get().unwrap_or(""))),
         };
-        let read =
-            (kind == EventKind::Ok && matches!(op, ScannedOp::Get { .. })).then(|| value.get());
+        let op = scanned_op(file, e, kind, &operands)?;
+        let read = (kind == EventKind::Ok && matches!(op, ScannedOp::Get { .. }))
+            .then_some(operands.value);
         let event = ScannedEvent {
             kind,
             process: process as u64,
@@ -189,4 +135,74 @@ impl JepsenOps {
         self.ops
             .build(&Strings::default(), file, model, &BTreeMap::new())
     }
+}
+
+/// The texts an event's operation is made of.
+struct Operands<'a> {
+    key: &'a str,
+    value: Option<&'a str>,
+    /// A `[from to]` value.
+    cas: Option<(Option<&'a str>, &'a str)>,
+}
+
+/// The operation of event `e` (completed as `kind`).
+fn scanned_op<'a>(
+    file: &str,
+    e: &JepsenEvent,
+    kind: EventKind,
+    o: &Operands<'a>,
+) -> Result<ScannedOp<&'a str>, BuildError> {
+    let key = o.key;
+    Ok(match e.f.as_str() {
+        "read" | "get" if matches!(e.value, Edn::Map(_)) && kind == EventKind::Ok => {
+            return Err(unsupported(
+                file,
+                e.line,
+                format!(
+                    "a read of balances {} needs the bank model, and Jepsen bank histories do not record the \
+                     initial balances; write the history in the JSON Lines format with an init record",
+                    e.value
+                ),
+            ))
+        }
+        "read" | "get" => ScannedOp::Get { key },
+        "write" | "put" => ScannedOp::Put {
+            key,
+            value: o.value.unwrap_or(""),
+        },
+        "append" => ScannedOp::Append {
+            key,
+            value: o.value.unwrap_or(""),
+        },
+        "cas" | "compare-and-set" => match o.cas {
+            Some((from, to)) => ScannedOp::Cas { key, from, to },
+            // A completion may say `:timed-out` in its place.
+            None if kind != EventKind::Invoke => ScannedOp::Get { key },
+            None => {
+                return Err(unsupported(
+                    file,
+                    e.line,
+                    format!("expected :cas's value to be [from to], found {}", e.value),
+                ))
+            }
+        },
+        "transfer" => {
+            return Err(unsupported(
+                file,
+                e.line,
+                "Jepsen bank histories do not record the initial balances; write the history in the JSON \
+                 Lines format with an init record"
+                    .into(),
+            ))
+        }
+        other => {
+            return Err(unsupported(
+                file,
+                e.line,
+                format!(
+                    "unknown operation :{other}: expected :read, :write, :cas, :append, :get, :put or :transfer"
+                ),
+            ))
+        }
+    })
 }

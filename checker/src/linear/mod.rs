@@ -115,6 +115,24 @@ enum Checked {
     Exhausted(Stopped),
 }
 
+/// A failure the budget left no room to explain.
+fn unexplained(partition: &Partition, operations: usize, depth: usize) -> NonLinearizable {
+    NonLinearizable {
+        object: partition.name.clone(),
+        operations,
+        linearized: depth,
+        prefix_tail: Vec::new(),
+        state: String::new(),
+        window: Vec::new(),
+        blocking_line: None,
+        message: format!(
+            "{}: no order of its {operations} operations is legal (at most {depth} linearize); the budget ran \
+             out before the failure could be explained",
+            partition.name
+        ),
+    }
+}
+
 fn explain<M: Model>(
     model: &mut M,
     partition: &Partition,
@@ -123,22 +141,7 @@ fn explain<M: Model>(
     deepest: Deepest<M::State>,
 ) -> NonLinearizable {
     if !deepest.explained {
-        return NonLinearizable {
-            object: partition.name.clone(),
-            operations: ops.len(),
-            linearized: deepest.depth,
-            prefix_tail: Vec::new(),
-            state: String::new(),
-            window: Vec::new(),
-            blocking_line: None,
-            message: format!(
-                "{}: no order of its {} operations is legal (at most {} linearize); the budget ran out \
-                 before the failure could be explained",
-                partition.name,
-                ops.len(),
-                deepest.depth
-            ),
-        };
+        return unexplained(partition, ops.len(), deepest.depth);
     }
     let prefix_tail: Vec<OpView> = deepest
         .linearized
