@@ -436,21 +436,48 @@ impl<'a> Reader<'a> {
     /// The token at the position: up to the next delimiter.
     pub fn token(&mut self) -> Result<&'a str, EdnError> {
         let start = self.pos;
-        let text = self.text;
-        // A token never holds a newline, so the line count stands.
-        while let Some(&c) = text.get(self.pos) {
-            if DELIMITER[c as usize] {
-                break;
-            }
-            self.pos += 1;
-        }
-        match std::str::from_utf8(&text[start..self.pos]) {
+        let bytes = self.token_bytes();
+        match std::str::from_utf8(bytes) {
             Ok(t) => Ok(t),
             Err(e) => {
                 self.pos = start + e.valid_up_to();
                 self.error("the text is not UTF-8")
             }
         }
+    }
+
+    /// The token at the position as bytes, not checked to be UTF-8.
+    pub fn token_bytes(&mut self) -> &'a [u8] {
+        let text = self.text;
+        let rest = &text[self.pos..];
+        // A token never holds a newline, so the line count stands.
+        let len = rest
+            .iter()
+            .position(|&c| DELIMITER[c as usize])
+            .unwrap_or(rest.len());
+        self.pos += len;
+        &rest[..len]
+    }
+
+    /// A plain integer at the position (digits, perhaps a sign), read
+    /// without a detour through text; `None`, and nothing read, otherwise.
+    pub fn plain_int(&mut self) -> Option<i64> {
+        let start = self.pos;
+        let token = self.token_bytes();
+        let (negative, digits) = match token {
+            [b'-', rest @ ..] => (true, rest),
+            _ => (false, token),
+        };
+        let plain =
+            !digits.is_empty() && digits.len() <= 18 && digits.iter().all(u8::is_ascii_digit);
+        if !plain {
+            self.pos = start;
+            return None;
+        }
+        let n = digits
+            .iter()
+            .fold(0i64, |n, &d| n * 10 + i64::from(d - b'0'));
+        Some(if negative { -n } else { n })
     }
 
     fn atom(&self, token: &str) -> Result<Edn, EdnError> {

@@ -42,11 +42,15 @@ impl JepsenEvent {
 }
 
 fn kind_of(name: &str) -> Option<EventKind> {
+    kind_of_bytes(name.as_bytes())
+}
+
+fn kind_of_bytes(name: &[u8]) -> Option<EventKind> {
     Some(match name {
-        "invoke" => EventKind::Invoke,
-        "ok" => EventKind::Ok,
-        "fail" => EventKind::Fail,
-        "info" => EventKind::Info,
+        b"invoke" => EventKind::Invoke,
+        b"ok" => EventKind::Ok,
+        b"fail" => EventKind::Fail,
+        b"info" => EventKind::Info,
         _ => return None,
     })
 }
@@ -65,33 +69,29 @@ struct Fields {
 
 impl Fields {
     /// Reads the value of the field `name` from `r`.
-    fn take(&mut self, name: &str, r: &mut Reader<'_>) -> Result<(), EdnError> {
-        let keyword = |r: &mut Reader<'_>| -> Result<Result<String, Edn>, EdnError> {
-            r.skip_blank()?;
-            if r.peek() == Some(b':') && r.peek_at(1).is_some_and(|b| b != b' ') {
-                r.bump();
-                return Ok(Ok(r.token()?.to_owned()));
-            }
-            Ok(Err(r.value()?))
-        };
+    fn take(&mut self, name: &[u8], r: &mut Reader<'_>) -> Result<(), EdnError> {
+        r.skip_blank()?;
+        let keyword = r.peek() == Some(b':') && r.peek_at(1).is_some_and(|b| b != b' ');
         match name {
-            "type" => {
-                self.kind = Some(match keyword(r)? {
-                    Ok(k) => kind_of(&k).ok_or(Edn::Keyword(k)),
-                    Err(other) => Err(other),
-                })
+            b"type" if keyword => {
+                r.bump();
+                let k = r.token_bytes();
+                self.kind = Some(match kind_of_bytes(k) {
+                    Some(kind) => Ok(kind),
+                    None => Err(Edn::Keyword(String::from_utf8_lossy(k).into_owned())),
+                });
             }
-            "f" => {
-                self.f = Some(match keyword(r)? {
-                    Ok(k) => Edn::Keyword(k),
-                    Err(other) => other,
-                })
+            b"type" => self.kind = Some(Err(r.value()?)),
+            b"f" if keyword => {
+                r.bump();
+                self.f = Some(Edn::Keyword(r.token()?.to_owned()));
             }
-            "process" => self.process = Some(r.value()?),
-            "key" => self.key = Some(r.value()?),
-            "value" => self.value = Some(r.value()?),
-            "time" => self.time = Some(r.value()?),
-            "error" => self.error = Some(r.value()?),
+            b"f" => self.f = Some(r.value()?),
+            b"process" => self.process = Some(int_or_value(r)?),
+            b"key" => self.key = Some(r.value()?),
+            b"value" => self.value = Some(r.value()?),
+            b"time" => self.time = Some(int_or_value(r)?),
+            b"error" => self.error = Some(r.value()?),
             _ => {
                 r.value()?;
             }
@@ -143,6 +143,14 @@ impl Fields {
     }
 }
 
+/// The value at the position, integers read the short way.
+fn int_or_value(r: &mut Reader<'_>) -> Result<Edn, EdnError> {
+    match r.plain_int() {
+        Some(i) => Ok(Edn::Int(i)),
+        None => r.value(),
+    }
+}
+
 /// Reads one event map, or a record Jepsen prints with its type
 /// (`#jepsen.history.Op{...}`), whose fields are those of the map.
 fn read_event(r: &mut Reader<'_>) -> Result<JepsenEvent, EdnError> {
@@ -173,7 +181,7 @@ fn read_event(r: &mut Reader<'_>) -> Result<JepsenEvent, EdnError> {
             }
             Some(b':') => {
                 r.bump();
-                let name = r.token()?;
+                let name = r.token_bytes();
                 r.expect_map_value()?;
                 fields.take(name, r)?;
             }
