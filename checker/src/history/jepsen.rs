@@ -402,6 +402,16 @@ mod tests {
         assert!(events[2].timed_out());
         assert_eq!(events[2].kind, EventKind::Info);
         assert_eq!(events[3].value, Edn::Nil);
+        // Integers the short way and the long way.
+        let text = "{:process -2, :type :ok, :f :read, :time 12N}\n\
+                    {:process 7, :type :ok, :f :read, :time 1.5}\n\
+                    {:process 9223372036854775807, :type :ok, :f :read, :time -40}\n";
+        let events = parse_edn("h.edn", text).unwrap();
+        assert_eq!(events[0].process, Process::Client(-2));
+        assert_eq!(events[0].time, Some(12));
+        assert_eq!(events[1].time, None);
+        assert_eq!(events[2].process, Process::Client(i64::MAX));
+        assert_eq!(events[2].time, Some(-40));
     }
 
     #[test]

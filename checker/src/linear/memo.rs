@@ -14,7 +14,7 @@
 //! completes the explored one too). They are kept apart in a small mask and
 //! such dominated configurations are pruned.
 
-use super::budget::{grow, Meter};
+use super::budget::{grow, grow_map, Meter};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -112,17 +112,6 @@ pub struct Memo<S> {
     table_bytes: usize,
 }
 
-/// Bytes a hash table of `u64 -> u32` with room for `capacity` entries
-/// holds: a power of two of buckets, seven eighths usable, each with its
-/// entry and a control byte.
-fn table_bytes(capacity: usize) -> usize {
-    if capacity == 0 {
-        return 0;
-    }
-    let buckets = (capacity * 8 / 7).next_power_of_two().max(4);
-    buckets * (std::mem::size_of::<(u64, u32)>() + 1) + 16
-}
-
 impl<S: Clone + Eq> Memo<S> {
     /// A memo whose configurations carry masks of `mask_words` words.
     pub fn new(mask_words: usize) -> Self {
@@ -149,28 +138,7 @@ impl<S: Clone + Eq> Memo<S> {
             && grow(&mut self.words, span, meter)
             && grow(&mut self.states, 1, meter)
             && grow(&mut self.masks, self.mask_words, meter)
-            && self.reserve_table(meter)
-    }
-
-    fn reserve_table(&mut self, meter: &mut Meter<'_>) -> bool {
-        let capacity = self.heads.capacity();
-        if self.heads.len() < capacity {
-            return true;
-        }
-        let wanted = table_bytes((capacity * 2).max(16));
-        if !meter.take(wanted.saturating_sub(self.table_bytes)) {
-            return false;
-        }
-        self.heads.reserve(capacity.max(16));
-        let now = table_bytes(self.heads.capacity());
-        let charged = self.table_bytes.max(wanted);
-        self.table_bytes = now;
-        if now > charged {
-            meter.take(now - charged)
-        } else {
-            meter.give(charged - now);
-            true
-        }
+            && grow_map(&mut self.heads, &mut self.table_bytes, meter)
     }
 
     /// Whether stored configuration `i` has this set and state, and at most

@@ -1,6 +1,7 @@
 //! Sequential specifications: what each operation does to an object's
 //! state, and whether the outcome a client saw is possible in it.
 
+use super::budget::{grow, grow_map, Meter};
 use super::ops::{Action, Val, Values, ABSENT};
 use crate::fxhash::FxHashMap;
 
@@ -15,10 +16,14 @@ pub trait Model {
     fn hash(state: &Self::State) -> u64;
     /// Bytes one stored state costs, for the memory budget.
     fn bytes(state: &Self::State) -> usize;
-    /// Bytes of the model's own tables (values it made), for the memory
-    /// budget.
+    /// Bytes of the values the model made, for the memory budget.
     fn heap_bytes(&self) -> usize {
         0
+    }
+    /// Makes room in the model's tables for what one step may add,
+    /// charging `meter` before they grow; `false` if the budget cannot pay.
+    fn reserve(&mut self, _meter: &mut Meter<'_>) -> bool {
+        true
     }
     /// Whether `action` may set the state to anything at all (a write);
     /// `true` unless the model knows better.
@@ -63,8 +68,11 @@ pub struct ValueModel<'v> {
     extra: Vec<String>,
     extra_index: FxHashMap<String, Val>,
     appended: FxHashMap<(Val, Val), Val>,
-    /// Bytes of the values made, and of their table entries.
+    /// Bytes of the values made.
     made_bytes: usize,
+    /// Bytes charged for `extra_index` and `appended`.
+    index_bytes: usize,
+    appended_bytes: usize,
 }
 
 impl<'v> ValueModel<'v> {
@@ -75,6 +83,8 @@ impl<'v> ValueModel<'v> {
             extra_index: FxHashMap::default(),
             appended: FxHashMap::default(),
             made_bytes: 0,
+            index_bytes: 0,
+            appended_bytes: 0,
         }
     }
 
@@ -109,9 +119,8 @@ impl<'v> ValueModel<'v> {
                 Some(&v) => v,
                 None => {
                     let v = (self.values.len() + self.extra.len()) as Val;
-                    // The text twice (the list and the index), a String
-                    // header each, and an index entry.
-                    self.made_bytes += 2 * joined.capacity() + 2 * 24 + 8;
+                    // The text twice: in the list and in the index.
+                    self.made_bytes += 2 * joined.capacity();
                     self.extra.push(joined.clone());
                     self.extra_index.insert(joined, v);
                     v
@@ -119,8 +128,6 @@ impl<'v> ValueModel<'v> {
             },
         };
         self.appended.insert((state, suffix), v);
-        // An entry of the table of appends, with its share of empty room.
-        self.made_bytes += 2 * 12;
         v
     }
 }
@@ -159,6 +166,12 @@ impl Model for ValueModel<'_> {
 
     fn heap_bytes(&self) -> usize {
         self.made_bytes
+    }
+
+    fn reserve(&mut self, meter: &mut Meter<'_>) -> bool {
+        grow(&mut self.extra, 1, meter)
+            && grow_map(&mut self.extra_index, &mut self.index_bytes, meter)
+            && grow_map(&mut self.appended, &mut self.appended_bytes, meter)
     }
 
     fn resets(action: &Action) -> bool {

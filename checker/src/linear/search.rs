@@ -318,6 +318,9 @@ impl<'m, 'b, M: Model> Search<'m, 'b, M> {
         if indeterminate != (self.phase == Phase::Indeterminate) {
             return Ok(false);
         }
+        if !self.model.reserve(&mut self.meter) {
+            return Err(Exhausted::Memory);
+        }
         let next = self.model.step(&self.state, &self.ops[op].action);
         if !self.charge_model() {
             return Err(Exhausted::Memory);
