@@ -7,8 +7,11 @@ use crate::execution::{self, ExecutionResult};
 use crate::fxhash::FxHashSet;
 use crate::history::format::{self, Format, Loaded};
 use crate::history::stream::{self, Ended, Line, Records};
-use crate::history::{History, Record};
-use crate::linear::{self, BuildError, ClientOps, LinearHistory, LinearResult, ModelKind, Options};
+use crate::history::{jepsen_file, History, HistoryError, Record};
+use crate::linear::jepsen::JepsenOps;
+use crate::linear::{
+    self, BuildError, ClientOps, FailReading, LinearHistory, LinearResult, ModelKind, Options,
+};
 use crate::report::timeline::Timeline;
 use crate::verdict::Verdict;
 use serde::Serialize;
@@ -29,6 +32,10 @@ pub struct CheckOptions {
     /// Leave out the linearizability search (for histories another check
     /// covers, such as an append-only set whose search space explodes).
     pub skip_linearizability: bool,
+    /// How `fail` completions of Jepsen histories are read; by default as
+    /// Jepsen reads them (did not take effect). The project's JSON Lines
+    /// always keep their own meaning.
+    pub jepsen_fail: FailReading,
 }
 
 /// The results of every check of one file.
@@ -249,6 +256,60 @@ fn check_streamed(
     None
 }
 
+/// Why a Jepsen history could not be checked.
+enum Unreadable {
+    Read(HistoryError),
+    Build(BuildError),
+}
+
+impl From<HistoryError> for Unreadable {
+    fn from(e: HistoryError) -> Self {
+        Unreadable::Read(e)
+    }
+}
+
+impl From<BuildError> for Unreadable {
+    fn from(e: BuildError) -> Self {
+        Unreadable::Build(e)
+    }
+}
+
+/// Checks a Jepsen EDN file as it is read, keeping only its client
+/// operations in compact form.
+fn check_edn_streamed(
+    file: &str,
+    path: &Path,
+    options: &CheckOptions,
+    started: Instant,
+) -> FileResult {
+    let mut ops = JepsenOps::new(options.jepsen_fail);
+    let read = jepsen_file::read_edn(path, |e| -> Result<(), Unreadable> {
+        ops.event(file, &e)?;
+        Ok(())
+    });
+    let built = read.and_then(|()| Ok(ops.finish(file, options.model)?));
+    match built {
+        Ok(h) => jepsen_result(file, Format::Edn, linear::check(&h, &options.linear)),
+        Err(Unreadable::Read(e)) => FileResult::failed(file, Format::Edn, e.to_string(), started),
+        Err(Unreadable::Build(e)) => FileResult::failed(file, Format::Edn, e.to_string(), started),
+    }
+}
+
+/// The result of the linearizability check of a Jepsen history.
+fn jepsen_result(file: &str, format: Format, l: LinearResult) -> FileResult {
+    FileResult {
+        file: file.to_owned(),
+        format: format.name().to_owned(),
+        verdict: l.verdict,
+        error: None,
+        consensus: None,
+        execution: None,
+        linearizability: Some(l),
+        elapsed_us: 0,
+        timeline: None,
+    }
+}
+
 /// Reads and checks one file. A file that cannot be read or parsed gets the
 /// verdict `unknown` and the error.
 pub fn check_file(path: &Path, options: &CheckOptions) -> FileResult {
@@ -262,33 +323,40 @@ pub fn check_file(path: &Path, options: &CheckOptions) -> FileResult {
             return result;
         }
     }
+    if !options.timeline && format::is_edn(path, asked) {
+        let mut result = check_edn_streamed(&file, path, options, started);
+        result.elapsed_us = started.elapsed().as_micros() as u64;
+        return result;
+    }
     let (format, loaded) = match format::load(path, asked) {
         Ok(x) => x,
         Err(e) => return FileResult::failed(&file, asked, e.to_string(), started),
     };
     let mut result = match loaded {
         Loaded::Jsonl(history) => check_history(&file, &history, options),
-        Loaded::Jepsen(events) => match linear::from_jepsen(&file, &events, options.model) {
-            Ok(h) => {
-                let l = linear::check(&h, &options.linear);
-                let mut result = FileResult {
-                    file: file.clone(),
-                    format: format.name().to_owned(),
-                    verdict: l.verdict,
-                    error: None,
-                    consensus: None,
-                    execution: None,
-                    linearizability: Some(l),
-                    elapsed_us: 0,
-                    timeline: None,
-                };
-                if options.timeline {
-                    result.timeline = Some(Timeline::of_jepsen(&events, &result.focus()));
+        Loaded::Jepsen(events) => {
+            match linear::from_jepsen_with(&file, &events, options.model, options.jepsen_fail) {
+                Ok(h) => {
+                    let l = linear::check(&h, &options.linear);
+                    let mut result = FileResult {
+                        file: file.clone(),
+                        format: format.name().to_owned(),
+                        verdict: l.verdict,
+                        error: None,
+                        consensus: None,
+                        execution: None,
+                        linearizability: Some(l),
+                        elapsed_us: 0,
+                        timeline: None,
+                    };
+                    if options.timeline {
+                        result.timeline = Some(Timeline::of_jepsen(&events, &result.focus()));
+                    }
+                    result
                 }
-                result
+                Err(e) => FileResult::failed(&file, format, e.to_string(), started),
             }
-            Err(e) => FileResult::failed(&file, format, e.to_string(), started),
-        },
+        }
     };
     result.elapsed_us = started.elapsed().as_micros() as u64;
     result

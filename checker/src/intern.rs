@@ -29,6 +29,11 @@ impl Strings {
         self.ends.is_empty()
     }
 
+    /// The text of `id`, if there is one.
+    pub fn get(&self, id: u32) -> Option<&str> {
+        ((id as usize) < self.len()).then(|| self.text(id))
+    }
+
     pub fn text(&self, id: u32) -> &str {
         let i = id as usize;
         let start = if i == 0 { 0 } else { self.ends[i - 1] };

@@ -4,9 +4,9 @@
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use gpaxos_checker::check::{check_file, CheckOptions, FileResult};
-use gpaxos_checker::generate::{write_kv, KvWorkload};
+use gpaxos_checker::generate::{write_kv_as, KvWorkload, OutFormat, Style};
 use gpaxos_checker::history::Format;
-use gpaxos_checker::linear::{ModelKind, Options};
+use gpaxos_checker::linear::{FailReading, ModelKind, Options};
 use gpaxos_checker::report::{self, Summary};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,8 +27,8 @@ struct Cli {
 enum Command {
     /// Checks each history file and prints one verdict line per file.
     Check(CheckArgs),
-    /// Writes a synthetic linearizable key-value history (JSON Lines), for
-    /// benchmarks.
+    /// Writes a synthetic key-value history (JSON Lines or Jepsen EDN),
+    /// linearizable unless reads are planted stale, for benchmarks.
     Generate(GenerateArgs),
 }
 
@@ -45,6 +45,21 @@ struct GenerateArgs {
     indeterminate: f64,
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Processes that hang on a write until the end of the run (as in
+    /// Porcupine's 50-client kv logs).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    hang: usize,
+    /// The operations drawn: `mixed` (gets, puts, appends, cas) or
+    /// `appends` (as Porcupine's kv logs: gets and appends, few puts).
+    #[arg(long, value_enum, default_value = "mixed")]
+    style: StyleArg,
+    /// Reads planted stale (each makes the history not linearizable),
+    /// spread over the history.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    bad: usize,
+    /// The format written: the project's JSON Lines, or Jepsen EDN.
+    #[arg(long, value_enum, default_value = "jsonl")]
+    format: GenFormatArg,
     /// Where to write the history.
     #[arg(long)]
     out: PathBuf,
@@ -60,14 +75,20 @@ struct CheckArgs {
     model: Option<ModelArg>,
     #[arg(long, value_enum, default_value = "auto")]
     format: FormatArg,
+    /// How a `:fail` of a Jepsen history is read: `not-applied` (Jepsen's
+    /// and Knossos' meaning: it did not happen) or `cas-refused`
+    /// (Porcupine's etcd model: a failed cas saw another value).
+    #[arg(long, value_enum, default_value = "not-applied")]
+    jepsen_fail: FailArg,
     /// Directory for results.json and report.html.
     #[arg(long)]
     out: Option<PathBuf>,
     /// Seconds each file's linearizability search may take before its
-    /// verdict is unknown.
-    #[arg(long, value_name = "SECONDS")]
-    time_limit: Option<f64>,
-    /// Memory the search may take per file (bytes, or with KiB, MiB, GiB).
+    /// verdict is unknown; 0 for no limit.
+    #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_TIME_LIMIT)]
+    time_limit: f64,
+    /// Memory the search may hold per file (bytes, or with KiB, MiB, GiB);
+    /// 0 for no limit. By default half of the machine's physical memory.
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     memory_limit: Option<usize>,
     /// Worker threads for the search; 0 is one per core.
@@ -91,11 +112,42 @@ enum ModelArg {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum StyleArg {
+    Mixed,
+    Appends,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum GenFormatArg {
+    Jsonl,
+    Edn,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FailArg {
+    NotApplied,
+    CasRefused,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum FormatArg {
     Auto,
     Jsonl,
     Edn,
     JepsenLog,
+}
+
+/// Seconds a file's search may take unless `--time-limit` says otherwise.
+const DEFAULT_TIME_LIMIT: f64 = 300.0;
+
+/// Half of the machine's physical memory (`MemTotal` of `/proc/meminfo`),
+/// or 4 GiB where that cannot be read.
+fn default_memory_limit() -> usize {
+    let total_kib = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+        let line = m.lines().find(|l| l.starts_with("MemTotal:"))?;
+        line.split_whitespace().nth(1)?.parse::<usize>().ok()
+    });
+    total_kib.map_or(4 << 30, |kib| kib * 1024 / 2)
 }
 
 fn parse_size(s: &str) -> Result<usize, String> {
@@ -151,12 +203,21 @@ fn generate(args: GenerateArgs) -> Result<()> {
         processes: args.processes,
         indeterminate: args.indeterminate,
         seed: args.seed,
+        hang: args.hang,
+        style: match args.style {
+            StyleArg::Mixed => Style::Mixed,
+            StyleArg::Appends => Style::Appends,
+        },
     };
     let file = std::fs::File::create(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let mut out = std::io::BufWriter::new(file);
-    let records =
-        write_kv(&workload, &mut out).with_context(|| format!("writing {}", args.out.display()))?;
+    let format = match args.format {
+        GenFormatArg::Jsonl => OutFormat::Jsonl,
+        GenFormatArg::Edn => OutFormat::Edn,
+    };
+    let records = write_kv_as(&workload, format, args.bad, &mut out)
+        .with_context(|| format!("writing {}", args.out.display()))?;
     std::io::Write::flush(&mut out)?;
     println!("{records} records written to {}", args.out.display());
     Ok(())
@@ -196,6 +257,27 @@ fn print_result(r: &FileResult) {
     }
 }
 
+/// Per file, side by side: its verdict and its fastest, median and
+/// slowest round.
+fn print_bench(results: &[FileResult], times: &mut [Vec<Duration>]) {
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "bench: {:<8} {:>10} {:>10} {:>10}  file",
+        "verdict", "min ms", "median ms", "max ms"
+    );
+    for (r, t) in results.iter().zip(times.iter_mut()) {
+        t.sort();
+        println!(
+            "bench: {:<8} {:>10.2} {:>10.2} {:>10.2}  {}",
+            r.verdict.to_string(),
+            ms(t[0]),
+            ms(t[t.len() / 2]),
+            ms(t[t.len() - 1]),
+            r.file
+        );
+    }
+}
+
 fn check(args: CheckArgs) -> Result<gpaxos_checker::Verdict> {
     if args.bench == Some(0) {
         bail!("--bench needs at least one round");
@@ -214,19 +296,30 @@ fn check(args: CheckArgs) -> Result<gpaxos_checker::Verdict> {
             FormatArg::JepsenLog => Format::JepsenLog,
         }),
         linear: Options {
-            time_limit: args.time_limit.map(Duration::from_secs_f64),
-            memory_limit: args.memory_limit,
+            time_limit: (args.time_limit > 0.0).then(|| Duration::from_secs_f64(args.time_limit)),
+            memory_limit: Some(args.memory_limit.unwrap_or_else(default_memory_limit))
+                .filter(|&m| m > 0),
             threads: args.threads,
         },
         timeline: args.out.is_some(),
         skip_linearizability: false,
+        jepsen_fail: match args.jepsen_fail {
+            FailArg::NotApplied => FailReading::NotApplied,
+            FailArg::CasRefused => FailReading::CasRefused,
+        },
     };
     let rounds = args.bench.unwrap_or(1);
     let mut round_times = Vec::with_capacity(rounds);
+    let mut file_times: Vec<Vec<Duration>> = vec![Vec::with_capacity(rounds); args.files.len()];
     let mut results = Vec::new();
     for _ in 0..rounds {
         let started = Instant::now();
-        results = args.files.iter().map(|f| check_file(f, &options)).collect();
+        results = Vec::with_capacity(args.files.len());
+        for (f, times) in args.files.iter().zip(&mut file_times) {
+            let file_started = Instant::now();
+            results.push(check_file(f, &options));
+            times.push(file_started.elapsed());
+        }
         round_times.push(started.elapsed());
     }
     if !args.quiet {
@@ -244,6 +337,7 @@ fn check(args: CheckArgs) -> Result<gpaxos_checker::Verdict> {
         summary.verdict()
     );
     if args.bench.is_some() {
+        print_bench(&results, &mut file_times);
         round_times.sort();
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         println!(

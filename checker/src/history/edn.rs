@@ -97,21 +97,48 @@ impl fmt::Display for Edn {
     }
 }
 
-/// Why EDN text could not be read, and where (1-based line).
+/// Why EDN text could not be read, and where (1-based line and column).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EdnError {
     pub line: usize,
+    /// In characters, from 1.
+    pub column: usize,
     pub message: String,
+    /// The text ended inside a form: more text could complete it.
+    pub incomplete: bool,
 }
 
-/// Reads EDN values one after another, counting lines.
+/// A position in the text a [`Reader`] reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mark {
+    pos: usize,
+    line: usize,
+    line_start: isize,
+}
+
+/// Reads EDN values one after another, counting lines and columns.
 pub struct Reader<'a> {
     text: &'a [u8],
     pos: usize,
     line: usize,
+    /// Where the current line starts in `text` (negative when the text
+    /// starts within a line, see [`Reader::resume`]).
+    line_start: isize,
     /// Collections open around the current position.
     depth: usize,
 }
+
+/// The bytes that end a token.
+const DELIMITER: [bool; 256] = {
+    let mut table = [false; 256];
+    let ends = b" \t\r\n,()[]{}\";";
+    let mut i = 0;
+    while i < ends.len() {
+        table[ends[i] as usize] = true;
+        i += 1;
+    }
+    table
+};
 
 /// Deeper nesting is refused rather than allowed to exhaust the stack; no
 /// history nests more than a few levels.
@@ -119,76 +146,103 @@ const MAX_DEPTH: usize = 200;
 
 impl<'a> Reader<'a> {
     pub fn new(text: &'a str) -> Self {
+        Reader::resume(text.as_bytes(), 1, 1)
+    }
+
+    /// Reads `text`, whose first byte is at `line` and `column` of its
+    /// source. The text is checked to be UTF-8 where it is read into
+    /// strings and symbols.
+    pub fn resume(text: &'a [u8], line: usize, column: usize) -> Self {
         Reader {
-            text: text.as_bytes(),
+            text,
             pos: 0,
-            line: 1,
+            line,
+            line_start: 1 - column as isize,
             depth: 0,
         }
     }
 
-    /// The line the next value starts on (after skipping whitespace).
-    pub fn line(&mut self) -> usize {
-        self.skip_blank();
+    /// The line of the next byte.
+    pub fn line(&self) -> usize {
         self.line
     }
 
-    /// Steps into a top-level vector, if the text starts with one, so that
-    /// its elements can be read one by one with their lines.
-    pub fn open_vector(&mut self) -> bool {
-        self.skip_blank();
-        let opens = self.peek() == Some(b'[');
-        if opens {
-            self.bump();
-        }
-        opens
-    }
-
-    /// Steps out of the vector [`Reader::open_vector`] entered, if the next
-    /// form closes it.
-    pub fn close_vector(&mut self) -> bool {
-        self.skip_blank();
-        let closes = self.peek() == Some(b']');
-        if closes {
-            self.bump();
-        }
-        closes
-    }
-
-    /// The next top-level value, or `None` at the end of the text.
-    pub fn next_value(&mut self) -> Result<Option<Edn>, EdnError> {
-        self.skip_blank();
-        if self.pos >= self.text.len() {
-            return Ok(None);
-        }
-        self.value().map(Some)
-    }
-
-    fn error<T>(&self, message: impl Into<String>) -> Result<T, EdnError> {
-        Err(EdnError {
+    /// The position of the next byte, to come back to or to name.
+    pub fn mark(&self) -> Mark {
+        Mark {
+            pos: self.pos,
             line: self.line,
+            line_start: self.line_start,
+        }
+    }
+
+    /// Bytes before `mark`.
+    pub fn offset(mark: Mark) -> usize {
+        mark.pos
+    }
+
+    /// The line and column of `mark`.
+    pub fn place(&self, mark: Mark) -> (usize, usize) {
+        let start = mark.line_start.max(0) as usize;
+        let before = (-mark.line_start).max(0) as usize;
+        let chars = String::from_utf8_lossy(&self.text[start.min(mark.pos)..mark.pos])
+            .chars()
+            .count();
+        (mark.line, before + chars + 1)
+    }
+
+    /// An error at `mark`.
+    pub fn error_at<T>(&self, mark: Mark, message: impl Into<String>) -> Result<T, EdnError> {
+        let (line, column) = self.place(mark);
+        Err(EdnError {
+            line,
+            column,
             message: message.into(),
+            incomplete: false,
         })
     }
 
-    fn peek(&self) -> Option<u8> {
+    /// The byte `ahead` bytes after the next.
+    pub fn peek_at(&self, ahead: usize) -> Option<u8> {
+        self.text.get(self.pos + ahead).copied()
+    }
+
+    pub fn at_end(&self) -> bool {
+        self.pos >= self.text.len()
+    }
+
+    pub fn peek(&self) -> Option<u8> {
         self.text.get(self.pos).copied()
     }
 
-    fn bump(&mut self) -> Option<u8> {
+    pub fn bump(&mut self) -> Option<u8> {
         let c = self.peek()?;
         self.pos += 1;
         if c == b'\n' {
             self.line += 1;
+            self.line_start = self.pos as isize;
         }
         Some(c)
     }
 
-    /// Whitespace, commas and `;` comments.
-    fn skip_blank(&mut self) {
+    /// An error at the current position.
+    pub fn error<T>(&self, message: impl Into<String>) -> Result<T, EdnError> {
+        let (line, column) = self.place(self.mark());
+        Err(EdnError {
+            line,
+            column,
+            message: message.into(),
+            incomplete: self.at_end(),
+        })
+    }
+
+    /// Skips what is not a value: whitespace, commas, `;` comments, and
+    /// `#_` discards with the form each discards.
+    pub fn skip_blank(&mut self) -> Result<(), EdnError> {
         while let Some(c) = self.peek() {
             match c {
-                b' ' | b'\t' | b'\r' | b'\n' | b',' => {
+                b' ' | b'\t' | b'\r' | b',' => self.pos += 1,
+                b'\n' => {
                     self.bump();
                 }
                 b';' => {
@@ -198,12 +252,56 @@ impl<'a> Reader<'a> {
                         }
                     }
                 }
+                b'#' if self.text.get(self.pos + 1) == Some(&b'_') => {
+                    self.pos += 2;
+                    self.skip_blank()?;
+                    if self.at_end() {
+                        return self.error("unexpected end of input: expected a form after #_");
+                    }
+                    self.value()?;
+                }
                 _ => break,
             }
         }
+        Ok(())
     }
 
-    fn value(&mut self) -> Result<Edn, EdnError> {
+    /// Steps into a top-level vector or list, if the text starts with one,
+    /// so that its elements can be read one by one with their lines;
+    /// returns the byte that closes it.
+    pub fn open_seq(&mut self) -> Result<Option<u8>, EdnError> {
+        self.skip_blank()?;
+        let close = match self.peek() {
+            Some(b'[') => b']',
+            Some(b'(') => b')',
+            _ => return Ok(None),
+        };
+        self.bump();
+        Ok(Some(close))
+    }
+
+    /// Steps out of the sequence [`Reader::open_seq`] entered, if the next
+    /// form closes it.
+    pub fn close_seq(&mut self, close: u8) -> Result<bool, EdnError> {
+        self.skip_blank()?;
+        let closes = self.peek() == Some(close);
+        if closes {
+            self.bump();
+        }
+        Ok(closes)
+    }
+
+    /// The next top-level value, or `None` at the end of the text.
+    pub fn next_value(&mut self) -> Result<Option<Edn>, EdnError> {
+        self.skip_blank()?;
+        if self.at_end() {
+            return Ok(None);
+        }
+        self.value().map(Some)
+    }
+
+    /// The next value; blanks before it are skipped.
+    pub fn value(&mut self) -> Result<Edn, EdnError> {
         if self.depth >= MAX_DEPTH {
             return self.error(format!("values nested more than {MAX_DEPTH} deep"));
         }
@@ -214,7 +312,7 @@ impl<'a> Reader<'a> {
     }
 
     fn value_here(&mut self) -> Result<Edn, EdnError> {
-        self.skip_blank();
+        self.skip_blank()?;
         let Some(c) = self.peek() else {
             return self.error("unexpected end of input: expected a value");
         };
@@ -229,74 +327,24 @@ impl<'a> Reader<'a> {
             }
             b'{' => {
                 self.bump();
-                let mut entries = Vec::with_capacity(6);
-                loop {
-                    self.skip_blank();
-                    match self.peek() {
-                        None => return self.error("unexpected end of input: expected '}'"),
-                        Some(b'}') => {
-                            self.bump();
-                            return Ok(Edn::Map(entries));
-                        }
-                        Some(_) => {
-                            let key = self.value()?;
-                            self.skip_blank();
-                            if self.peek() == Some(b'}') {
-                                return self.error("a map needs an even number of forms: expected a value for every key");
-                            }
-                            entries.push((key, self.value()?));
-                        }
-                    }
-                }
+                self.map()
             }
-            b'"' => self.string(),
-            b'\\' => {
-                self.bump();
-                let token = self.token();
-                let ch = match token.as_str() {
-                    "newline" => '\n',
-                    "space" => ' ',
-                    "tab" => '\t',
-                    "return" => '\r',
-                    t if t.chars().count() == 1 => t.chars().next().unwrap_or(' '),
-                    t => return self.error(format!("unknown character literal \\{t}")),
-                };
-                Ok(Edn::Char(ch))
-            }
-            b'#' => {
-                self.bump();
-                match self.peek() {
-                    Some(b'{') => {
-                        self.bump();
-                        Ok(Edn::Set(self.items(b'}')?))
-                    }
-                    Some(b'_') => {
-                        self.bump();
-                        self.value()?;
-                        self.value()
-                    }
-                    _ => {
-                        let tag = self.token();
-                        if tag.is_empty() {
-                            return self.error("expected a tag, a set or a discard after #");
-                        }
-                        Ok(Edn::Tagged(tag, Box::new(self.value()?)))
-                    }
-                }
-            }
+            b'"' => Ok(Edn::Str(self.string()?)),
+            b'\\' => self.character(),
+            b'#' => self.dispatch(),
             b')' | b']' | b'}' => {
                 self.error(format!("unexpected '{}': expected a value", c as char))
             }
             b':' => {
                 self.bump();
-                let name = self.token();
+                let name = self.token()?;
                 if name.is_empty() {
                     return self.error("expected a keyword name after ':'");
                 }
-                Ok(Edn::Keyword(name))
+                Ok(Edn::Keyword(name.to_owned()))
             }
             _ => {
-                let token = self.token();
+                let token = self.token()?;
                 if token.is_empty() {
                     return self.error(format!("unexpected character '{}'", c as char));
                 }
@@ -305,10 +353,70 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// The entries of a map whose `{` is read.
+    fn map(&mut self) -> Result<Edn, EdnError> {
+        let mut entries = Vec::with_capacity(6);
+        loop {
+            self.skip_blank()?;
+            match self.peek() {
+                None => return self.error("unexpected end of input: expected '}'"),
+                Some(b'}') => {
+                    self.bump();
+                    return Ok(Edn::Map(entries));
+                }
+                Some(_) => {
+                    let key = self.value()?;
+                    self.expect_map_value()?;
+                    entries.push((key, self.value()?));
+                }
+            }
+        }
+    }
+
+    /// After a map's key: a value must follow.
+    pub fn expect_map_value(&mut self) -> Result<(), EdnError> {
+        self.skip_blank()?;
+        match self.peek() {
+            Some(b'}') => {
+                self.error("a map needs an even number of forms: expected a value for every key")
+            }
+            None => self.error("unexpected end of input: expected a value for the map's key"),
+            Some(_) => Ok(()),
+        }
+    }
+
+    fn character(&mut self) -> Result<Edn, EdnError> {
+        self.bump();
+        let token = self.token()?;
+        let ch = match token {
+            "newline" => '\n',
+            "space" => ' ',
+            "tab" => '\t',
+            "return" => '\r',
+            t if t.chars().count() == 1 => t.chars().next().unwrap_or(' '),
+            t => return self.error(format!("unknown character literal \\{t}")),
+        };
+        Ok(Edn::Char(ch))
+    }
+
+    /// What follows `#`: a set or a tagged value (discards are blanks).
+    fn dispatch(&mut self) -> Result<Edn, EdnError> {
+        self.bump();
+        if self.peek() == Some(b'{') {
+            self.bump();
+            return Ok(Edn::Set(self.items(b'}')?));
+        }
+        let tag = self.token()?.to_owned();
+        if tag.is_empty() {
+            return self.error("expected a tag, a set or a discard after #");
+        }
+        Ok(Edn::Tagged(tag, Box::new(self.value()?)))
+    }
+
     fn items(&mut self, close: u8) -> Result<Vec<Edn>, EdnError> {
         let mut items = Vec::new();
         loop {
-            self.skip_blank();
+            self.skip_blank()?;
             match self.peek() {
                 None => {
                     return self.error(format!(
@@ -325,38 +433,55 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn token(&mut self) -> String {
+    /// The token at the position: up to the next delimiter.
+    pub fn token(&mut self) -> Result<&'a str, EdnError> {
         let start = self.pos;
-        // A token never holds a newline, so the line count stands.
-        while let Some(&c) = self.text.get(self.pos) {
-            if matches!(
-                c,
-                b' ' | b'\t'
-                    | b'\r'
-                    | b'\n'
-                    | b','
-                    | b'('
-                    | b')'
-                    | b'['
-                    | b']'
-                    | b'{'
-                    | b'}'
-                    | b'"'
-                    | b';'
-            ) {
-                break;
+        let bytes = self.token_bytes();
+        match std::str::from_utf8(bytes) {
+            Ok(t) => Ok(t),
+            Err(e) => {
+                self.pos = start + e.valid_up_to();
+                self.error("the text is not UTF-8")
             }
-            self.pos += 1;
         }
-        // The text is a `str` and tokens end at ASCII delimiters, so the
-        // slice is UTF-8.
-        std::str::from_utf8(&self.text[start..self.pos])
-            .unwrap_or_default()
-            .to_owned()
     }
 
-    fn atom(&self, token: String) -> Result<Edn, EdnError> {
-        match token.as_str() {
+    /// The token at the position as bytes, not checked to be UTF-8.
+    pub fn token_bytes(&mut self) -> &'a [u8] {
+        let text = self.text;
+        let rest = &text[self.pos..];
+        // A token never holds a newline, so the line count stands.
+        let len = rest
+            .iter()
+            .position(|&c| DELIMITER[c as usize])
+            .unwrap_or(rest.len());
+        self.pos += len;
+        &rest[..len]
+    }
+
+    /// A plain integer at the position (digits, perhaps a sign), read
+    /// without a detour through text; `None`, and nothing read, otherwise.
+    pub fn plain_int(&mut self) -> Option<i64> {
+        let start = self.pos;
+        let token = self.token_bytes();
+        let (negative, digits) = match token {
+            [b'-', rest @ ..] => (true, rest),
+            _ => (false, token),
+        };
+        let plain =
+            !digits.is_empty() && digits.len() <= 18 && digits.iter().all(u8::is_ascii_digit);
+        if !plain {
+            self.pos = start;
+            return None;
+        }
+        let n = digits
+            .iter()
+            .fold(0i64, |n, &d| n * 10 + i64::from(d - b'0'));
+        Some(if negative { -n } else { n })
+    }
+
+    fn atom(&self, token: &str) -> Result<Edn, EdnError> {
+        match token {
             "nil" => return Ok(Edn::Nil),
             "true" => return Ok(Edn::Bool(true)),
             "false" => return Ok(Edn::Bool(false)),
@@ -368,7 +493,7 @@ impl<'a> Reader<'a> {
                 && token.len() > 1
                 && token.as_bytes()[1].is_ascii_digit());
         if !numeric {
-            return Ok(Edn::Symbol(token));
+            return Ok(Edn::Symbol(token.to_owned()));
         }
         let digits = token.trim_end_matches(['N', 'M']);
         if let Ok(i) = digits.parse::<i64>() {
@@ -380,60 +505,65 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn string(&mut self) -> Result<Edn, EdnError> {
+    /// A string whose opening `"` is next.
+    pub fn string(&mut self) -> Result<String, EdnError> {
         self.bump();
+        let start = self.pos;
+        // Most strings have no escape: one look for the closing quote.
+        let plain = self.text[start..]
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b == b'\n');
+        if let Some(n) = plain {
+            if self.text[start + n] == b'"' {
+                self.pos = start + n + 1;
+                return match std::str::from_utf8(&self.text[start..start + n]) {
+                    Ok(s) => Ok(s.to_owned()),
+                    Err(e) => {
+                        self.pos = start + e.valid_up_to();
+                        self.error("the text is not UTF-8")
+                    }
+                };
+            }
+        }
         let mut out = Vec::new();
         loop {
             let Some(c) = self.bump() else {
                 return self.error("unexpected end of input inside a string: expected '\"'");
             };
-            // Plain runs are copied at once.
-            if c != b'"' && c != b'\\' {
-                let start = self.pos - 1;
-                while let Some(&n) = self.text.get(self.pos) {
-                    if n == b'"' || n == b'\\' {
-                        break;
-                    }
-                    self.bump();
-                }
-                out.extend_from_slice(&self.text[start..self.pos]);
-                continue;
-            }
             match c {
                 b'"' => break,
-                b'\\' => {
-                    let Some(e) = self.bump() else {
-                        return self.error("unexpected end of input after '\\' in a string");
-                    };
-                    match e {
-                        b'n' => out.push(b'\n'),
-                        b't' => out.push(b'\t'),
-                        b'r' => out.push(b'\r'),
-                        b'"' | b'\\' => out.push(e),
-                        b'u' => {
-                            let end = (self.pos + 4).min(self.text.len());
-                            let hex =
-                                String::from_utf8_lossy(&self.text[self.pos..end]).into_owned();
-                            let Some(ch) =
-                                u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32)
-                            else {
-                                return self
-                                    .error(format!("malformed \\u escape {hex:?} in a string"));
-                            };
-                            self.pos = end;
-                            let mut buf = [0u8; 4];
-                            out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
-                        }
-                        other => {
-                            out.push(b'\\');
-                            out.push(other);
-                        }
-                    }
-                }
+                b'\\' => self.escape(&mut out)?,
                 _ => out.push(c),
             }
         }
-        Ok(Edn::Str(String::from_utf8_lossy(&out).into_owned()))
+        String::from_utf8(out).or_else(|_| self.error("the text is not UTF-8"))
+    }
+
+    fn escape(&mut self, out: &mut Vec<u8>) -> Result<(), EdnError> {
+        let Some(e) = self.bump() else {
+            return self.error("unexpected end of input after '\\' in a string");
+        };
+        match e {
+            b'n' => out.push(b'\n'),
+            b't' => out.push(b'\t'),
+            b'r' => out.push(b'\r'),
+            b'"' | b'\\' => out.push(e),
+            b'u' => {
+                let end = (self.pos + 4).min(self.text.len());
+                let hex = String::from_utf8_lossy(&self.text[self.pos..end]).into_owned();
+                let Some(ch) = u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32) else {
+                    return self.error(format!("malformed \\u escape {hex:?} in a string"));
+                };
+                self.pos = end;
+                let mut buf = [0u8; 4];
+                out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+            }
+            other => {
+                out.push(b'\\');
+                out.push(other);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -476,6 +606,22 @@ mod tests {
     }
 
     #[test]
+    fn discards_and_comments_go_anywhere() {
+        let v = read_all("#_ {:a 1} [1 #_2 ; two\n 3 #_ #_ 4 5] {:k #_ :x 1 #_ :y} #_ (nil)");
+        assert_eq!(
+            v,
+            vec![
+                Edn::Vector(vec![Edn::Int(1), Edn::Int(3)]),
+                Edn::Map(vec![(Edn::Keyword("k".into()), Edn::Int(1))]),
+            ]
+        );
+        let e = Reader::new("[1 #_]").next_value().unwrap_err();
+        assert!(e.message.contains("expected a value"), "{}", e.message);
+        let e = Reader::new("1 #_").next_value().unwrap();
+        assert_eq!(e, Some(Edn::Int(1)));
+    }
+
+    #[test]
     fn deep_nesting_is_an_error_not_a_crash() {
         let text = "[".repeat(100_000);
         let e = Reader::new(&text).next_value().unwrap_err();
@@ -483,12 +629,26 @@ mod tests {
     }
 
     #[test]
-    fn errors_name_the_line() {
+    fn errors_name_the_line_and_column() {
         let mut r = Reader::new("{:a 1}\n{:b 2\n");
         assert!(r.next_value().unwrap().is_some());
         let e = r.next_value().unwrap_err();
-        assert_eq!(e.line, 3);
+        assert_eq!((e.line, e.column), (3, 1));
+        assert!(e.incomplete);
         assert!(e.message.contains("expected '}'"), "{}", e.message);
+        let e = Reader::new("{:a 1}\n  {:b ]}").next_value().unwrap();
+        assert!(e.is_some());
+        let mut r = Reader::new("{:a 1}\n  {:b ]}");
+        r.next_value().unwrap();
+        let e = r.next_value().unwrap_err();
+        assert_eq!((e.line, e.column), (2, 7), "{e:?}");
+        assert!(!e.incomplete);
+        let e = Reader::new("[\"é\" ]]").next_value().unwrap();
+        assert!(e.is_some());
+        let mut r = Reader::new("\"é\" }");
+        r.next_value().unwrap();
+        let e = r.next_value().unwrap_err();
+        assert_eq!((e.line, e.column), (1, 5), "columns count characters");
         let e = Reader::new("{:a}").next_value().unwrap_err();
         assert!(e.message.contains("even number"), "{}", e.message);
     }

@@ -45,7 +45,10 @@ pub fn detect(name: &str, text: &str) -> Format {
         .unwrap_or("");
     if first.starts_with("{\"") || first.starts_with("{ \"") {
         Format::Jsonl
-    } else if first.starts_with("{:") || first.starts_with('[') || first.starts_with("{ :") {
+    } else if first.starts_with("{:")
+        || first.starts_with("{ :")
+        || first.starts_with(['[', '(', '#'])
+    {
         Format::Edn
     } else if text.contains("jepsen.util - ") {
         Format::JepsenLog
@@ -62,34 +65,44 @@ pub fn detect(name: &str, text: &str) -> Format {
 /// `Auto` from the file's start as `detect` judges the whole text; `false`
 /// when the start does not settle it.
 pub fn is_jsonl(path: &Path, format: Format) -> bool {
-    use std::io::Read;
     match format {
-        Format::Jsonl => return true,
-        Format::Auto => {}
-        _ => return false,
+        Format::Jsonl => true,
+        Format::Auto => {
+            first_line(path).is_some_and(|l| l.starts_with("{\"") || l.starts_with("{ \""))
+        }
+        _ => false,
     }
+}
+
+/// Whether the file at `path` is to be read as Jepsen EDN, judged for
+/// `Auto` from its first meaningful line as `detect` judges it; `false`
+/// when the start does not settle it.
+pub fn is_edn(path: &Path, format: Format) -> bool {
+    match format {
+        Format::Edn => true,
+        Format::Auto => first_line(path).is_some_and(|l| detect("", &l) == Format::Edn),
+        _ => false,
+    }
+}
+
+/// The first line of the file that is neither blank nor a comment, if its
+/// start holds one.
+fn first_line(path: &Path) -> Option<String> {
+    use std::io::Read;
     let mut start = Vec::new();
-    let Ok(file) = std::fs::File::open(path) else {
-        return false;
-    };
-    if file.take(PEEK as u64).read_to_end(&mut start).is_err() {
-        return false;
-    }
+    let file = std::fs::File::open(path).ok()?;
+    file.take(PEEK as u64).read_to_end(&mut start).ok()?;
     // Only whole lines, unless the file ended within the peek.
     if start.len() == PEEK {
-        let Some(end) = start.iter().rposition(|&b| b == b'\n') else {
-            return false;
-        };
+        let end = start.iter().rposition(|&b| b == b'\n')?;
         start.truncate(end + 1);
     }
-    let Ok(text) = std::str::from_utf8(&start) else {
-        return false;
-    };
+    let text = std::str::from_utf8(&start).ok()?;
     let first = text
         .lines()
         .map(str::trim)
-        .find(|l| !l.is_empty() && !l.starts_with(';'));
-    first.is_some_and(|l| l.starts_with("{\"") || l.starts_with("{ \""))
+        .find(|l| !l.is_empty() && !l.starts_with(';'))?;
+    Some(first.to_owned())
 }
 
 /// Bytes of a file's start `is_jsonl` looks at.
@@ -130,6 +143,8 @@ mod tests {
         assert_eq!(detect("x", "{\"type\":\"init\"}\n"), Format::Jsonl);
         assert_eq!(detect("x", "\n{:process 0, :type :invoke}"), Format::Edn);
         assert_eq!(detect("x", "[{:process 0}]"), Format::Edn);
+        assert_eq!(detect("x", "; a history\n({:process 0})"), Format::Edn);
+        assert_eq!(detect("x", "#_ {:a 1}\n{:process 0}"), Format::Edn);
         assert_eq!(
             detect("x", "INFO  jepsen.util - 3\t:invoke\t:read\tnil"),
             Format::JepsenLog

@@ -13,6 +13,7 @@ pub mod edn;
 mod error;
 pub mod format;
 pub mod jepsen;
+pub mod jepsen_file;
 mod jsonl;
 pub(crate) mod pairing;
 pub(crate) mod scan;

@@ -7,7 +7,7 @@
 //! read, and each command is one fixed-size slot: a million operations take
 //! tens of megabytes, and reading the history never needs its records kept.
 
-use super::build::{BuildError, Builder, LinearHistory, ModelKind, Outcome};
+use super::build::{BuildError, Builder, FailReading, LinearHistory, ModelKind, Outcome};
 use super::ops::{Action, Operation, Val, ABSENT};
 use crate::history::scan::{ScannedEvent, ScannedOp};
 use crate::history::{ClientEvent, EventKind, Op, OpResult};
@@ -72,9 +72,33 @@ pub struct ClientOps {
     slots: Vec<Slot>,
     others: Vec<ClientEvent>,
     balances: Vec<BTreeMap<String, i64>>,
+    /// How `fail` is read: `None` in the project's meaning (a failed cas
+    /// or transfer is a refusal that took effect), or as a Jepsen history
+    /// reads it.
+    jepsen_fail: Option<FailReading>,
 }
 
 impl ClientOps {
+    /// Operations of a Jepsen history: `fail` read as `fail` says, and
+    /// `""` the same value as absent.
+    pub fn jepsen(fail: FailReading) -> Self {
+        let mut ops = ClientOps {
+            jepsen_fail: Some(fail),
+            ..ClientOps::default()
+        };
+        ops.values.empty_is_absent = true;
+        ops
+    }
+
+    /// Whether a failed operation is left out.
+    fn fail_left_out(&self, op: u8) -> bool {
+        match self.jepsen_fail {
+            None => matches!(op, PUT | APPEND),
+            Some(FailReading::NotApplied) => true,
+            Some(FailReading::CasRefused) => op != CAS,
+        }
+    }
+
     /// Makes room for `commands` commands, and for values for half of them
     /// (reads mostly read what was written): a value table larger than
     /// needed costs a miss of the TLB on every lookup.
@@ -219,6 +243,7 @@ impl ClientOps {
         model: Option<ModelKind>,
         initial: &BTreeMap<String, i64>,
     ) -> Result<LinearHistory, BuildError> {
+        let left_out: [bool; 6] = std::array::from_fn(|op| self.fail_left_out(op as u8));
         let ClientOps {
             keys,
             last_written: _,
@@ -226,6 +251,7 @@ impl ClientOps {
             slots,
             others,
             balances,
+            jepsen_fail: _,
         } = self;
         let keys = keys.into_strings();
         let mut b = Builder::new(file, model);
@@ -243,6 +269,7 @@ impl ClientOps {
             }
             let outcome = match s.done {
                 Some(EventKind::Ok) => Outcome::Ok,
+                Some(EventKind::Fail) if left_out[s.op as usize] => continue,
                 Some(EventKind::Fail) => Outcome::Fail,
                 _ => Outcome::Unknown,
             };
@@ -262,7 +289,6 @@ impl ClientOps {
             let action = match s.op {
                 GET if outcome == Outcome::Ok && s.result == READ => Action::Read(s.read),
                 GET => continue,
-                PUT | APPEND if outcome == Outcome::Fail => continue,
                 PUT => Action::Write(s.a),
                 APPEND => Action::Append(s.a),
                 CAS => Action::Cas {
@@ -273,36 +299,16 @@ impl ClientOps {
                 _ => {
                     let event = &others[s.a as usize];
                     let result = (s.result == BALANCES).then(|| &balances[s.read as usize]);
-                    let what = format!("{} ({})", event.command.op.name(), event.command.id);
-                    match &event.command.op {
-                        Op::Transfer { from, to, amount } => {
-                            let action = Action::Transfer {
-                                from: b.account(from),
-                                to: b.account(to),
-                                amount: *amount,
-                                moved: took,
-                            };
-                            b.push_bank(op(action), vec![from.clone(), to.clone()], &what)?;
-                        }
-                        Op::Balances { .. } => {
-                            if let (Outcome::Ok, Some(read)) = (outcome, result) {
-                                let read: Vec<(u32, i64)> =
-                                    read.iter().map(|(a, x)| (b.account(a), *x)).collect();
-                                let accounts: Vec<String> =
-                                    result.into_iter().flat_map(|r| r.keys().cloned()).collect();
-                                if !accounts.is_empty() {
-                                    b.push_bank(op(Action::Balances(read)), accounts, &what)?;
-                                }
-                            }
-                        }
-                        _ => {}
-                    }
+                    push_other(&mut b, event, result, outcome, &op)?;
                     continue;
                 }
             };
             b.check_model_with(&action, s.line, || {
                 let name = ["get", "put", "append", "cas"][s.op as usize - 1];
-                format!("{name} ({})", ids.text(id as u32))
+                match ids.get(id as u32) {
+                    Some(id) => format!("{name} ({id})"),
+                    None => format!(":{name}"),
+                }
             })?;
             parts[s.key as usize].push(op(action));
         }
@@ -314,5 +320,43 @@ impl ClientOps {
             .map(|(k, ops)| (keys.text(k as u32).to_owned(), ops))
             .collect();
         Ok(b.finish(initial))
+    }
+}
+
+/// A transfer or a read of balances, into the bank operations.
+fn push_other(
+    b: &mut Builder<'_>,
+    event: &ClientEvent,
+    result: Option<&BTreeMap<String, i64>>,
+    outcome: Outcome,
+    op: &dyn Fn(Action) -> Operation,
+) -> Result<(), BuildError> {
+    let what = format!("{} ({})", event.command.op.name(), event.command.id);
+    match &event.command.op {
+        Op::Transfer { from, to, amount } => {
+            let action = Action::Transfer {
+                from: b.account(from),
+                to: b.account(to),
+                amount: *amount,
+                moved: match outcome {
+                    Outcome::Ok => Some(true),
+                    Outcome::Fail => Some(false),
+                    Outcome::Unknown => None,
+                },
+            };
+            b.push_bank(op(action), vec![from.clone(), to.clone()], &what)
+        }
+        Op::Balances { .. } => {
+            let (Outcome::Ok, Some(read)) = (outcome, result) else {
+                return Ok(());
+            };
+            let accounts: Vec<String> = read.keys().cloned().collect();
+            if accounts.is_empty() {
+                return Ok(());
+            }
+            let read: Vec<(u32, i64)> = read.iter().map(|(a, x)| (b.account(a), *x)).collect();
+            b.push_bank(op(Action::Balances(read)), accounts, &what)
+        }
+        _ => Ok(()),
     }
 }

@@ -14,6 +14,7 @@
 //! completes the explored one too). They are kept apart in a small mask and
 //! such dominated configurations are pruned.
 
+use super::budget::{grow, grow_map, Meter};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -79,6 +80,16 @@ impl OpSet {
         }
     }
 
+    /// Words of the stored form.
+    pub fn span_len(&self) -> usize {
+        self.span().1.len()
+    }
+
+    /// Bytes it holds.
+    pub fn bytes(&self) -> usize {
+        self.words.capacity() * 8
+    }
+
     /// The stored form: where the span starts, and its words.
     fn span(&self) -> (usize, &[u64]) {
         let start = self.full.min(self.end);
@@ -97,7 +108,8 @@ pub struct Memo<S> {
     /// `mask_words` words per configuration: its indeterminate operations.
     masks: Vec<u64>,
     mask_words: usize,
-    pub bytes: usize,
+    /// Bytes charged for the hash table.
+    table_bytes: usize,
 }
 
 impl<S: Clone + Eq> Memo<S> {
@@ -112,8 +124,21 @@ impl<S: Clone + Eq> Memo<S> {
             states: Vec::new(),
             masks: Vec::new(),
             mask_words,
-            bytes: 0,
+            table_bytes: 0,
         }
+    }
+
+    /// Makes room for one more configuration whose set spans `span`
+    /// words, charging `meter` before anything grows; `false` if the
+    /// budget cannot pay.
+    pub fn reserve(&mut self, span: usize, meter: &mut Meter<'_>) -> bool {
+        grow(&mut self.next, 1, meter)
+            && grow(&mut self.starts, 1, meter)
+            && grow(&mut self.offsets, 1, meter)
+            && grow(&mut self.words, span, meter)
+            && grow(&mut self.states, 1, meter)
+            && grow(&mut self.masks, self.mask_words, meter)
+            && grow_map(&mut self.heads, &mut self.table_bytes, meter)
     }
 
     /// Whether stored configuration `i` has this set and state, and at most
@@ -129,14 +154,7 @@ impl<S: Clone + Eq> Memo<S> {
     /// Records the configuration; false if it, or one it is dominated by,
     /// was explored already. `hash` must be a function of `set` and `state`
     /// only, not of `mask`.
-    pub fn insert(
-        &mut self,
-        hash: u64,
-        set: &OpSet,
-        mask: &[u64],
-        state: &S,
-        state_bytes: usize,
-    ) -> bool {
+    pub fn insert(&mut self, hash: u64, set: &OpSet, mask: &[u64], state: &S) -> bool {
         debug_assert_eq!(mask.len(), self.mask_words);
         let (start, span) = set.span();
         let new = self.states.len() as u32;
@@ -155,9 +173,6 @@ impl<S: Clone + Eq> Memo<S> {
         self.offsets.push(self.words.len());
         self.states.push(state.clone());
         self.masks.extend_from_slice(mask);
-        // Arena words, mask, chain link, start, offset, the table's slot,
-        // state.
-        self.bytes += (span.len() + mask.len()) * 8 + 4 + 4 + 8 + 16 + state_bytes;
         true
     }
 
@@ -196,16 +211,16 @@ mod tests {
         let mut m: Memo<u32> = Memo::new(1);
         let mut s = OpSet::new(100);
         s.insert(70);
-        assert!(m.insert(7, &s, &[0b01], &1, 4));
-        assert!(!m.insert(7, &s, &[0b01], &1, 4));
+        assert!(m.insert(7, &s, &[0b01], &1));
+        assert!(!m.insert(7, &s, &[0b01], &1));
         assert!(
-            !m.insert(7, &s, &[0b11], &1, 4),
+            !m.insert(7, &s, &[0b11], &1),
             "dominated: one more indeterminate op"
         );
-        assert!(m.insert(7, &s, &[0b10], &1, 4), "not dominated");
-        assert!(m.insert(7, &s, &[0b01], &2, 4), "same hash, other state");
+        assert!(m.insert(7, &s, &[0b10], &1), "not dominated");
+        assert!(m.insert(7, &s, &[0b01], &2), "same hash, other state");
         s.insert(1);
-        assert!(m.insert(7, &s, &[0b01], &1, 4), "same hash, other set");
+        assert!(m.insert(7, &s, &[0b01], &1), "same hash, other set");
         assert_eq!(m.len(), 4);
     }
 }

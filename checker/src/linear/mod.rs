@@ -9,20 +9,25 @@
 //! (`search`). A search that runs out of its time or memory budget answers
 //! `unknown`, never a guess.
 
+pub mod budget;
 pub mod build;
 mod clients;
+pub mod jepsen;
 pub mod memo;
 pub mod model;
 pub mod ops;
 pub mod search;
 
-pub use build::{from_history, from_jepsen, BuildError, LinearHistory, ModelKind};
+pub use build::{
+    from_history, from_jepsen, from_jepsen_with, BuildError, FailReading, LinearHistory, ModelKind,
+};
 pub(crate) use clients::ClientOps;
 
 use crate::verdict::Verdict;
+use budget::{Budget, Stopped};
 use model::{BankModel, Model, ValueModel};
 use ops::{Object, Operation, Partition, Values};
-use search::{Budget, Deepest, Exhausted, Outcome};
+use search::{Deepest, Outcome};
 use serde::Serialize;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -107,7 +112,25 @@ fn view(partition: &Partition, values: &Values, op: &Operation) -> OpView {
 enum Checked {
     Ok,
     Failed(NonLinearizable),
-    Exhausted(Exhausted),
+    Exhausted(Stopped),
+}
+
+/// A failure the budget left no room to explain.
+fn unexplained(partition: &Partition, operations: usize, depth: usize) -> NonLinearizable {
+    NonLinearizable {
+        object: partition.name.clone(),
+        operations,
+        linearized: depth,
+        prefix_tail: Vec::new(),
+        state: String::new(),
+        window: Vec::new(),
+        blocking_line: None,
+        message: format!(
+            "{}: no order of its {operations} operations is legal (at most {depth} linearize); the budget ran \
+             out before the failure could be explained",
+            partition.name
+        ),
+    }
 }
 
 fn explain<M: Model>(
@@ -117,6 +140,9 @@ fn explain<M: Model>(
     ops: &[Operation],
     deepest: Deepest<M::State>,
 ) -> NonLinearizable {
+    if !deepest.explained {
+        return unexplained(partition, ops.len(), deepest.depth);
+    }
     let prefix_tail: Vec<OpView> = deepest
         .linearized
         .iter()
@@ -271,8 +297,9 @@ pub fn check(history: &LinearHistory, options: &Options) -> LinearResult {
         match checked {
             Checked::Ok => {}
             Checked::Failed(f) => failures.push(f),
-            Checked::Exhausted(Exhausted::Time) => unknown.push(format!("{name}: out of time")),
-            Checked::Exhausted(Exhausted::Memory) => unknown.push(format!("{name}: out of memory")),
+            Checked::Exhausted(stopped) => {
+                unknown.push(format!("{name}: {}", stopped.describe(&budget)))
+            }
         }
     }
     let verdict = if !failures.is_empty() {

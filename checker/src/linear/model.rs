@@ -1,6 +1,7 @@
 //! Sequential specifications: what each operation does to an object's
 //! state, and whether the outcome a client saw is possible in it.
 
+use super::budget::{grow, grow_map, Meter};
 use super::ops::{Action, Val, Values, ABSENT};
 use crate::fxhash::FxHashMap;
 
@@ -15,6 +16,38 @@ pub trait Model {
     fn hash(state: &Self::State) -> u64;
     /// Bytes one stored state costs, for the memory budget.
     fn bytes(state: &Self::State) -> usize;
+    /// Bytes of the values the model made, for the memory budget.
+    fn heap_bytes(&self) -> usize {
+        0
+    }
+    /// Makes room in the model's tables for what one step may add,
+    /// charging `meter` before they grow; `false` if the budget cannot pay.
+    fn reserve(&mut self, _meter: &mut Meter<'_>) -> bool {
+        true
+    }
+    /// Whether `action` may set the state to anything at all (a write);
+    /// `true` unless the model knows better.
+    fn resets(_action: &Action) -> bool {
+        true
+    }
+    /// Whether `may_reach` can say no about `action`; `false` unless the
+    /// model knows better.
+    fn observes(_action: &Action) -> bool {
+        false
+    }
+    /// Whether `action` may still succeed after some of the operations
+    /// that may go before it take `state` on, where `resetters` are those
+    /// of them that `resets`; `true` unless the model knows better. The
+    /// search abandons a configuration at once when the operation it must
+    /// place next can never be placed (Lowe's early detection).
+    fn may_reach(
+        &mut self,
+        _state: &Self::State,
+        _action: &Action,
+        _resetters: &[&Action],
+    ) -> bool {
+        true
+    }
     fn show(&self, state: &Self::State) -> String;
     /// Why `action` cannot be placed in `state`, for people.
     fn why_not(&mut self, state: &Self::State, action: &Action) -> String;
@@ -35,6 +68,11 @@ pub struct ValueModel<'v> {
     extra: Vec<String>,
     extra_index: FxHashMap<String, Val>,
     appended: FxHashMap<(Val, Val), Val>,
+    /// Bytes of the values made.
+    made_bytes: usize,
+    /// Bytes charged for `extra_index` and `appended`.
+    index_bytes: usize,
+    appended_bytes: usize,
 }
 
 impl<'v> ValueModel<'v> {
@@ -44,6 +82,9 @@ impl<'v> ValueModel<'v> {
             extra: Vec::new(),
             extra_index: FxHashMap::default(),
             appended: FxHashMap::default(),
+            made_bytes: 0,
+            index_bytes: 0,
+            appended_bytes: 0,
         }
     }
 
@@ -78,6 +119,8 @@ impl<'v> ValueModel<'v> {
                 Some(&v) => v,
                 None => {
                     let v = (self.values.len() + self.extra.len()) as Val;
+                    // The text twice: in the list and in the index.
+                    self.made_bytes += 2 * joined.capacity();
                     self.extra.push(joined.clone());
                     self.extra_index.insert(joined, v);
                     v
@@ -119,6 +162,56 @@ impl Model for ValueModel<'_> {
 
     fn bytes(_: &Val) -> usize {
         std::mem::size_of::<Val>()
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.made_bytes
+    }
+
+    fn reserve(&mut self, meter: &mut Meter<'_>) -> bool {
+        grow(&mut self.extra, 1, meter)
+            && grow_map(&mut self.extra_index, &mut self.index_bytes, meter)
+            && grow_map(&mut self.appended, &mut self.appended_bytes, meter)
+    }
+
+    fn resets(action: &Action) -> bool {
+        matches!(action, Action::Write(_) | Action::Cas { .. })
+    }
+
+    fn observes(action: &Action) -> bool {
+        matches!(
+            action,
+            Action::Read(_)
+                | Action::Cas {
+                    swapped: Some(true),
+                    ..
+                }
+        )
+    }
+
+    /// Between writes, the value only grows by appends: what a read (or a
+    /// cas that swapped) needs must start with the value now, or with a
+    /// value some write that may go first writes.
+    fn may_reach(&mut self, &state: &Val, action: &Action, resetters: &[&Action]) -> bool {
+        let target = match *action {
+            Action::Read(v) => v,
+            Action::Cas {
+                from,
+                swapped: Some(true),
+                ..
+            } => from,
+            _ => return true,
+        };
+        if state == target {
+            return true;
+        }
+        let wanted = self.text(target);
+        let grows_from = |v: Val| wanted.starts_with(self.text(v));
+        grows_from(state)
+            || resetters.iter().any(|a| match **a {
+                Action::Write(v) | Action::Cas { to: v, .. } => grows_from(v),
+                _ => true,
+            })
     }
 
     fn show(&self, &state: &Val) -> String {

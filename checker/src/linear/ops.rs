@@ -63,7 +63,11 @@ pub struct Values {
 }
 
 impl Values {
+    /// The value of `s`; `ABSENT` for `""` where the two are one value.
     pub fn intern(&mut self, s: &str) -> Val {
+        if s.is_empty() && self.empty_is_absent {
+            return ABSENT;
+        }
         self.strings.intern(s).0 + 1
     }
 

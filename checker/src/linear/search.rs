@@ -11,39 +11,27 @@
 //! call, or never, so the search succeeds once every operation with a
 //! return is linearized (the models accept any indeterminate operation).
 
+use super::budget::{grow, Meter};
+pub use super::budget::{Budget, Exhausted, Stopped};
 use super::memo::{Memo, OpSet};
 use super::model::{mix, Model};
-use super::ops::Operation;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use super::ops::{Action, Operation};
 use std::time::Instant;
 
 const NONE: u32 = u32::MAX;
 const HEAD: u32 = 0;
-/// Steps between looks at the clock.
-const CLOCK_EVERY: u64 = 1 << 12;
+/// Steps between looks at the clock: a step is well under a microsecond,
+/// so the clock is read every millisecond or so.
+const CLOCK_EVERY: u64 = 1 << 10;
 /// Up to this many indeterminate operations are kept in the memo's
 /// dominance mask; more are memoised exactly, like the others.
 const MASKED_MAX: usize = 256;
 
-/// Limits after which the search gives up with `unknown`.
-pub struct Budget<'a> {
-    pub deadline: Option<Instant>,
-    /// Bytes of memo all searches may take together.
-    pub memory: Option<usize>,
-    /// Bytes of memo all searches take now.
-    pub used: &'a AtomicUsize,
-}
-
-/// Which budget ran out.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Exhausted {
-    Time,
-    Memory,
-}
-
 /// The deepest configuration the search reached: the operations it had
 /// linearized, in order, and the state they leave.
 pub struct Deepest<S> {
+    /// How many operations; `linearized` lists them when `explained`.
+    pub depth: usize,
     pub linearized: Vec<usize>,
     pub state: S,
     /// The unlinearized operations invoked before the first pending return,
@@ -51,6 +39,9 @@ pub struct Deepest<S> {
     pub window: Vec<usize>,
     /// The operation whose return ended the window.
     pub blocking: Option<usize>,
+    /// False when the budget ran out while the search was replayed to
+    /// explain the failure: only `depth` is known then.
+    pub explained: bool,
 }
 
 pub enum Outcome<S> {
@@ -59,7 +50,7 @@ pub enum Outcome<S> {
         order: Vec<usize>,
     },
     NotLinearizable(Deepest<S>),
-    Exhausted(Exhausted),
+    Exhausted(Stopped),
 }
 
 /// The events of one partition as a linked list.
@@ -111,6 +102,12 @@ impl Events {
         ev
     }
 
+    /// Bytes the list holds.
+    fn bytes(&self) -> usize {
+        (self.op.capacity() + self.ret.capacity() + self.next.capacity() + self.prev.capacity()) * 4
+            + self.is_call.capacity()
+    }
+
     fn unlink(&mut self, e: u32) {
         let (p, n) = (self.prev[e as usize], self.next[e as usize]);
         self.next[p as usize] = n;
@@ -146,10 +143,9 @@ impl Events {
     }
 }
 
-/// Searches for a linearization of `ops` (sorted by call time) in `model`.
-/// With `stop_at`, stops at that step and reports the configuration there
-/// (used to explain a failure: the step at which the deepest configuration
-/// was first reached).
+/// Searches for a linearization of `ops` (sorted by call time) in `model`,
+/// within `budget`. A failure is explained by replaying the search to the
+/// step at which it first reached its deepest configuration.
 pub fn search<M: Model>(
     model: &mut M,
     ops: &[Operation],
@@ -157,22 +153,34 @@ pub fn search<M: Model>(
 ) -> Outcome<M::State> {
     match run(model, ops, budget, None) {
         Run::Done(order) => Outcome::Linearizable { order },
-        Run::Exhausted(e) => Outcome::Exhausted(e),
-        Run::Failed { deepest_step } => match run(model, ops, budget, Some(deepest_step)) {
+        Run::Exhausted(s) => Outcome::Exhausted(s),
+        Run::Failed {
+            deepest_step,
+            depth,
+        } => match run(model, ops, budget, Some(deepest_step)) {
             Run::Stopped(deepest) => Outcome::NotLinearizable(deepest),
-            // The replay is deterministic and stops before the first run
-            // ended, so it cannot end otherwise; should it, say so honestly.
-            _ => Outcome::Exhausted(Exhausted::Time),
+            // The replay ran out of budget: the history is still not
+            // linearizable (the first run covered every order), but the
+            // failure goes unexplained.
+            _ => Outcome::NotLinearizable(Deepest {
+                depth,
+                linearized: Vec::new(),
+                state: model.init(),
+                window: Vec::new(),
+                blocking: None,
+                explained: false,
+            }),
         },
-        Run::Stopped(_) => Outcome::Exhausted(Exhausted::Time),
+        // Only a replay stops at a step.
+        Run::Stopped(d) => Outcome::NotLinearizable(d),
     }
 }
 
 enum Run<S> {
     Done(Vec<usize>),
-    Failed { deepest_step: u64 },
+    Failed { deepest_step: u64, depth: usize },
     Stopped(Deepest<S>),
-    Exhausted(Exhausted),
+    Exhausted(Stopped),
 }
 
 /// The candidates at a configuration are the calls before the first
@@ -188,150 +196,277 @@ fn zobrist(op: usize) -> u64 {
     mix(op as u64 ^ 0xA076_1D64_78BD_642F)
 }
 
+/// One search of one object's operations.
+struct Search<'m, 'b, M: Model> {
+    model: &'m mut M,
+    ops: &'m [Operation],
+    budget: &'b Budget<'b>,
+    meter: Meter<'b>,
+    events: Events,
+    /// Indeterminate operations' places in the dominance mask, if few.
+    mask_bit: Vec<u32>,
+    mask: Vec<u64>,
+    memo: Memo<M::State>,
+    set: OpSet,
+    set_hash: u64,
+    state: M::State,
+    stack: Vec<(u32, M::State, Phase)>,
+    phase: Phase,
+    /// Operations with a return not yet linearized.
+    remaining: usize,
+    entry: u32,
+    steps: u64,
+    deepest: usize,
+    deepest_step: u64,
+    /// Bytes of the model's own tables charged so far.
+    model_bytes: usize,
+    /// The configuration entered last cannot lead anywhere (`doomed`).
+    doomed: bool,
+}
+
+impl<'m, 'b, M: Model> Search<'m, 'b, M> {
+    fn new(model: &'m mut M, ops: &'m [Operation], budget: &'b Budget<'b>) -> Self {
+        let events = Events::new(ops);
+        let indeterminate = ops.iter().filter(|o| o.ret.is_none()).count();
+        let masked = indeterminate <= MASKED_MAX;
+        let mut mask_bit = vec![NONE; ops.len()];
+        if masked {
+            let open = ops.iter().enumerate().filter(|(_, o)| o.ret.is_none());
+            for (bit, (i, _)) in open.enumerate() {
+                mask_bit[i] = bit as u32;
+            }
+        }
+        let mask = vec![
+            0u64;
+            if masked {
+                indeterminate.div_ceil(64)
+            } else {
+                0
+            }
+        ];
+        let memo = Memo::new(mask.len());
+        let state = model.init();
+        let mut search = Search {
+            model,
+            ops,
+            budget,
+            meter: Meter::new(budget),
+            entry: events.next[HEAD as usize],
+            events,
+            mask_bit,
+            memo,
+            set: OpSet::new(ops.len()),
+            set_hash: 0,
+            state,
+            stack: Vec::new(),
+            phase: Phase::Determinate,
+            remaining: ops.len() - indeterminate,
+            mask,
+            steps: 0,
+            deepest: 0,
+            deepest_step: 0,
+            model_bytes: 0,
+            doomed: false,
+        };
+        search.model_bytes = search.model.heap_bytes();
+        search
+    }
+
+    /// Bytes the search holds before it takes a step.
+    fn fixed_bytes(&self) -> usize {
+        self.events.bytes() + self.mask_bit.capacity() * 4 + self.set.bytes() + self.model_bytes
+    }
+
+    fn stopped(&self, budget: Exhausted) -> Run<M::State> {
+        Run::Exhausted(Stopped {
+            budget,
+            steps: self.steps,
+            deepest: self.deepest,
+            operations: self.ops.len(),
+            configurations: self.memo.len(),
+            bytes: self.meter.used(),
+        })
+    }
+
+    /// Adds or removes an operation from the configuration.
+    fn toggle(&mut self, op: usize, on: bool) {
+        let bit = self.mask_bit[op];
+        if bit != NONE {
+            self.mask[bit as usize / 64] ^= 1 << (bit % 64);
+        } else {
+            self.set_hash ^= zobrist(op);
+            if on {
+                self.set.insert(op);
+            } else {
+                self.set.remove(op);
+            }
+        }
+    }
+
+    /// Charges what the model's tables grew by.
+    fn charge_model(&mut self) -> bool {
+        let now = self.model.heap_bytes();
+        let grown = now.saturating_sub(self.model_bytes);
+        self.model_bytes = now.max(self.model_bytes);
+        grown == 0 || self.meter.take(grown)
+    }
+
+    /// Tries to linearize the call at `entry` now. `Err` when the budget
+    /// cannot pay for the configuration.
+    fn try_call(&mut self, op: usize) -> Result<bool, Exhausted> {
+        let indeterminate = self.ops[op].ret.is_none();
+        if indeterminate != (self.phase == Phase::Indeterminate) {
+            return Ok(false);
+        }
+        if !self.model.reserve(&mut self.meter) {
+            return Err(Exhausted::Memory);
+        }
+        let next = self.model.step(&self.state, &self.ops[op].action);
+        if !self.charge_model() {
+            return Err(Exhausted::Memory);
+        }
+        let Some(next) = next else { return Ok(false) };
+        // An indeterminate operation that changes nothing here is better
+        // left out: not placing it dominates.
+        if indeterminate && next == self.state {
+            return Ok(false);
+        }
+        self.toggle(op, true);
+        let heap = M::bytes(&next).saturating_sub(std::mem::size_of::<M::State>());
+        if !self.memo.reserve(self.set.span_len(), &mut self.meter)
+            || !grow(&mut self.stack, 1, &mut self.meter)
+            || !self.meter.take(2 * heap)
+        {
+            self.toggle(op, false);
+            return Err(Exhausted::Memory);
+        }
+        if !self
+            .memo
+            .insert(self.set_hash ^ M::hash(&next), &self.set, &self.mask, &next)
+        {
+            self.meter.give(2 * heap);
+            self.toggle(op, false);
+            return Ok(false);
+        }
+        let previous = std::mem::replace(&mut self.state, next);
+        self.stack.push((self.entry, previous, self.phase));
+        self.events.lift(self.entry);
+        if !indeterminate {
+            self.remaining -= 1;
+        }
+        if self.stack.len() > self.deepest {
+            self.deepest = self.stack.len();
+            self.deepest_step = self.steps;
+        }
+        self.entry = self.events.next[HEAD as usize];
+        self.phase = Phase::Determinate;
+        // Memoised, so never entered again: the next step leaves it.
+        self.doomed = self.doomed();
+        Ok(true)
+    }
+
+    /// Whether the configuration just entered cannot lead anywhere: the
+    /// first operation with a return that constrains the state (a read)
+    /// must be placed before that return, and the model says that what may
+    /// go before it (the calls before that return) cannot make it succeed.
+    fn doomed(&mut self) -> bool {
+        let mut resetters: Vec<&Action> = Vec::new();
+        let mut e = self.events.next[HEAD as usize];
+        while e != NONE {
+            let op = self.events.op[e as usize] as usize;
+            let action = &self.ops[op].action;
+            if !self.events.is_call[e as usize] {
+                if M::observes(action) {
+                    return !self.model.may_reach(&self.state, action, &resetters);
+                }
+            } else if M::resets(action) {
+                resetters.push(action);
+            }
+            e = self.events.next[e as usize];
+        }
+        false
+    }
+
+    /// Undoes the last choice; `false` when there is none left.
+    fn backtrack(&mut self) -> bool {
+        let Some((call, previous, previous_phase)) = self.stack.pop() else {
+            return false;
+        };
+        let op = self.events.op[call as usize] as usize;
+        self.toggle(op, false);
+        // The state on the stack stays in the memo; its copy is given back.
+        let heap = M::bytes(&self.state).saturating_sub(std::mem::size_of::<M::State>());
+        self.meter.give(heap);
+        self.state = previous;
+        self.phase = previous_phase;
+        self.events.unlift(call);
+        if self.ops[op].ret.is_some() {
+            self.remaining += 1;
+        }
+        self.entry = self.events.next[call as usize];
+        true
+    }
+
+    fn run(mut self, stop_at: Option<u64>) -> Run<M::State> {
+        if !self.meter.take(self.fixed_bytes()) {
+            return self.stopped(Exhausted::Memory);
+        }
+        loop {
+            if self.remaining == 0 {
+                let ops = &self.events.op;
+                return Run::Done(
+                    self.stack
+                        .iter()
+                        .map(|&(e, _, _)| ops[e as usize] as usize)
+                        .collect(),
+                );
+            }
+            self.steps += 1;
+            if stop_at == Some(self.steps) {
+                return Run::Stopped(snapshot(&self.events, &self.stack, self.state));
+            }
+            if self.steps.is_multiple_of(CLOCK_EVERY)
+                && self.budget.deadline.is_some_and(|d| Instant::now() >= d)
+            {
+                return self.stopped(Exhausted::Time);
+            }
+            if std::mem::take(&mut self.doomed) {
+                // Go on with the next candidate where this one was tried.
+                self.backtrack();
+                continue;
+            }
+            let entry = self.entry;
+            if entry != NONE && self.events.is_call[entry as usize] {
+                let op = self.events.op[entry as usize] as usize;
+                match self.try_call(op) {
+                    Ok(true) => continue,
+                    Ok(false) => self.entry = self.events.next[entry as usize],
+                    Err(e) => return self.stopped(e),
+                }
+            } else if self.phase == Phase::Determinate {
+                // Every operation with a return has been tried here; now
+                // the indeterminate ones, which may be what the next needs.
+                self.phase = Phase::Indeterminate;
+                self.entry = self.events.next[HEAD as usize];
+            } else if !self.backtrack() {
+                // The deepest configuration is reached right after the step
+                // that first got there; a replay stops one step later.
+                return Run::Failed {
+                    deepest_step: self.deepest_step + 1,
+                    depth: self.deepest,
+                };
+            }
+        }
+    }
+}
+
 fn run<M: Model>(
     model: &mut M,
     ops: &[Operation],
     budget: &Budget<'_>,
     stop_at: Option<u64>,
 ) -> Run<M::State> {
-    let mut events = Events::new(ops);
-    // Indeterminate operations' places in the dominance mask, if few.
-    let indeterminate = ops.iter().filter(|o| o.ret.is_none()).count();
-    let mut mask_bit = vec![NONE; ops.len()];
-    if indeterminate <= MASKED_MAX {
-        for (bit, (i, _)) in ops
-            .iter()
-            .enumerate()
-            .filter(|(_, o)| o.ret.is_none())
-            .enumerate()
-        {
-            mask_bit[i] = bit as u32;
-        }
-    }
-    let mut mask = vec![
-        0u64;
-        if indeterminate <= MASKED_MAX {
-            indeterminate.div_ceil(64)
-        } else {
-            0
-        }
-    ];
-    let mut memo: Memo<M::State> = Memo::new(mask.len());
-    let mut set = OpSet::new(ops.len());
-    let mut set_hash = 0u64;
-    let mut state = model.init();
-    let mut stack: Vec<(u32, M::State, Phase)> = Vec::new();
-    let mut phase = Phase::Determinate;
-    let mut remaining = ops.len() - indeterminate;
-    let mut entry = events.next[HEAD as usize];
-    let (mut steps, mut deepest, mut deepest_step) = (0u64, 0usize, 0u64);
-    let mut charged = 0usize;
-    // Adds or removes an operation from the configuration.
-    let toggle = |op: usize, set: &mut OpSet, set_hash: &mut u64, mask: &mut [u64], on: bool| {
-        let bit = mask_bit[op];
-        if bit != NONE {
-            mask[bit as usize / 64] ^= 1 << (bit % 64);
-        } else {
-            *set_hash ^= zobrist(op);
-            if on {
-                set.insert(op);
-            } else {
-                set.remove(op);
-            }
-        }
-    };
-    let result = loop {
-        if remaining == 0 {
-            break Run::Done(
-                stack
-                    .iter()
-                    .map(|&(e, _, _)| events.op[e as usize] as usize)
-                    .collect(),
-            );
-        }
-        steps += 1;
-        if stop_at == Some(steps) {
-            break Run::Stopped(snapshot(&events, &stack, state));
-        }
-        if steps % CLOCK_EVERY == 0 {
-            if budget.deadline.is_some_and(|d| Instant::now() >= d) {
-                break Run::Exhausted(Exhausted::Time);
-            }
-            let now = budget
-                .used
-                .fetch_add(memo.bytes - charged, Ordering::Relaxed)
-                + memo.bytes
-                - charged;
-            charged = memo.bytes;
-            if budget.memory.is_some_and(|limit| now > limit) {
-                break Run::Exhausted(Exhausted::Memory);
-            }
-        }
-        if entry != NONE && events.is_call[entry as usize] {
-            let op = events.op[entry as usize] as usize;
-            let indeterminate_op = ops[op].ret.is_none();
-            if indeterminate_op == (phase == Phase::Indeterminate) {
-                if let Some(next) = model.step(&state, &ops[op].action) {
-                    // An indeterminate operation that changes nothing here
-                    // is better left out: not placing it dominates.
-                    if !(indeterminate_op && next == state) {
-                        toggle(op, &mut set, &mut set_hash, &mut mask, true);
-                        if memo.insert(
-                            set_hash ^ M::hash(&next),
-                            &set,
-                            &mask,
-                            &next,
-                            M::bytes(&next),
-                        ) {
-                            stack.push((entry, std::mem::replace(&mut state, next), phase));
-                            events.lift(entry);
-                            if !indeterminate_op {
-                                remaining -= 1;
-                            }
-                            if stack.len() > deepest {
-                                deepest = stack.len();
-                                deepest_step = steps;
-                            }
-                            entry = events.next[HEAD as usize];
-                            phase = Phase::Determinate;
-                            continue;
-                        }
-                        toggle(op, &mut set, &mut set_hash, &mut mask, false);
-                    }
-                }
-            }
-            entry = events.next[entry as usize];
-        } else if phase == Phase::Determinate {
-            // Every operation with a return has been tried here; now the
-            // indeterminate ones, which may be what the next one needs.
-            phase = Phase::Indeterminate;
-            entry = events.next[HEAD as usize];
-        } else {
-            // A return whose operation is not linearized (or the end of the
-            // list): undo the last choice.
-            let Some((call, previous, previous_phase)) = stack.pop() else {
-                break Run::Failed { deepest_step };
-            };
-            let op = events.op[call as usize] as usize;
-            toggle(op, &mut set, &mut set_hash, &mut mask, false);
-            state = previous;
-            phase = previous_phase;
-            events.unlift(call);
-            if ops[op].ret.is_some() {
-                remaining += 1;
-            }
-            entry = events.next[call as usize];
-        }
-    };
-    budget.used.fetch_sub(charged, Ordering::Relaxed);
-    // The deepest configuration of a failed search is reached right after
-    // the step that first got there; replaying stops one step later.
-    match result {
-        Run::Failed { deepest_step } => Run::Failed {
-            deepest_step: deepest_step + 1,
-        },
-        other => other,
-    }
+    Search::new(model, ops, budget).run(stop_at)
 }
 
 fn snapshot<S>(events: &Events, stack: &[(u32, S, Phase)], state: S) -> Deepest<S> {
@@ -352,10 +487,12 @@ fn snapshot<S>(events: &Events, stack: &[(u32, S, Phase)], state: S) -> Deepest<
         e = events.next[e as usize];
     }
     Deepest {
+        depth: stack.len(),
         linearized,
         state,
         window,
         blocking,
+        explained: true,
     }
 }
 
@@ -376,7 +513,7 @@ mod tests {
     }
 
     fn check(ops: &[Operation], values: &Values) -> Outcome<u32> {
-        let used = AtomicUsize::new(0);
+        let used = std::sync::atomic::AtomicUsize::new(0);
         let budget = Budget {
             deadline: None,
             memory: None,
