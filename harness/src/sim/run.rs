@@ -765,15 +765,7 @@ impl Sim {
                     // A node already down loses its page cache too.
                     self.nodes[id as usize].disk.power_loss();
                     if self.nodes[id as usize].replica.is_some() {
-                        self.crash(id);
-                        self.nodes[id as usize].disk.power_loss();
-                        let d = self.rng.gen_range(20 * MS..200 * MS);
-                        self.schedule(
-                            d,
-                            Event::Heal {
-                                what: Heal::Restart(id),
-                            },
-                        );
+                        self.lose_power(id);
                     }
                 }
                 self.history.push(record::nemesis(
@@ -815,6 +807,20 @@ impl Sim {
         }
         let d = self.rng.gen_range(50 * MS..300 * MS);
         self.schedule(d, Event::Nemesis);
+    }
+
+    /// The node's machine loses power: it crashes, its page cache is lost,
+    /// and it restarts 20 to 200 ms later.
+    fn lose_power(&mut self, id: NodeId) {
+        self.crash(id);
+        self.nodes[id as usize].disk.power_loss();
+        let d = self.rng.gen_range(20 * MS..200 * MS);
+        self.schedule(
+            d,
+            Event::Heal {
+                what: Heal::Restart(id),
+            },
+        );
     }
 
     fn crash(&mut self, id: NodeId) {
@@ -888,18 +894,9 @@ impl Sim {
                 }
             }
             Heal::PowerLoss(id) => {
-                if self.healed || self.nodes[id as usize].replica.is_none() {
-                    return;
+                if !self.healed && self.nodes[id as usize].replica.is_some() {
+                    self.lose_power(id);
                 }
-                self.crash(id);
-                self.nodes[id as usize].disk.power_loss();
-                let d = self.rng.gen_range(20 * MS..200 * MS);
-                self.schedule(
-                    d,
-                    Event::Heal {
-                        what: Heal::Restart(id),
-                    },
-                );
             }
             Heal::Final => {
                 self.lag_return();
