@@ -442,6 +442,8 @@ impl<C: CStruct> Learner<C> {
 
     /// Hands out what is learned of instance `next` and moves past every
     /// closed instance.
+    // `Planted` is `()` in builds without planted bugs.
+    #[allow(clippy::unit_arg)]
     fn hand_out(&mut self, out: &mut Outbox, live: bool) {
         while let Some(st) = self.open.get(&self.next) {
             for (cmd, fast) in &st.order[self.handed_out..] {
