@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod cluster;
 pub mod nemesis;
+pub mod observe;
 pub mod record;
 pub mod runner;
 pub mod serve;

@@ -10,6 +10,7 @@
 
 use crate::cluster::{Backend, Cluster};
 use crate::nemesis::{self, Kind};
+use crate::observe::Observer;
 use crate::record;
 use crate::store::RunDir;
 use crate::workload::{Workload, WorkloadKind, ACCOUNTS, OPENING_BALANCE};
@@ -153,88 +154,24 @@ async fn process_loop(
     }
 }
 
-/// How far the observer has read one learner's sequence.
-#[derive(Clone, Copy, Debug, Default)]
-struct Cursor {
-    /// The next position to read.
-    next: u64,
-    /// The node's count of rewrites by snapshots from peers, when last read.
-    rewrites: u64,
-}
-
-/// Polls every learner's learned sequence from its cursor and records what
-/// is new. A learner whose sequence got shorter (it lost what it had shown:
-/// a Stability problem, or a fresh data directory) is recorded in full; one
-/// whose sequence a snapshot from a peer rewrote is read again from the
-/// first position the snapshot changed (or the first it still holds).
+/// Takes one observation of every learner into the run's history.
 async fn observe(
     shared: &Shared,
     admin: &mut Client,
-    cursors: &mut [Cursor],
+    observer: &mut Observer,
     is_final: bool,
 ) -> Vec<u64> {
-    let mut lens = Vec::new();
-    for (i, cursor) in cursors.iter_mut().enumerate() {
-        match read_learner(admin, i, *cursor).await {
-            Some((from, cmds, total, rewrites)) => {
-                if !cmds.is_empty() || is_final || from < cursor.next {
-                    shared.run.record(record::learned(
-                        node_name(i as u32),
-                        shared.now(),
-                        from as usize,
-                        &cmds,
-                        is_final,
-                    ));
-                }
-                *cursor = Cursor {
-                    next: from + cmds.len() as u64,
-                    rewrites,
-                };
-                lens.push(total);
-            }
-            None => lens.push(u64::MAX),
-        }
-    }
-    lens
-}
-
-/// Reads learner `i` from its cursor to its end: the position the read
-/// starts at, the commands, the total length and the rewrite count.
-async fn read_learner(
-    admin: &mut Client,
-    i: usize,
-    cursor: Cursor,
-) -> Option<(u64, Vec<gpaxos_node::Command>, u64, u64)> {
-    let mut from = cursor.next;
-    let mut cmds = Vec::new();
-    let mut restarted = false;
-    loop {
-        let page = admin
-            .learned_page(i, from + cmds.len() as u64, 20_000)
-            .await
-            .ok()?;
-        let rewound =
-            page.total < from || (page.rewrites != cursor.rewrites && page.rewritten_at < from);
-        if rewound && !restarted {
-            restarted = true;
-            from = if page.total < from {
-                0
-            } else {
-                page.rewritten_at
-            };
-            cmds.clear();
-            continue;
-        }
-        if cmds.is_empty() {
-            // Positions below `page.from` were compacted away.
-            from = page.from;
-        }
-        let got = page.cmds.len();
-        cmds.extend(page.cmds);
-        if got == 0 || from + cmds.len() as u64 >= page.total {
-            return Some((from, cmds, page.total, page.rewrites));
-        }
-    }
+    observer
+        .observe(admin, is_final, |o| {
+            shared.run.record(record::learned(
+                node_name(o.node as u32),
+                shared.now(),
+                o.from as usize,
+                &o.cmds,
+                is_final,
+            ))
+        })
+        .await
 }
 
 fn leader_of(status: &gpaxos_node::client::Status) -> Option<usize> {
@@ -328,7 +265,7 @@ pub async fn run(cfg: TestConfig, interrupted: Arc<AtomicBool>) -> Result<Summar
     }
 
     let mut rng = SmallRng::seed_from_u64(cfg.seed);
-    let mut cursors = vec![Cursor::default(); cfg.nodes];
+    let mut observer = Observer::new(cfg.nodes);
     let mut faults = Vec::new();
     let deadline = shared.start + Duration::from_secs_f64(cfg.time_limit);
     let interval = Duration::from_secs_f64(cfg.nemesis_interval);
@@ -342,7 +279,7 @@ pub async fn run(cfg: TestConfig, interrupted: Arc<AtomicBool>) -> Result<Summar
     while Instant::now() < deadline && !interrupted.load(Ordering::Relaxed) {
         tokio::time::sleep(Duration::from_millis(100)).await;
         if last_observe.elapsed() >= Duration::from_secs(1) {
-            observe(&shared, &mut admin, &mut cursors, false).await;
+            observe(&shared, &mut admin, &mut observer, false).await;
             last_observe = Instant::now();
             for (i, why) in cluster.exited() {
                 // A node that dies on its own is a bug; the run says so and
@@ -503,7 +440,7 @@ pub async fn run(cfg: TestConfig, interrupted: Arc<AtomicBool>) -> Result<Summar
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    observe(&shared, &mut admin, &mut cursors, true).await;
+    observe(&shared, &mut admin, &mut observer, true).await;
     // Each node's own invariant check: a learner that was shown a chosen
     // value incompatible with what it had learned (Proposition 1 says chosen
     // values are compatible) refused it and counted it.

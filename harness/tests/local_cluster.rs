@@ -8,6 +8,7 @@
 use gpaxos_checker::history::History;
 use gpaxos_checker::{consensus, execution, Verdict};
 use gpaxos_harness::cluster::local::LocalCluster;
+use gpaxos_harness::observe::{Observation, Observer};
 use gpaxos_harness::record;
 use gpaxos_node::client::Client;
 use gpaxos_node::net::certs;
@@ -84,6 +85,44 @@ async fn worker(
     }
 }
 
+/// Observes every learner every 300 ms until `running` is cleared, then
+/// until all learned the same number of commands (at most 20 s), then once
+/// more as the final observation. Returns the learners' final lengths.
+async fn observe_until_stopped(
+    rec: Arc<Recorder>,
+    mut admin: Client,
+    running: Arc<AtomicBool>,
+) -> Vec<u64> {
+    admin.retry.attempt = Duration::from_millis(500);
+    let mut observer = Observer::new(5);
+    let take = |o: Observation, is_final: bool| {
+        rec.push(record::learned(
+            node_name(o.node as u32),
+            rec.now(),
+            o.from as usize,
+            &o.cmds,
+            is_final,
+        ))
+    };
+    while running.load(Ordering::Relaxed) {
+        observer
+            .observe(&mut admin, false, |o| take(o, false))
+            .await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let lens = observer
+            .observe(&mut admin, false, |o| take(o, false))
+            .await;
+        if lens.windows(2).all(|w| w[0] == w[1]) || Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    observer.observe(&mut admin, true, |o| take(o, true)).await
+}
+
 async fn leader(client: &mut Client, n: usize) -> Option<usize> {
     for i in 0..n {
         if let Ok(s) = client.status(i).await {
@@ -124,6 +163,14 @@ async fn kills_and_restarts_lose_no_acknowledged_write() {
     let creds = certs::load_client(&tls).unwrap();
     let mut admin = Client::new(&creds, addrs.clone(), 999_999).unwrap();
     admin.retry.attempt = Duration::from_millis(500);
+    // Learners are read while the run goes on, as the harness's runner
+    // does: a restarted node keeps only a bounded tail of its sequence.
+    let observing = Arc::new(AtomicBool::new(true));
+    let observer_task = tokio::spawn(observe_until_stopped(
+        rec.clone(),
+        Client::new(&creds, addrs.clone(), 777_777).unwrap(),
+        observing.clone(),
+    ));
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     // The leader and one other, then two others: each pair killed with
@@ -171,35 +218,8 @@ async fn kills_and_restarts_lose_no_acknowledged_write() {
         rec.push(record::completion(10_000, rec.now(), &cmd, &reply));
     }
 
-    // Wait until every learner has learned the same number of commands.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut logs = Vec::new();
-    while Instant::now() < deadline {
-        logs.clear();
-        for i in 0..5 {
-            let mut log = Vec::new();
-            while let Ok((total, cmds)) = admin.learned(i, log.len() as u64, 10_000).await {
-                log.extend(cmds);
-                if log.len() as u64 >= total {
-                    break;
-                }
-            }
-            logs.push(log);
-        }
-        if logs.windows(2).all(|w| w[0].len() == w[1].len()) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    for (i, log) in logs.iter().enumerate() {
-        rec.push(record::learned(
-            node_name(i as u32),
-            rec.now(),
-            0,
-            log,
-            true,
-        ));
-    }
+    observing.store(false, Ordering::Relaxed);
+    let logs = observer_task.await.unwrap();
     let history = rec.history.lock().unwrap().clone();
     let mut file = std::fs::File::create(dir.join("history.jsonl")).unwrap();
     history.write_jsonl(&mut file).unwrap();
@@ -210,10 +230,7 @@ async fn kills_and_restarts_lose_no_acknowledged_write() {
         .client_events()
         .filter(|e| e.kind == gpaxos_checker::history::EventKind::Ok)
         .count();
-    eprintln!(
-        "{oks} operations acknowledged; learned lengths {:?}",
-        logs.iter().map(Vec::len).collect::<Vec<_>>()
-    );
+    eprintln!("{oks} operations acknowledged; learned lengths {:?}", logs);
     assert!(oks > 100, "the cluster served too little: {oks}");
     for i in 0..5 {
         let s = admin.status(i).await.expect("status");

@@ -119,13 +119,28 @@ impl Client {
         req: &ClientRequest,
     ) -> Result<ClientResponse, ClientError> {
         let name = node_name(i as u32);
+        // A channel kept from an earlier call may belong to a connection
+        // the node dropped since (it restarted): that call fails at once,
+        // having reached no one, and is made again on a fresh connection.
+        // Repeating a submit is safe too: the node answers a repeated id
+        // from its client session.
+        let reused = self.channels[i].is_some();
+        match self.call_at(i, &name, req).await {
+            Err(ClientError::Refused { .. }) if reused => self.call_at(i, &name, req).await,
+            other => other,
+        }
+    }
+
+    async fn call_at(
+        &mut self,
+        i: usize,
+        name: &str,
+        req: &ClientRequest,
+    ) -> Result<ClientResponse, ClientError> {
         if self.channels[i].is_none() {
-            let conn = timeout(
-                self.retry.attempt,
-                self.dialer.connect(self.nodes[i], &name),
-            )
-            .await
-            .map_err(|_| ClientError::Unavailable(self.retry.attempt))??;
+            let conn = timeout(self.retry.attempt, self.dialer.connect(self.nodes[i], name))
+                .await
+                .map_err(|_| ClientError::Unavailable(self.retry.attempt))??;
             let channel = timeout(self.retry.attempt, conn.open())
                 .await
                 .map_err(|_| ClientError::Unavailable(self.retry.attempt))??;
@@ -137,7 +152,7 @@ impl Client {
             Ok(Err(e)) => {
                 self.channels[i] = None;
                 Err(ClientError::Refused {
-                    node: name,
+                    node: name.to_owned(),
                     message: e.to_string(),
                 })
             }
