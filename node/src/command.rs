@@ -8,8 +8,9 @@
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
+use std::sync::OnceLock;
 
 /// A key of the replicated store; bank accounts are keys too.
 pub type Key = String;
@@ -34,15 +35,23 @@ impl fmt::Display for CmdId {
     }
 }
 
-/// A hasher for command ids and keys: ids are already unique integers, so
-/// SipHash's protection against chosen collisions buys nothing here and
-/// costs a third of the simulator's time. This is FxHash's mixing step.
-#[derive(Default, Clone, Copy)]
+/// A fast keyed hasher for command ids and keys, which clients choose.
+/// SipHash (std's default) costs a third of the simulator's time, so this
+/// is FxHash's mixing step started from a secret per-process key, with
+/// murmur3's finaliser so that every input bit reaches the low bits that
+/// pick a bucket: without the key and the finaliser, ids differing only
+/// in high bits all land in one bucket, and a client can choose them.
+#[derive(Clone, Copy)]
 pub struct IdHasher(u64);
 
 impl Hasher for IdHasher {
     fn finish(&self) -> u64 {
-        self.0
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
     }
 
     fn write(&mut self, bytes: &[u8]) {
@@ -66,7 +75,35 @@ impl Hasher for IdHasher {
     }
 }
 
-pub type FastHash = BuildHasherDefault<IdHasher>;
+static HASH_KEY: OnceLock<u64> = OnceLock::new();
+
+/// The process's hash key: random unless [`fix_hash_key`] chose it first.
+fn hash_key() -> u64 {
+    *HASH_KEY.get_or_init(|| {
+        use std::hash::BuildHasher;
+        std::collections::hash_map::RandomState::new().hash_one(0x6770_6178_6f73u64)
+    })
+}
+
+/// Fixes the hash key, for runs that must repeat exactly (the simulator):
+/// iteration orders of maps then do not change from one process to the
+/// next. Returns false if the key was already drawn.
+pub fn fix_hash_key(key: u64) -> bool {
+    HASH_KEY.set(key).is_ok()
+}
+
+/// Builds [`IdHasher`]s from the process's key.
+#[derive(Clone, Copy, Default, Debug)]
+pub struct FastHash;
+
+impl BuildHasher for FastHash {
+    type Hasher = IdHasher;
+
+    fn build_hasher(&self) -> IdHasher {
+        IdHasher(hash_key())
+    }
+}
+
 pub type IdMap<V> = HashMap<CmdId, V, FastHash>;
 pub type IdSet = HashSet<CmdId, FastHash>;
 

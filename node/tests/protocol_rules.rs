@@ -201,7 +201,7 @@ fn proved_safe_is_the_lub_of_the_glbs() {
             vbal: k,
             vote: vote.to_vec(),
         }],
-        rest_bal: k,
+        rests: vec![(0, k)],
     };
     let mut leader = Leader::<History>::new(1, 5, q, Default::default());
     let mut out = Outbox::default();

@@ -4,7 +4,9 @@
 //! Per instance the acceptor keeps C.6's `bal[a]` and `val[a]` (a
 //! [`VoteLog`]); `mbal[a]` is shared by all instances, as in Multi-Paxos, so
 //! one phase 1 covers every instance. Instances without an explicit vote
-//! have `bal = rest_bal` and `val = ⊥`. Every change is emitted as a
+//! have `val = ⊥` and the `bal` of the rest range they lie in: a ballot
+//! start sets `bal` for every instance from some point on, so the rest is
+//! a few ranges, never one entry per instance. Every change is emitted as a
 //! [`Record`] before the message that reports it; the replica holds the
 //! message until the record is durable.
 
@@ -26,8 +28,10 @@ pub struct Acceptor<C> {
     id: NodeId,
     /// `mbal[a]`: the ballot the acceptor is participating in.
     mbal: Ballot,
-    /// `bal[a]` of every instance without an explicit vote.
-    rest_bal: Ballot,
+    /// `bal[a]` of the instances without an explicit vote, as ranges: the
+    /// instances from each key up to the next take its ballot. The first
+    /// key is `forgotten_below`; the last range runs on forever.
+    rests: BTreeMap<Instance, Ballot>,
     /// `bal[a]`, `val[a]` per instance, for instances `≥ forgotten_below`.
     votes: BTreeMap<Instance, VoteLog<C>>,
     /// Instances below this are decided and forgotten (Section 6.3).
@@ -48,7 +52,7 @@ impl<C: CStruct> Acceptor<C> {
         Acceptor {
             id,
             mbal: Ballot::ZERO,
-            rest_bal: Ballot::ZERO,
+            rests: BTreeMap::from([(0, Ballot::ZERO)]),
             votes: BTreeMap::new(),
             forgotten_below: 0,
             buffered: Vec::new(),
@@ -72,8 +76,28 @@ impl<C: CStruct> Acceptor<C> {
         }
         Some(match self.votes.get(&instance) {
             Some(v) => (v.bal, &v.log[..]),
-            None => (self.rest_bal, &[]),
+            None => (self.rest_at(instance), &[]),
         })
+    }
+
+    /// How many explicit votes and rest ranges the acceptor holds.
+    pub fn held(&self) -> usize {
+        self.votes.len() + self.rests.len()
+    }
+
+    /// `bal[a]` of an instance without an explicit vote.
+    fn rest_at(&self, instance: Instance) -> Ballot {
+        self.rests
+            .range(..=instance)
+            .next_back()
+            .map_or(Ballot::ZERO, |(_, &b)| b)
+    }
+
+    /// The ballot of the last rest range, which runs on forever.
+    fn rest_bal(&self) -> Ballot {
+        self.rests
+            .last_key_value()
+            .map_or(Ballot::ZERO, |(_, &b)| b)
     }
 
     /// A summary of the acceptor's votes, for diagnosis.
@@ -91,9 +115,9 @@ impl<C: CStruct> Acceptor<C> {
             })
             .collect();
         format!(
-            "votes=[{}] rest={:?} forgotten_below={} buffered={}",
+            "votes=[{}] rests={:?} forgotten_below={} buffered={}",
             votes.join(" "),
-            self.rest_bal,
+            self.rests,
             self.forgotten_below,
             self.buffered.len()
         )
@@ -128,15 +152,14 @@ impl<C: CStruct> Acceptor<C> {
     /// Records that rebuild this acceptor's durable state through
     /// [`Acceptor::recover`], for a compacted log.
     pub fn snapshot_records(&self) -> Vec<Record> {
-        let mut records = vec![
-            Record::Forget {
-                below: self.forgotten_below,
-            },
-            Record::Rest {
-                from: self.forgotten_below,
-                bal: self.rest_bal,
-            },
-        ];
+        let mut records = vec![Record::Forget {
+            below: self.forgotten_below,
+        }];
+        records.extend(
+            self.rests
+                .iter()
+                .map(|(&from, &bal)| Record::Rest { from, bal }),
+        );
         records.extend(self.votes.iter().map(|(&instance, v)| Record::Vote {
             instance,
             bal: v.bal,
@@ -164,7 +187,7 @@ impl<C: CStruct> Acceptor<C> {
                 },
             );
             return;
-        } else if self.votes.values().any(|v| v.bal == m) || self.rest_bal == m {
+        } else if self.votes.values().any(|v| v.bal == m) || self.rests.values().any(|&b| b == m) {
             // Already voting in m: the leader has finished phase 1 and a 1b
             // reporting a vote in m itself would not be a 1b of C.6.
             return;
@@ -187,7 +210,7 @@ impl<C: CStruct> Acceptor<C> {
                 acc: self.id,
                 from: self.forgotten_below,
                 votes,
-                rest_bal: self.rest_bal,
+                rests: self.rests.iter().map(|(&i, &b)| (i, b)).collect(),
             },
         );
     }
@@ -228,7 +251,7 @@ impl<C: CStruct> Acceptor<C> {
         for s in values {
             self.vote_classic(m, s.instance, 0, &s.value, &mut dropped, out);
         }
-        if self.rest_bal < m {
+        if self.rest_bal() < m {
             for (_, v) in self.votes.range(rest_from..) {
                 if v.bal < m {
                     dropped.extend(v.log.iter().cloned());
@@ -280,7 +303,10 @@ impl<C: CStruct> Acceptor<C> {
         if instance < self.forgotten_below {
             return;
         }
-        let current_bal = self.votes.get(&instance).map_or(self.rest_bal, |v| v.bal);
+        let current_bal = self
+            .votes
+            .get(&instance)
+            .map_or_else(|| self.rest_at(instance), |v| v.bal);
         if current_bal < m {
             if base != 0 {
                 out.send(
@@ -365,7 +391,7 @@ impl<C: CStruct> Acceptor<C> {
                 }
                 continue;
             };
-            let rest_bal = self.rest_bal;
+            let rest_bal = self.rest_at(instance);
             let vote = self
                 .votes
                 .entry(instance)
@@ -395,7 +421,7 @@ impl<C: CStruct> Acceptor<C> {
         let votable = |bal: Ballot| bal == self.mbal || planted!(self.planted, FastVoteInClassic);
         let mut next = self.forgotten_below;
         for (&i, v) in &self.votes {
-            if i > next && votable(self.rest_bal) {
+            if i > next && votable(self.rest_at(next)) {
                 return Some(next);
             }
             if votable(v.bal) && !v.val.is_closed() {
@@ -403,7 +429,7 @@ impl<C: CStruct> Acceptor<C> {
             }
             next = i + 1;
         }
-        votable(self.rest_bal).then_some(next)
+        votable(self.rest_at(next)).then_some(next)
     }
 
     fn send_2b(
@@ -468,19 +494,25 @@ impl<C: CStruct> Acceptor<C> {
     }
 
     fn forget(&mut self, below: Instance) {
-        self.forgotten_below = self.forgotten_below.max(below);
-        self.votes = self.votes.split_off(&self.forgotten_below);
+        if below <= self.forgotten_below {
+            return;
+        }
+        let kept = self.rest_at(below);
+        self.forgotten_below = below;
+        self.votes = self.votes.split_off(&below);
+        self.rests = self.rests.split_off(&below);
+        self.rests.insert(below, kept);
     }
 
-    /// Gives every instance `≥ from` without an explicit vote `bal` and `⊥`;
-    /// instances below `from` without one keep the old `rest_bal`, so they
-    /// are written down first.
+    /// Gives every instance `≥ from` without an explicit vote `bal` and `⊥`,
+    /// and drops the explicit votes there of lower ballots; instances below
+    /// `from` keep their ranges. One range more, whatever `from` is.
     fn set_rest(&mut self, from: Instance, bal: Ballot) {
-        let old = self.rest_bal;
-        for i in self.forgotten_below..from {
-            self.votes.entry(i).or_insert_with(|| VoteLog::bottom(old));
-        }
+        let from = from.max(self.forgotten_below);
         self.votes.retain(|&i, v| i < from || v.bal >= bal);
-        self.rest_bal = bal;
+        self.rests.split_off(&from);
+        if self.rests.last_key_value().map(|(_, &b)| b) != Some(bal) {
+            self.rests.insert(from, bal);
+        }
     }
 }

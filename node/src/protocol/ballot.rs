@@ -46,8 +46,10 @@ impl Ballot {
         if candidate > self {
             candidate
         } else {
+            // Peers' rounds are kept below `validate::MAX_ROUND`, so this
+            // never saturates in practice; it must not wrap to round 0.
             Ballot {
-                round: self.round + 1,
+                round: self.round.saturating_add(1),
                 leader,
                 fast,
             }
@@ -73,6 +75,8 @@ impl fmt::Display for Ballot {
 pub enum QuorumError {
     #[error("a cluster needs at least one acceptor")]
     NoAcceptors,
+    #[error("a cluster of {n} nodes: at most {max} are supported (quorums are sets of acceptors in a 32-bit mask)")]
+    TooManyAcceptors { n: usize, max: usize },
     #[error("classic quorum {classic} of {n} acceptors: two classic quorums need not intersect (Quorum Assumption 1, Section 5.1)")]
     ClassicTooSmall { n: usize, classic: usize },
     #[error("fast quorum {fast} of {n} acceptors: two fast quorums and a classic quorum of {classic} need not intersect (Quorum Assumption 2, Section 5.1)")]
@@ -108,6 +112,12 @@ impl Quorums {
     pub fn new(n: usize, classic: usize, fast: usize) -> Result<Quorums, QuorumError> {
         if n == 0 {
             return Err(QuorumError::NoAcceptors);
+        }
+        if n > super::validate::MAX_NODES {
+            return Err(QuorumError::TooManyAcceptors {
+                n,
+                max: super::validate::MAX_NODES,
+            });
         }
         for size in [classic, fast] {
             if size > n {

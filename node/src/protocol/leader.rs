@@ -16,20 +16,29 @@ use crate::command::{CmdId, Command};
 use crate::cstruct::CStruct;
 use std::collections::BTreeMap;
 
-/// The 1b message of one acceptor.
+/// The 1b message of one acceptor, as checked by the replica: `votes` and
+/// `rests` in increasing instance order, `rests` starting at `from`.
 #[derive(Clone, Debug)]
 pub struct OneB {
     pub from: Instance,
     pub votes: Vec<InstanceVote>,
-    pub rest_bal: Ballot,
+    /// The ballots of the instances without an explicit vote, as ranges
+    /// from each instance listed up to the next.
+    pub rests: Vec<(Instance, Ballot)>,
 }
 
 impl OneB {
     /// `⟨vbal, vote⟩` reported for instance `i ≥ from`.
     fn report(&self, i: Instance) -> (Ballot, &[Command]) {
-        match self.votes.iter().find(|v| v.instance == i) {
-            Some(v) => (v.vbal, &v.vote[..]),
-            None => (self.rest_bal, &[]),
+        match self.votes.binary_search_by_key(&i, |v| v.instance) {
+            Ok(at) => (self.votes[at].vbal, &self.votes[at].vote[..]),
+            Err(_) => {
+                let ranges_started = self.rests.partition_point(|&(from, _)| from <= i);
+                let bal = ranges_started
+                    .checked_sub(1)
+                    .map_or(Ballot::ZERO, |r| self.rests[r].1);
+                (bal, &[])
+            }
         }
     }
 }
@@ -57,6 +66,9 @@ pub enum StartError {
     /// `ProvedSafe` was empty: the ballot array was not conservative
     /// (Proposition 3), which a correct algorithm never produces.
     NothingProvedSafe { instance: Instance },
+    /// The 1b messages report votes with a hole of more than the instance
+    /// window between them, which no correct quorum produces.
+    ReportGap { from: Instance, to: Instance },
 }
 
 #[derive(Debug)]
@@ -218,12 +230,25 @@ impl<C: CStruct> Leader<C> {
         // Instances below some member's `from` are decided; the quorum cannot
         // prove anything about them, and need not.
         let start = oneb.values().map(|b| b.from).max().unwrap_or(0);
-        let last = oneb
+        let reported: std::collections::BTreeSet<Instance> = oneb
             .values()
             .flat_map(|b| b.votes.iter())
             .filter(|v| v.instance >= start && !v.vote.is_empty())
             .map(|v| v.instance)
-            .max();
+            .collect();
+        // A correct quorum's votes are contiguous (an acceptor votes in an
+        // instance only once the one before it is closed), so every
+        // instance from `start` to the last reported is suggested. A hole
+        // wider than the replica's instance window is no correct report:
+        // the ballot does not start rather than walk it.
+        let mut below = start;
+        for &i in &reported {
+            if i - below > super::validate::INSTANCE_WINDOW {
+                return Err(StartError::ReportGap { from: below, to: i });
+            }
+            below = i;
+        }
+        let last = reported.last().copied();
         let mut tried = BTreeMap::new();
         let mut values = Vec::new();
         let mut leftover: Vec<Command> = Vec::new();

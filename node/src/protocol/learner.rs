@@ -519,6 +519,12 @@ impl<C: CStruct> Learner<C> {
         true
     }
 
+    /// How many instances this learner holds state for (open ones and
+    /// the closed ones kept for catch-up).
+    pub fn held_instances(&self) -> usize {
+        self.open.len() + self.closed.len()
+    }
+
     /// Whether a leader or acceptor reported closed instances this learner
     /// has not closed: it is catching up.
     pub fn behind(&self) -> bool {

@@ -33,15 +33,16 @@ pub enum Message {
     /// `⟨"1a", m⟩`.
     Phase1a { bal: Ballot },
     /// `⟨"1b", m, a, vbal, vote⟩` for every instance the acceptor has not
-    /// forgotten. Instances `≥ from` that are not listed have
-    /// `vbal = rest_bal` and `vote = ⊥`; instances below `from` are decided
-    /// and forgotten by this acceptor.
+    /// forgotten. Instances `≥ from` that are not listed have `vote = ⊥`
+    /// and the `vbal` of the range of `rests` they lie in (each range runs
+    /// from its instance to the next one's; the first starts at `from`);
+    /// instances below `from` are decided and forgotten by this acceptor.
     Phase1b {
         bal: Ballot,
         acc: NodeId,
         from: Instance,
         votes: Vec<InstanceVote>,
-        rest_bal: Ballot,
+        rests: Vec<(Instance, Ballot)>,
     },
     /// An acceptor already in a higher ballot tells a leader (Section 6.1:
     /// "the acceptor notifies the leader").

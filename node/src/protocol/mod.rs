@@ -34,6 +34,7 @@ mod replica;
 pub mod session;
 pub mod snapshot;
 pub mod transfer;
+pub mod validate;
 pub mod vote;
 
 pub use ballot::{node_name, Ballot, NodeId, QuorumError, Quorums};

@@ -2,7 +2,7 @@
 //! messages, ticks, client commands and storage completions.
 
 use super::acceptor::Acceptor;
-use super::ballot::{Ballot, NodeId, QuorumError, Quorums};
+use super::ballot::{node_name, Ballot, NodeId, QuorumError, Quorums};
 use super::leader::{Leader, OneB, StartError};
 use super::learned_log::{Compacted, LearnedLog};
 use super::learner::{Collision, Learner};
@@ -13,6 +13,7 @@ use super::proposer::Proposer;
 use super::session::IdStatus;
 use super::snapshot::{self, Parts, SnapshotError, SnapshotState};
 use super::transfer::{Received, Transfer};
+use super::validate;
 use crate::command::{CmdId, Command};
 use crate::cstruct::CStruct;
 use serde::{Deserialize, Serialize};
@@ -126,6 +127,8 @@ pub struct Stats {
     pub snapshots_installed: u64,
     /// Snapshots received from peers and refused (stale or undecodable).
     pub snapshots_refused: u64,
+    /// Messages from peers refused whole by [`validate::check`].
+    pub refused: u64,
 }
 
 impl Stats {
@@ -149,6 +152,7 @@ impl Stats {
         self.syncs_compacted += s.syncs_compacted;
         self.snapshots_installed += s.snapshots_installed;
         self.snapshots_refused += s.snapshots_refused;
+        self.refused += s.refused;
     }
 }
 
@@ -186,6 +190,10 @@ pub struct Replica<C> {
     phase1_attempts: u32,
     /// Last tick each acceptor answered this node's heartbeats.
     acks: Vec<Option<u64>>,
+    /// How far each acceptor said its node has learned, in heartbeat acks.
+    ack_hints: Vec<Instance>,
+    /// The last message refused, with why, until the driver logs it.
+    last_refused: Option<String>,
     last_heartbeat: u64,
     /// Writes emitted so far and how many of them are durable.
     emitted: u64,
@@ -240,6 +248,8 @@ impl<C: CStruct> Replica<C> {
             max_seen: Ballot::ZERO,
             last_leader_contact: 0,
             acks: vec![None; n],
+            ack_hints: vec![0; n],
+            last_refused: None,
             phase1_attempts: 0,
             last_heartbeat: 0,
             emitted: 0,
@@ -464,6 +474,12 @@ impl<C: CStruct> Replica<C> {
         &self.stats
     }
 
+    /// The last message refused since the previous call, and why: the
+    /// driver logs it at a rate it chooses (the count is in the stats).
+    pub fn take_refused(&mut self) -> Option<String> {
+        self.last_refused.take()
+    }
+
     pub fn config(&self) -> &Config {
         &self.config
     }
@@ -537,6 +553,12 @@ impl<C: CStruct> Replica<C> {
     /// The peer whose snapshot this node last installed, if any.
     pub fn snapshot_source(&self) -> Option<NodeId> {
         self.snapshot_source
+    }
+
+    /// How many per-instance entries the acceptor and learner hold: what
+    /// a message naming far instances would make grow.
+    pub fn held_instances(&self) -> usize {
+        self.acceptor.held() + self.learner.held_instances()
     }
 
     /// A one-line summary of the replica's protocol state, for status
@@ -762,7 +784,17 @@ impl<C: CStruct> Replica<C> {
 
     /// Receipt of a message from node `from`.
     pub fn step(&mut self, from: NodeId, msg: Message) {
-        if from as usize >= self.config.n() {
+        let window = validate::Window {
+            n: self.config.n(),
+            max_seen: self.max_seen.max(self.acceptor.mbal()),
+            next: self
+                .learner
+                .closed_below()
+                .max(self.acceptor.forgotten_below()),
+        };
+        if let Err(why) = validate::check(&window, from, &msg) {
+            self.stats.refused += 1;
+            self.last_refused = Some(format!("{} from {}: {why}", msg.kind(), node_name(from)));
             return;
         }
         let mut out = Outbox::default();
@@ -781,17 +813,22 @@ impl<C: CStruct> Replica<C> {
                 acc,
                 from: first,
                 votes,
-                rest_bal,
+                rests,
             } => {
                 let oneb = OneB {
                     from: first,
                     votes,
-                    rest_bal,
+                    rests,
                 };
-                if let Err(StartError::NothingProvedSafe { .. }) =
-                    self.leader.on_phase1b(bal, acc, oneb, &mut out)
-                {
-                    self.stats.start_errors += 1;
+                match self.leader.on_phase1b(bal, acc, oneb, &mut out) {
+                    Ok(()) => {}
+                    Err(StartError::NothingProvedSafe { .. }) => self.stats.start_errors += 1,
+                    Err(StartError::ReportGap { from: gap, to }) => {
+                        self.stats.refused += 1;
+                        self.last_refused = Some(format!(
+                            "the 1b messages for {bal:?} report votes with a hole from instance {gap} to {to}"
+                        ));
+                    }
                 }
                 if self.leader.leading() == Some(bal) {
                     self.last_heartbeat = 0;
@@ -889,8 +926,15 @@ impl<C: CStruct> Replica<C> {
                 open_len,
             } => {
                 self.observe(bal, true);
-                self.learner.on_hint(closed_below);
-                self.learner.on_open_hint(closed_below, open_len as usize);
+                // Only the leader of the highest ballot says how far the
+                // cluster has learned; the hint reaches no further than
+                // the window, so no one peer can make this node think it
+                // is behind for good.
+                if bal >= self.max_seen {
+                    let reach = window.next.saturating_add(validate::INSTANCE_WINDOW);
+                    self.learner.on_hint(closed_below.min(reach));
+                    self.learner.on_open_hint(closed_below, open_len as usize);
+                }
                 out.send(
                     from,
                     Message::HeartbeatAck {
@@ -916,7 +960,16 @@ impl<C: CStruct> Replica<C> {
                 mbal,
                 closed_below,
             } => {
-                self.learner.on_hint(closed_below);
+                // An acceptor ahead of this leader: the hint is taken only
+                // when a second acceptor is as far ahead, so one peer's
+                // word cannot make the leader think it is behind.
+                self.ack_hints[acc as usize] = closed_below;
+                let mut hints = self.ack_hints.clone();
+                hints.sort_unstable();
+                if let Some(&second) = hints.iter().rev().nth(1) {
+                    let reach = window.next.saturating_add(validate::INSTANCE_WINDOW);
+                    self.learner.on_hint(second.min(reach));
+                }
                 if let Some(slot) = self.acks.get_mut(acc as usize) {
                     *slot = Some(self.now);
                 }

@@ -72,7 +72,7 @@ pub fn render(s: &Status) -> String {
         let _ = writeln!(out, "gpaxos_{name}{{node=\"{node}\"}} {value}");
     };
     let st = &s.stats;
-    let counters: [(&str, &str, u64); 17] = [
+    let counters: [(&str, &str, u64); 18] = [
         (
             "learned_fast_total",
             "Client commands learned through fast votes alone.",
@@ -148,6 +148,11 @@ pub fn render(s: &Status) -> String {
             "snapshots_refused_total",
             "Snapshots received from peers and refused (stale or undecodable).",
             st.snapshots_refused,
+        ),
+        (
+            "peer_messages_refused_total",
+            "Messages from peers refused whole (impersonation, ballots or instances out of range).",
+            st.refused,
         ),
         (
             "fsyncs_total",

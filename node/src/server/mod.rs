@@ -23,7 +23,7 @@ use crate::storage::{self, Wal};
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use storage_thread::StorageThread;
 use tokio::sync::{mpsc, oneshot};
 
@@ -119,12 +119,15 @@ pub async fn run<C: CStruct>(
         replica: &mut replica,
         app,
         waiting: IdMap::default(),
+        waiting_count: 0,
+        expired_at: Instant::now(),
         net: &net,
         storage: &storage,
     };
     core.pump();
     let mut ticks = tokio::time::interval(cfg.tick);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut refusals = RefusalLog::default();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -153,6 +156,8 @@ pub async fn run<C: CStruct>(
             }
             _ = ticks.tick() => {
                 core.replica.tick();
+                refusals.tick(core.replica);
+                core.expire_waiting();
                 if cfg.metrics.is_some() {
                     status_tx.send_replace(Some(core.status()));
                 }
@@ -168,6 +173,43 @@ pub async fn run<C: CStruct>(
     }
     net.shutdown().await;
     Ok(())
+}
+
+/// How long a client request waits for its command to be applied before
+/// the node stops holding it (the client's own deadline is shorter).
+const WAIT_LIMIT: Duration = Duration::from_secs(60);
+
+/// Requests waiting at once, beyond which new ones are refused.
+const MAX_WAITING: usize = 65_536;
+
+/// Logs refused peer messages at most once a second: a hostile peer must
+/// not be able to fill the disk with warnings.
+#[derive(Default)]
+struct RefusalLog {
+    last: Option<Instant>,
+    logged: u64,
+}
+
+impl RefusalLog {
+    fn tick<C: CStruct>(&mut self, replica: &mut Replica<C>) {
+        if self
+            .last
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(1))
+        {
+            return;
+        }
+        let Some(why) = replica.take_refused() else {
+            return;
+        };
+        let total = replica.stats().refused;
+        tracing::warn!(
+            refused = total - self.logged,
+            total,
+            "refused messages from peers; the last: {why}"
+        );
+        self.logged = total;
+        self.last = Some(Instant::now());
+    }
 }
 
 /// The file naming the node a data directory belongs to.
@@ -204,8 +246,10 @@ fn check_data_dir(dir: &std::path::Path, name: &str) -> anyhow::Result<bool> {
 struct Core<'a, C> {
     replica: &'a mut Replica<C>,
     app: StateMachine,
-    /// Clients waiting for a command to be applied here.
-    waiting: IdMap<Vec<oneshot::Sender<ClientResponse>>>,
+    /// Clients waiting for a command to be applied here, since when.
+    waiting: IdMap<Vec<(Instant, oneshot::Sender<ClientResponse>)>>,
+    waiting_count: usize,
+    expired_at: Instant,
     net: &'a PeerNet,
     storage: &'a StorageThread,
 }
@@ -252,21 +296,77 @@ impl<C: CStruct> Core<'_, C> {
     }
 
     fn answer(&mut self, id: CmdId, reply: Reply) {
-        for tx in self.waiting.remove(&id).unwrap_or_default() {
+        let waiting = self.waiting.remove(&id).unwrap_or_default();
+        self.waiting_count -= waiting.len();
+        for (_, tx) in waiting {
             let _ = tx.send(ClientResponse::Applied {
                 reply: reply.clone(),
             });
         }
     }
 
+    /// Parks a client until its command is applied, unless too many wait.
+    fn wait_for(&mut self, id: CmdId, answer: oneshot::Sender<ClientResponse>) -> bool {
+        if self.waiting_count >= MAX_WAITING {
+            let _ = answer.send(ClientResponse::Error {
+                message: format!("{MAX_WAITING} requests are waiting here already; retry later"),
+            });
+            return false;
+        }
+        self.waiting_count += 1;
+        self.waiting
+            .entry(id)
+            .or_default()
+            .push((Instant::now(), answer));
+        true
+    }
+
+    /// Tells clients that waited longer than [`WAIT_LIMIT`] so, and forgets
+    /// those that went away; the commands themselves may still be applied,
+    /// and a retry with the same id gets the reply then.
+    fn expire_waiting(&mut self) {
+        if self.expired_at.elapsed() < Duration::from_secs(1) {
+            return;
+        }
+        self.expired_at = Instant::now();
+        let mut expired = Vec::new();
+        self.waiting.retain(|&id, list| {
+            let mut kept = Vec::new();
+            for (since, tx) in list.drain(..) {
+                if tx.is_closed() {
+                    continue;
+                }
+                if since.elapsed() >= WAIT_LIMIT {
+                    expired.push((id, tx));
+                } else {
+                    kept.push((since, tx));
+                }
+            }
+            *list = kept;
+            !list.is_empty()
+        });
+        for (id, tx) in expired {
+            let _ = tx.send(ClientResponse::Error {
+                message: format!(
+                    "{id} was not applied within {} s; it may still be: retry it with the same id",
+                    WAIT_LIMIT.as_secs()
+                ),
+            });
+        }
+        self.waiting_count = self.waiting.values().map(Vec::len).sum();
+    }
+
     fn request(&mut self, req: ClientRequest, answer: oneshot::Sender<ClientResponse>) {
         match req {
             ClientRequest::Submit { cmd } => match admit(self.replica, &self.app, &cmd) {
                 Admission::Propose => {
-                    self.waiting.entry(cmd.id).or_default().push(answer);
-                    self.replica.propose(cmd);
+                    if self.wait_for(cmd.id, answer) {
+                        self.replica.propose(cmd);
+                    }
                 }
-                Admission::Wait => self.waiting.entry(cmd.id).or_default().push(answer),
+                Admission::Wait => {
+                    self.wait_for(cmd.id, answer);
+                }
                 Admission::Answer(reply) => {
                     let _ = answer.send(ClientResponse::Applied { reply });
                 }
