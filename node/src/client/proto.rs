@@ -59,6 +59,10 @@ pub struct Status {
     pub fsyncs: u64,
     /// The size of the node's log file: it shrinks at each snapshot.
     pub log_bytes: u64,
+    /// Snapshots put in place of the log since the node started, and
+    /// whether one is being written beside the log now.
+    pub log_compactions: u64,
+    pub snapshot_writing: bool,
     /// The size of the last snapshot this node took or installed (what it
     /// hands to a node that fell behind).
     pub snapshot_bytes: u64,

@@ -72,7 +72,7 @@ pub fn render(s: &Status) -> String {
         let _ = writeln!(out, "gpaxos_{name}{{node=\"{node}\"}} {value}");
     };
     let st = &s.stats;
-    let counters: [(&str, &str, u64); 18] = [
+    let counters: [(&str, &str, u64); 19] = [
         (
             "learned_fast_total",
             "Client commands learned through fast votes alone.",
@@ -159,6 +159,11 @@ pub fn render(s: &Status) -> String {
             "fsync calls on the write-ahead log.",
             s.fsyncs,
         ),
+        (
+            "log_compactions_total",
+            "Snapshots put in place of the write-ahead log.",
+            s.log_compactions,
+        ),
     ];
     for (name, help, v) in counters {
         metric(name, "counter", help, v as f64);
@@ -169,7 +174,7 @@ pub fn render(s: &Status) -> String {
     } else {
         st.learned_fast as f64 / learned as f64
     };
-    let gauges: [(&str, &str, f64); 10] = [
+    let gauges: [(&str, &str, f64); 11] = [
         (
             "fast_path_ratio",
             "Share of learned client commands learned through fast votes.",
@@ -209,6 +214,11 @@ pub fn render(s: &Status) -> String {
             "log_bytes",
             "Size of the write-ahead log file.",
             s.log_bytes as f64,
+        ),
+        (
+            "snapshot_writing",
+            "1 while a snapshot is being written beside the log.",
+            u8::from(s.snapshot_writing) as f64,
         ),
         (
             "snapshot_bytes",
@@ -255,6 +265,8 @@ mod tests {
             },
             fsyncs: 7,
             log_bytes: 4096,
+            log_compactions: 0,
+            snapshot_writing: false,
             snapshot_bytes: 512,
             sessions: 2,
         }

@@ -421,6 +421,8 @@ impl<C: CStruct> Core<'_, C> {
             stats: r.stats().clone(),
             fsyncs: self.storage.syncs(),
             log_bytes: self.storage.log_bytes(),
+            log_compactions: self.storage.compactions(),
+            snapshot_writing: self.storage.writing_snapshot(),
             snapshot_bytes: r.snapshot_bytes(),
             sessions: r.sessions() as u64,
         }

@@ -89,7 +89,10 @@ mod wal;
 pub use frame::{FrameProblem, MAX_RECORD_BYTES};
 pub use fs::{create_dir_durable, write_durably, Fs, FsFile, RealFs};
 pub use memfs::{Fault, FsOp, MemFs};
-pub use wal::{Recovered, TornTail, Wal, WalError, WalStats, COMPACT_FILE, LOG_FILE};
+pub use wal::{
+    CompactionWrite, Recovered, TornTail, Wal, WalError, WalStats, WrittenCompaction, COMPACT_FILE,
+    LOG_FILE,
+};
 
 #[cfg(doc)]
 use crate::protocol::Record;

@@ -300,77 +300,114 @@ impl Wal {
         &mut self,
         snapshot: impl IntoIterator<Item = &'a Record>,
     ) -> Result<u64, WalError> {
-        self.check_poisoned()?;
-        let Compacted {
-            file,
-            salt,
-            bytes,
-            records: n,
-        } = match self.write_compaction(snapshot) {
+        let written = match self.prepare_compaction(snapshot)?.write() {
             Ok(written) => written,
-            Err(source) => {
-                self.stats.compactions_aborted += 1;
-                return Err(WalError::CompactAborted {
-                    path: self.dir.join(COMPACT_FILE),
-                    source,
-                });
+            Err(e) => {
+                self.abandon_compaction();
+                return Err(e);
             }
         };
+        self.finish_compaction(written, [])
+    }
+
+    /// The first step of a compaction that does not hold up the log:
+    /// encodes `snapshot` as a new log, to be written beside this one by
+    /// [`CompactionWrite::write`] (on any thread, while this log goes on)
+    /// and put in its place by [`Wal::finish_compaction`].
+    pub fn prepare_compaction<'a>(
+        &self,
+        snapshot: impl IntoIterator<Item = &'a Record>,
+    ) -> Result<CompactionWrite, WalError> {
+        self.check_poisoned()?;
+        let tmp = self.dir.join(COMPACT_FILE);
+        let aborted = |source| WalError::CompactAborted {
+            path: tmp.clone(),
+            source,
+        };
+        let mut bytes = frame::new_header().map_err(aborted)?;
+        let (salt, _) = frame::parse_header(&bytes).expect("a fresh header parses");
+        let salt = salt.to_vec();
+        let mut records = 0;
+        for record in snapshot {
+            frame::encode_frame(&mut bytes, &salt, record).map_err(aborted)?;
+            records += 1;
+        }
+        Ok(CompactionWrite {
+            fs: self.fs.clone(),
+            tmp: tmp.clone(),
+            bytes,
+            salt,
+            records,
+        })
+    }
+
+    /// Counts a compaction whose write failed: the log goes on as it was.
+    pub fn abandon_compaction(&mut self) {
+        self.stats.compactions_aborted += 1;
+    }
+
+    /// Puts a written compaction in place of the log: `tail`, every record
+    /// appended to this log since the snapshot was taken (queued ones
+    /// included), is appended to the new file, which is fsynced, renamed
+    /// over the log, and the directory fsynced. A crash at any point leaves
+    /// either the old log or the new one, each holding everything.
+    ///
+    /// An error before the rename is [`WalError::CompactAborted`]: the old
+    /// log and its queue are untouched and go on. A failed fsync of the
+    /// directory after the rename is fatal. Returns the durable count, then
+    /// every record appended.
+    pub fn finish_compaction<'a>(
+        &mut self,
+        written: WrittenCompaction,
+        tail: impl IntoIterator<Item = &'a Record>,
+    ) -> Result<u64, WalError> {
+        self.check_poisoned()?;
+        let WrittenCompaction {
+            mut file,
+            salt,
+            bytes: snapshot_bytes,
+            records: snapshot_records,
+            tmp,
+        } = written;
+        let mut bytes = Vec::new();
+        let mut records = 0;
+        let placed = tail
+            .into_iter()
+            .try_for_each(|r| {
+                records += 1;
+                frame::encode_frame(&mut bytes, &salt, r)
+            })
+            .and_then(|()| {
+                if bytes.is_empty() {
+                    return Ok(());
+                }
+                write_all(file.as_mut(), &bytes)?;
+                file.sync_all()
+            })
+            .and_then(|()| self.fs.rename(&tmp, &self.path));
+        if let Err(source) = placed {
+            let _ = self.fs.remove_file(&tmp);
+            self.stats.compactions_aborted += 1;
+            return Err(WalError::CompactAborted { path: tmp, source });
+        }
         if let Err(e) = self.fs.sync_dir(&self.dir) {
             return Err(self.fail("fsync of the directory after a compaction", e));
         }
         // The handle written above now names the log; appends go on after
-        // the snapshot.
+        // the snapshot and the tail.
         self.file = file;
         self.salt = salt;
         self.pending.clear();
         self.pending_records = 0;
         self.stats.durable = self.stats.appended;
-        self.stats.bytes_written += bytes.len() as u64;
+        self.stats.bytes_written += snapshot_bytes + bytes.len() as u64;
         self.stats.compactions += 1;
-        self.stats.file_bytes = bytes.len() as u64;
-        self.stats.file_records = n;
+        self.stats.file_bytes = snapshot_bytes + bytes.len() as u64;
+        self.stats.file_records = snapshot_records + records;
         self.durable_len = self.stats.file_bytes;
         Ok(self.stats.durable)
     }
 
-    /// The part of a compaction before its rename takes effect: writes and
-    /// fsyncs the new log beside the old one and renames it over the old.
-    /// On an error the old log is as it was (and the new file removed).
-    fn write_compaction<'a>(
-        &self,
-        snapshot: impl IntoIterator<Item = &'a Record>,
-    ) -> io::Result<Compacted> {
-        let mut bytes = frame::new_header()?;
-        let (salt, _) = frame::parse_header(&bytes).expect("a fresh header parses");
-        let salt = salt.to_vec();
-        let mut n = 0;
-        for record in snapshot {
-            frame::encode_frame(&mut bytes, &salt, record)?;
-            n += 1;
-        }
-        let tmp = self.dir.join(COMPACT_FILE);
-        let written = self.fs.create(&tmp).and_then(|mut file| {
-            write_all(file.as_mut(), &bytes)?;
-            file.sync_all()?;
-            self.fs.rename(&tmp, &self.path)?;
-            Ok(file)
-        });
-        if written.is_err() {
-            let _ = self.fs.remove_file(&tmp);
-        }
-        Ok(Compacted {
-            file: written?,
-            salt,
-            bytes,
-            records: n,
-        })
-    }
-
-    /// Poisons the log after a failed write or fsync. It first tries to
-    /// cut the file back to what is known durable, so that a restart does
-    /// not find (in the page cache) records whose fsync failed and that a
-    /// later fsync would not save.
     fn fail(&mut self, op: &'static str, source: io::Error) -> WalError {
         self.poisoned = true;
         let _ = self
@@ -394,12 +431,53 @@ impl Wal {
     }
 }
 
-/// A new log written and renamed over the old one by a compaction.
-struct Compacted {
+/// A snapshot encoded as a new log, not yet written.
+pub struct CompactionWrite {
+    fs: Arc<dyn Fs>,
+    tmp: PathBuf,
+    bytes: Vec<u8>,
+    salt: Vec<u8>,
+    records: u64,
+}
+
+impl CompactionWrite {
+    /// Writes and fsyncs the new log beside the old one. Touches nothing
+    /// the log uses, so it runs on any thread while the log goes on. On an
+    /// error the new file is removed and the log is as it was.
+    pub fn write(self) -> Result<WrittenCompaction, WalError> {
+        let written = self.fs.create(&self.tmp).and_then(|mut file| {
+            write_all(file.as_mut(), &self.bytes)?;
+            file.sync_all()?;
+            Ok(file)
+        });
+        match written {
+            Ok(file) => Ok(WrittenCompaction {
+                file,
+                salt: self.salt,
+                bytes: self.bytes.len() as u64,
+                records: self.records,
+                tmp: self.tmp,
+            }),
+            Err(source) => {
+                let _ = self.fs.remove_file(&self.tmp);
+                Err(WalError::CompactAborted {
+                    path: self.tmp,
+                    source,
+                })
+            }
+        }
+    }
+}
+
+/// A new log written and fsynced beside the old one, waiting for
+/// [`Wal::finish_compaction`].
+#[derive(Debug)]
+pub struct WrittenCompaction {
     file: Box<dyn FsFile>,
     salt: Vec<u8>,
-    bytes: Vec<u8>,
+    bytes: u64,
     records: u64,
+    tmp: PathBuf,
 }
 
 /// Replays the log's bytes into `recovered.records`; returns the log's
