@@ -176,15 +176,8 @@ impl StateMachine {
 
     /// Replaces the whole state with an encoded snapshot's.
     pub fn restore_bytes(&mut self, bytes: &[u8]) -> Result<(), String> {
-        let (snapshot, used): (Snapshot, usize) =
-            bincode::serde::decode_from_slice(bytes, bincode::config::standard())
-                .map_err(|e| format!("the state machine's snapshot does not decode: {e}"))?;
-        if used != bytes.len() {
-            return Err(format!(
-                "the state machine's snapshot has {} bytes left over",
-                bytes.len() - used
-            ));
-        }
+        let snapshot: Snapshot = crate::codec::decode_exact(bytes)
+            .map_err(|e| format!("the state machine's snapshot does not decode: {e}"))?;
         self.restore(snapshot);
         Ok(())
     }

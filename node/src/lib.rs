@@ -9,6 +9,7 @@
 
 pub mod app;
 pub mod client;
+pub mod codec;
 pub mod command;
 pub mod config_file;
 pub mod cstruct;

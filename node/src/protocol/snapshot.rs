@@ -74,17 +74,8 @@ impl SnapshotState {
 
     /// Decodes a whole encoded state; `instance` names it in errors.
     pub fn decode(instance: Instance, bytes: &[u8]) -> Result<SnapshotState, SnapshotError> {
-        let undecodable = |reason: String| SnapshotError::Undecodable { instance, reason };
-        let (state, used): (SnapshotState, usize) =
-            bincode::serde::decode_from_slice(bytes, bincode::config::standard())
-                .map_err(|e| undecodable(e.to_string()))?;
-        if used != bytes.len() {
-            return Err(undecodable(format!(
-                "{} bytes left over",
-                bytes.len() - used
-            )));
-        }
-        Ok(state)
+        crate::codec::decode_exact(bytes)
+            .map_err(|reason| SnapshotError::Undecodable { instance, reason })
     }
 
     /// The state as log records of at most [`PART_BYTES`] each.
