@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod cluster;
 pub mod exit;
+pub mod judge;
 pub mod nemesis;
 pub mod observe;
 pub mod record;

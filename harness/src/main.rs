@@ -1,9 +1,11 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use gpaxos_checker::Verdict;
+use gpaxos_checker::check::{check_file, check_history, CheckOptions};
+use gpaxos_checker::{History, Verdict};
 use gpaxos_harness::bench::{self, BenchConfig, Mode};
 use gpaxos_harness::cluster::{docker, Backend};
 use gpaxos_harness::exit::{self, bad_argument};
+use gpaxos_harness::judge;
 use gpaxos_harness::nemesis::Kind;
 use gpaxos_harness::runner::{self, TestConfig};
 use gpaxos_harness::sim::{self, Faults, SimConfig};
@@ -92,9 +94,12 @@ enum Cmd {
         #[arg(long, default_value_t = 8080)]
         port: u16,
     },
-    /// Checks a stored run again and rewrites its results and report.
+    /// Checks a stored run again, with the options the run was checked
+    /// with (from its test.json), and rewrites everything the run wrote:
+    /// results.json, report.html, summary.json, history.edn, results.edn.
     Analyze {
         /// A run directory (or its history.jsonl).
+        #[arg(default_value = "store/latest")]
         run: PathBuf,
     },
 }
@@ -311,30 +316,38 @@ fn real_main(cli: Cli) -> Result<i32> {
     }
 }
 
-/// `analyze`: checks a stored run again and rewrites its results and
-/// report.
+/// `analyze`: the run's verdict again, written as the run wrote it.
 fn analyze(run: &Path) -> Result<i32> {
     if !run.exists() {
         return Err(bad_argument(format!("{}: no such run", run.display())));
     }
-    let file = if run.is_dir() {
-        run.join("history.jsonl")
+    let (dir, file) = if run.is_dir() {
+        (run.to_owned(), run.join("history.jsonl"))
     } else {
-        run.to_owned()
+        let dir = run.parent().map(Path::to_owned).unwrap_or_default();
+        (dir, run.to_owned())
     };
-    let dir = file.parent().map(PathBuf::from).unwrap_or_default();
-    let options = gpaxos_checker::check::CheckOptions {
-        timeline: true,
-        ..Default::default()
+    let options = match judge::recorded_options(&dir)? {
+        Some(options) => options,
+        None => {
+            eprintln!(
+                "note: no test.json in {}: checked as a kv run, without the run checks",
+                dir.display()
+            );
+            CheckOptions {
+                run: None,
+                ..judge::check_options(WorkloadKind::Kv)
+            }
+        }
     };
-    let result = gpaxos_checker::check::check_file(&file, &options);
-    gpaxos_checker::report::write_results(&dir, std::slice::from_ref(&result))?;
-    gpaxos_checker::report::write_html(&dir, std::slice::from_ref(&result))?;
-    println!("{} {}", result.verdict, file.display());
-    for f in result.findings() {
-        println!("  {f}");
-    }
-    println!("report: {}", dir.join("report.html").display());
+    // The history is read once for the checks and the summary; one that
+    // cannot be read is judged by check_file, which says why (unknown).
+    let (result, history) = match History::from_jsonl_path(&file) {
+        Ok(h) => (check_history(&file.display().to_string(), &h, &options), h),
+        Err(_) => (check_file(&file, &options), History::new()),
+    };
+    let summary = judge::write_verdict(&dir, &result, &history)?;
+    println!("{summary}");
     Ok(result.verdict.exit_code())
 }
 
