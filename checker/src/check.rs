@@ -13,6 +13,7 @@ use crate::linear::{
     self, BuildError, ClientOps, FailReading, LinearHistory, LinearResult, ModelKind, Options,
 };
 use crate::report::timeline::Timeline;
+use crate::run::{self, RunChecks};
 use crate::verdict::Verdict;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -36,6 +37,9 @@ pub struct CheckOptions {
     /// Jepsen reads them (did not take effect). The project's JSON Lines
     /// always keep their own meaning.
     pub jepsen_fail: FailReading,
+    /// The checks of a harness run (`run`); `None` for a history that is
+    /// only a history.
+    pub run: Option<RunChecks>,
 }
 
 /// The results of every check of one file.
@@ -56,6 +60,9 @@ pub struct FileResult {
     pub execution: Option<ExecutionResult>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub linearizability: Option<LinearResult>,
+    /// The checks of a harness run, folded into `verdict`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<NamedCheck>,
     pub elapsed_us: u64,
     /// What the report draws, when asked for.
     #[serde(skip)]
@@ -72,6 +79,7 @@ impl FileResult {
             consensus: None,
             execution: None,
             linearizability: None,
+            checks: Vec::new(),
             elapsed_us: started.elapsed().as_micros() as u64,
             timeline: None,
         }
@@ -91,45 +99,78 @@ impl FileResult {
     /// One-line explanations of what is wrong or undecided, most important
     /// first.
     pub fn findings(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.error.iter().cloned().collect();
+        out.extend(self.by_check().into_iter().flat_map(|c| c.findings));
+        out
+    }
+
+    /// Every check that was made, with its verdict and findings, in the
+    /// order of `findings`: what `summary.json` and `results.edn` list.
+    pub fn by_check(&self) -> Vec<NamedCheck> {
         let mut out = Vec::new();
-        if let Some(e) = &self.error {
-            out.push(e.clone());
-        }
         if let Some(c) = &self.consensus {
-            out.extend(c.violations.iter().map(ToString::to_string));
-            out.extend(
+            let mut found: Vec<String> = c.violations.iter().map(ToString::to_string).collect();
+            found.extend(
                 c.unknown_reasons
                     .iter()
                     .map(|r| format!("consensus not judged: {r}")),
             );
+            out.push(NamedCheck::new("consensus", c.verdict, found));
         }
-        if let Some(e) = &self.execution {
-            out.extend(
-                e.mismatches
+        if let Some(e) = self.execution.as_ref().filter(|e| e.judged) {
+            let mut found: Vec<String> = e
+                .mismatches
+                .iter()
+                .map(|m| format!("Execution: {}", m.message))
+                .collect();
+            found.extend(
+                e.unknown_reasons
                     .iter()
-                    .map(|m| format!("Execution: {}", m.message)),
+                    .map(|r| format!("execution not judged: {r}")),
             );
-            if e.judged {
-                out.extend(
-                    e.unknown_reasons
-                        .iter()
-                        .map(|r| format!("execution not judged: {r}")),
-                );
-            }
+            out.push(NamedCheck::new("execution", e.verdict, found));
         }
         if let Some(l) = &self.linearizability {
-            out.extend(
-                l.failures
-                    .iter()
-                    .map(|f| format!("Linearizability: {}", f.message)),
-            );
-            out.extend(
+            let mut found: Vec<String> = l
+                .failures
+                .iter()
+                .map(|f| format!("Linearizability: {}", f.message))
+                .collect();
+            found.extend(
                 l.unknown
                     .iter()
                     .map(|u| format!("linearizability unknown: {u}")),
             );
+            out.push(NamedCheck::new("linearizability", l.verdict, found));
         }
+        out.extend(self.checks.iter().cloned());
         out
+    }
+
+    /// Adds the checks of a harness run; the verdict is theirs too.
+    pub fn add_checks(&mut self, checks: Vec<NamedCheck>) {
+        for c in &checks {
+            self.verdict = self.verdict.and(c.verdict);
+        }
+        self.checks.extend(checks);
+    }
+}
+
+/// One check's name, its verdict and what it found.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct NamedCheck {
+    pub name: String,
+    pub verdict: Verdict,
+    pub findings: Vec<String>,
+}
+
+impl NamedCheck {
+    pub fn new(name: &str, verdict: Verdict, findings: Vec<String>) -> Self {
+        NamedCheck {
+            name: name.to_owned(),
+            verdict,
+            findings,
+        }
     }
 }
 
@@ -141,6 +182,9 @@ pub fn check_history(file: &str, history: &History, options: &CheckOptions) -> F
     let linear =
         (!options.skip_linearizability).then(|| linear::from_history(file, history, options.model));
     let mut result = combine(file, consensus, execution, linear, options);
+    if let Some(checks) = &options.run {
+        result.add_checks(run::check(history, checks));
+    }
     if options.timeline {
         result.timeline = Some(Timeline::of_history(history, &result.focus()));
     }
@@ -179,6 +223,7 @@ fn combine(
         consensus: Some(consensus),
         execution: Some(execution),
         linearizability,
+        checks: Vec::new(),
         elapsed_us: 0,
         timeline: None,
     }
@@ -305,6 +350,7 @@ fn jepsen_result(file: &str, format: Format, l: LinearResult) -> FileResult {
         consensus: None,
         execution: None,
         linearizability: Some(l),
+        checks: Vec::new(),
         elapsed_us: 0,
         timeline: None,
     }
@@ -316,8 +362,9 @@ pub fn check_file(path: &Path, options: &CheckOptions) -> FileResult {
     let started = Instant::now();
     let file = path.display().to_string();
     let asked = options.format.unwrap_or(Format::Auto);
-    // The report draws from the whole history, so it is read whole then.
-    if !options.timeline && format::is_jsonl(path, asked) {
+    // The report draws from the whole history, and the run checks read
+    // every client event, so the history is read whole for them.
+    if !options.timeline && options.run.is_none() && format::is_jsonl(path, asked) {
         if let Some(mut result) = check_streamed(&file, path, asked, options, started) {
             result.elapsed_us = started.elapsed().as_micros() as u64;
             return result;
@@ -346,6 +393,7 @@ pub fn check_file(path: &Path, options: &CheckOptions) -> FileResult {
                         consensus: None,
                         execution: None,
                         linearizability: Some(l),
+                        checks: Vec::new(),
                         elapsed_us: 0,
                         timeline: None,
                     };

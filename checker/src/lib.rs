@@ -22,6 +22,7 @@ pub mod history;
 pub mod intern;
 pub mod linear;
 pub mod report;
+pub mod run;
 pub mod verdict;
 
 pub use history::History;

@@ -307,6 +307,7 @@ fn check(args: CheckArgs) -> Result<gpaxos_checker::Verdict> {
             FailArg::NotApplied => FailReading::NotApplied,
             FailArg::CasRefused => FailReading::CasRefused,
         },
+        run: None,
     };
     let rounds = args.bench.unwrap_or(1);
     let mut round_times = Vec::with_capacity(rounds);

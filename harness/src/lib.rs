@@ -3,6 +3,8 @@
 
 pub mod bench;
 pub mod cluster;
+pub mod exit;
+pub mod judge;
 pub mod nemesis;
 pub mod observe;
 pub mod record;
@@ -11,4 +13,5 @@ pub mod serve;
 pub mod sim;
 pub mod soak;
 pub mod store;
+pub mod suite;
 pub mod workload;

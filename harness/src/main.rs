@@ -1,12 +1,17 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use gpaxos_checker::check::{check_file, check_history, CheckOptions};
+use gpaxos_checker::{History, Verdict};
 use gpaxos_harness::bench::{self, BenchConfig, Mode};
 use gpaxos_harness::cluster::{docker, Backend};
+use gpaxos_harness::exit::{self, bad_argument};
+use gpaxos_harness::judge;
 use gpaxos_harness::nemesis::Kind;
 use gpaxos_harness::runner::{self, TestConfig};
 use gpaxos_harness::sim::{self, Faults, SimConfig};
+use gpaxos_harness::suite;
 use gpaxos_harness::workload::WorkloadKind;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -71,7 +76,7 @@ enum Cmd {
     Soak(SoakArgs),
     /// One Jepsen-style run: a cluster, clients, faults on a schedule, a
     /// final heal, and the checker's verdict (exit 0 valid, 1 invalid, 2
-    /// unknown).
+    /// unknown, 254 bad arguments, 255 the harness failed).
     Test(TestArgs),
     /// A matrix of test runs: `ci` runs every nemesis kind with every
     /// workload on local clusters, each run at least 20 s; `docker` runs
@@ -89,9 +94,12 @@ enum Cmd {
         #[arg(long, default_value_t = 8080)]
         port: u16,
     },
-    /// Checks a stored run again and rewrites its results and report.
+    /// Checks a stored run again, with the options the run was checked
+    /// with (from its test.json), and rewrites everything the run wrote:
+    /// results.json, report.html, summary.json, history.edn, results.edn.
     Analyze {
         /// A run directory (or its history.jsonl).
+        #[arg(default_value = "store/latest")]
         run: PathBuf,
     },
 }
@@ -210,15 +218,34 @@ struct BenchArgs {
 }
 
 fn main() {
-    // Exit codes: 0 valid, 1 invalid, 2 unknown or an error.
-    if let Err(e) = real_main() {
-        eprintln!("error: {e:#}");
-        std::process::exit(2);
-    }
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // clap's own exit code for a usage error is 2, which here means
+            // "unknown"; --help and --version print to stdout and succeed.
+            let _ = e.print();
+            std::process::exit(if e.use_stderr() {
+                exit::BAD_ARGUMENTS
+            } else {
+                0
+            });
+        }
+    };
+    // A panic on this thread is the harness failing, not a verdict: the
+    // hook has printed it, and the exit code says so (Rust's is 101).
+    let code = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| real_main(cli))) {
+        Ok(Ok(code)) => code,
+        Ok(Err(e)) => {
+            eprintln!("error: {e:#}");
+            exit::code_of(&e)
+        }
+        Err(_) => exit::HARNESS_FAILED,
+    };
+    std::process::exit(code);
 }
 
-fn real_main() -> Result<()> {
-    let cli = Cli::parse();
+/// Runs the command; the exit code of what it found.
+fn real_main(cli: Cli) -> Result<i32> {
     match cli.command {
         Cmd::Sim {
             seeds,
@@ -234,12 +261,15 @@ fn real_main() -> Result<()> {
             store,
         } => {
             if !(0.0..=1.0).contains(&conflict) {
-                anyhow::bail!("--conflict must be between 0 and 1, got {conflict}");
+                return Err(bad_argument(format!(
+                    "--conflict must be between 0 and 1, got {conflict}"
+                )));
             }
             if checkpoint_every == 0 {
-                anyhow::bail!("--checkpoint-every must be at least 1");
+                return Err(bad_argument("--checkpoint-every must be at least 1"));
             }
-            let mut cfg = SimConfig::new(nodes, commands, conflict, faults)?;
+            let mut cfg = SimConfig::new(nodes, commands, conflict, faults)
+                .map_err(|e| bad_argument(format!("{e:#}")))?;
             cfg.protocol.checkpoint_every = checkpoint_every;
             cfg.protocol.snapshot_every = snapshot_every;
             cfg.long_every = long_every;
@@ -247,32 +277,12 @@ fn real_main() -> Result<()> {
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
             let report = sim::sweep(&cfg, start_seed..start_seed + seeds, threads, &store)?;
             print!("{report}");
-            std::process::exit(if report.failures.is_empty() { 0 } else { 1 });
+            Ok(if report.failures.is_empty() { 0 } else { 1 })
         }
-        Cmd::Test(a) => std::process::exit(test(a)?),
-        Cmd::Suite { name, store } => std::process::exit(suite(&name, store)?),
-        Cmd::Serve { store, port } => gpaxos_harness::serve::serve(&store, port),
-        Cmd::Analyze { run } => {
-            let file = if run.is_dir() {
-                run.join("history.jsonl")
-            } else {
-                run.clone()
-            };
-            let dir = file.parent().map(PathBuf::from).unwrap_or_default();
-            let options = gpaxos_checker::check::CheckOptions {
-                timeline: true,
-                ..Default::default()
-            };
-            let result = gpaxos_checker::check::check_file(&file, &options);
-            gpaxos_checker::report::write_results(&dir, std::slice::from_ref(&result))?;
-            gpaxos_checker::report::write_html(&dir, std::slice::from_ref(&result))?;
-            println!("{} {}", result.verdict, file.display());
-            for f in result.findings() {
-                println!("  {f}");
-            }
-            println!("report: {}", dir.join("report.html").display());
-            std::process::exit(result.verdict.exit_code());
-        }
+        Cmd::Test(a) => test(a).map(Verdict::exit_code),
+        Cmd::Suite { name, store } => suite(&name, store),
+        Cmd::Serve { store, port } => gpaxos_harness::serve::serve(&store, port).map(|()| 0),
+        Cmd::Analyze { run } => analyze(&run),
         Cmd::Bench(a) => {
             if a.nodes == 0
                 || a.clients.contains(&0)
@@ -280,9 +290,9 @@ fn real_main() -> Result<()> {
                 || a.conflict.iter().any(|c| !(0.0..=1.0).contains(c))
                 || !(0.0..=10_000.0).contains(&a.link_delay_ms)
             {
-                anyhow::bail!(
-                    "--nodes, --clients and --duration must be positive, --conflict in [0, 1], --link-delay-ms in [0, 10000]"
-                );
+                return Err(bad_argument(
+                    "--nodes, --clients and --duration must be positive, --conflict in [0, 1], --link-delay-ms in [0, 10000]",
+                ));
             }
             let cfg = BenchConfig {
                 nodes: a.nodes,
@@ -300,10 +310,45 @@ fn real_main() -> Result<()> {
                 .build()?;
             rt.block_on(bench::run(&a.out, &cfg))?;
             println!("results: {}", a.out.join("bench.json").display());
-            Ok(())
+            Ok(0)
         }
-        Cmd::Soak(a) => soak(a),
+        Cmd::Soak(a) => soak(a).map(|()| 0),
     }
+}
+
+/// `analyze`: the run's verdict again, written as the run wrote it.
+fn analyze(run: &Path) -> Result<i32> {
+    if !run.exists() {
+        return Err(bad_argument(format!("{}: no such run", run.display())));
+    }
+    let (dir, file) = if run.is_dir() {
+        (run.to_owned(), run.join("history.jsonl"))
+    } else {
+        let dir = run.parent().map(Path::to_owned).unwrap_or_default();
+        (dir, run.to_owned())
+    };
+    let options = match judge::recorded_options(&dir)? {
+        Some(options) => options,
+        None => {
+            eprintln!(
+                "note: no test.json in {}: checked as a kv run, without the run checks",
+                dir.display()
+            );
+            CheckOptions {
+                run: None,
+                ..judge::check_options(WorkloadKind::Kv)
+            }
+        }
+    };
+    // The history is read once for the checks and the summary; one that
+    // cannot be read is judged by check_file, which says why (unknown).
+    let (result, history) = match History::from_jsonl_path(&file) {
+        Ok(h) => (check_history(&file.display().to_string(), &h, &options), h),
+        Err(_) => (check_file(&file, &options), History::new()),
+    };
+    let summary = judge::write_verdict(&dir, &result, &history)?;
+    println!("{summary}");
+    Ok(result.verdict.exit_code())
 }
 
 fn soak(a: SoakArgs) -> Result<()> {
@@ -315,18 +360,18 @@ fn soak(a: SoakArgs) -> Result<()> {
         || a.rate <= 0.0
         || a.sample_every <= 0.0
     {
-        anyhow::bail!(
-            "--nodes, --clients, --keys, --ops-per-process, --minutes, --rate and --sample-every must be positive"
-        );
+        return Err(bad_argument(
+            "--nodes, --clients, --keys, --ops-per-process, --minutes, --rate and --sample-every must be positive",
+        ));
     }
     let node_config = match &a.node_config {
         Some(path) => std::fs::read_to_string(path)
-            .map_err(|e| anyhow::anyhow!("--node-config {}: {e}", path.display()))?,
+            .map_err(|e| bad_argument(format!("--node-config {}: {e}", path.display())))?,
         None => "session_idle_instances = 64\n".to_owned(),
     };
     gpaxos_node::config_file::ConfigFile::parse(&node_config)
         .and_then(|c| c.protocol(a.nodes).map(|_| ()))
-        .map_err(|e| anyhow::anyhow!("node configuration: {e:#}"))?;
+        .map_err(|e| bad_argument(format!("node configuration: {e:#}")))?;
     let cfg = gpaxos_harness::soak::SoakConfig {
         nodes: a.nodes,
         duration: Duration::from_secs_f64(a.minutes * 60.0),
@@ -352,21 +397,21 @@ fn soak(a: SoakArgs) -> Result<()> {
     Ok(())
 }
 
-/// Runs `--test-count` tests; the exit code is the worst verdict's.
-fn test(a: TestArgs) -> Result<i32> {
+/// Runs `--test-count` tests; the worst verdict of them.
+fn test(a: TestArgs) -> Result<Verdict> {
     if a.backend == Backend::Docker {
         if a.planted_bug.is_some() || a.node_config.is_some() {
-            anyhow::bail!(
+            return Err(bad_argument(
                 "--planted-bug and --node-config need a node configuration, and the docker \
-                 backend runs the nodes with docker-compose.yml's settings: use --backend local"
-            );
+                 backend runs the nodes with docker-compose.yml's settings: use --backend local",
+            ));
         }
         if a.nodes != docker::NODES {
-            anyhow::bail!(
+            return Err(bad_argument(format!(
                 "the docker backend is the {} nodes of docker-compose.yml; got --nodes {}",
                 docker::NODES,
                 a.nodes
-            );
+            )));
         }
     }
     if a.nodes == 0
@@ -375,13 +420,14 @@ fn test(a: TestArgs) -> Result<i32> {
         || a.nemesis_interval <= 0.0
         || a.rate < 0.0
     {
-        anyhow::bail!("--nodes, --concurrency, --time-limit and --nemesis-interval must be positive, --rate at least 0");
+        return Err(bad_argument("--nodes, --concurrency, --time-limit and --nemesis-interval must be positive, --rate at least 0"));
     }
     let node_config = node_config_text(&a)?;
     if !(0.0..=1.0).contains(&a.conflict) {
-        anyhow::bail!("--conflict must be between 0 and 1");
+        return Err(bad_argument("--conflict must be between 0 and 1"));
     }
-    let nemesis = Kind::parse_list(&a.nemesis)?;
+    let nemesis =
+        Kind::parse_list(&a.nemesis).map_err(|e| bad_argument(format!("--nemesis: {e:#}")))?;
     let interrupted = Arc::new(AtomicBool::new(false));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -396,7 +442,7 @@ fn test(a: TestArgs) -> Result<i32> {
             }
         });
     }
-    let mut worst = gpaxos_checker::Verdict::Valid;
+    let mut worst = Verdict::Valid;
     for i in 0..a.test_count.max(1) {
         let seed = a.seed.map_or_else(
             || {
@@ -443,7 +489,7 @@ fn test(a: TestArgs) -> Result<i32> {
             break;
         }
     }
-    Ok(worst.exit_code())
+    Ok(worst)
 }
 
 /// The nodes' configuration: the `--node-config` file, checked here so a
@@ -452,11 +498,14 @@ fn node_config_text(a: &TestArgs) -> Result<Option<String>> {
     let mut text = match &a.node_config {
         Some(path) => {
             let text = std::fs::read_to_string(path)
-                .map_err(|e| anyhow::anyhow!("--node-config {}: {e}", path.display()))?;
+                .map_err(|e| bad_argument(format!("--node-config {}: {e}", path.display())))?;
             if let Err(e) = gpaxos_node::config_file::ConfigFile::parse(&text)
                 .and_then(|c| c.protocol(a.nodes).map(|_| ()))
             {
-                anyhow::bail!("--node-config {}: {e:#}", path.display());
+                return Err(bad_argument(format!(
+                    "--node-config {}: {e:#}",
+                    path.display()
+                )));
             }
             Some(text)
         }
@@ -489,62 +538,48 @@ fn suite(name: &str, store: PathBuf) -> Result<i32> {
     match name {
         "ci" => {}
         "docker" => return suite_docker(store),
-        _ => anyhow::bail!("unknown suite {name:?}: the suites are: ci, docker"),
+        _ => {
+            return Err(bad_argument(format!(
+                "unknown suite {name:?}: the suites are: ci, docker"
+            )))
+        }
     }
-    let started = std::time::Instant::now();
-    let mut worst = gpaxos_checker::Verdict::Valid;
-    let mut lines = Vec::new();
     // Short instances and a snapshot every two: the lagging-node nemesis
     // then keeps a node down while its peers compact far past it.
-    std::fs::create_dir_all(store.join("suite-ci"))?;
-    let config = store.join("suite-ci").join("node.toml");
+    let dir = store.join("suite-ci");
+    std::fs::create_dir_all(&dir)?;
+    let config = dir.join("node.toml");
     std::fs::write(&config, "checkpoint_every = 16\nsnapshot_every = 2\n")?;
-    for (i, workload) in [WorkloadKind::Kv, WorkloadKind::Bank, WorkloadKind::Set]
+    let runs = [WorkloadKind::Kv, WorkloadKind::Bank, WorkloadKind::Set]
         .into_iter()
         .enumerate()
-    {
-        let args = TestArgs {
-            backend: Backend::Local,
-            nodes: 5,
-            workload,
-            nemesis: "all".into(),
-            nemesis_interval: 2.5,
-            time_limit: 56.0,
-            rate: 150.0,
-            concurrency: 8,
-            conflict: 0.2,
-            test_count: 1,
-            seed: Some(1000 + i as u64),
-            store: store.join("suite-ci"),
-            node_config: Some(config.clone()),
-            planted_bug: None,
-        };
-        let code = test(args)?;
-        let verdict = match code {
-            0 => gpaxos_checker::Verdict::Valid,
-            1 => gpaxos_checker::Verdict::Invalid,
-            _ => gpaxos_checker::Verdict::Unknown,
-        };
-        lines.push(format!("{workload:?} with every nemesis: {verdict}"));
-        worst = worst.and(verdict);
-    }
-    println!(
-        "\nsuite ci: {} runs in {:.0} s",
-        lines.len(),
-        started.elapsed().as_secs_f64()
-    );
-    for l in &lines {
-        println!("  {l}");
-    }
-    println!("suite ci: {worst}");
-    Ok(worst.exit_code())
+        .map(|(i, workload)| {
+            let args = TestArgs {
+                backend: Backend::Local,
+                nodes: 5,
+                workload,
+                nemesis: "all".into(),
+                nemesis_interval: 2.5,
+                time_limit: 56.0,
+                rate: 150.0,
+                concurrency: 8,
+                conflict: 0.2,
+                test_count: 1,
+                seed: Some(1000 + i as u64),
+                store: dir.clone(),
+                node_config: Some(config.clone()),
+                planted_bug: None,
+            };
+            (format!("{workload:?} with every nemesis"), args)
+        })
+        .collect();
+    Ok(suite::run("ci", runs, &dir, test)?.exit_code())
 }
 
 /// The docker matrix: shorter runs on the compose containers, every
 /// workload and every nemesis kind once. Without a Docker engine or its
 /// image it is skipped, loudly, except under CI=true, where it fails.
 fn suite_docker(store: PathBuf) -> Result<i32> {
-    let started = std::time::Instant::now();
     let root = docker::project_root()?;
     if let Err(why) = docker::preflight(&root) {
         let ci = std::env::var("CI").is_ok_and(|v| v == "true");
@@ -560,46 +595,29 @@ fn suite_docker(store: PathBuf) -> Result<i32> {
         (WorkloadKind::Bank, "loss,delay,torn-wal"),
         (WorkloadKind::Set, "duplicate,reorder,partition"),
     ];
-    let mut worst = gpaxos_checker::Verdict::Valid;
-    let mut lines = Vec::new();
-    for (i, (workload, nemesis)) in runs.into_iter().enumerate() {
-        let args = TestArgs {
-            backend: Backend::Docker,
-            nodes: docker::NODES,
-            workload,
-            nemesis: nemesis.into(),
-            nemesis_interval: 3.0,
-            time_limit: 48.0,
-            rate: 100.0,
-            concurrency: 8,
-            conflict: 0.2,
-            test_count: 1,
-            seed: Some(2000 + i as u64),
-            store: store.join("suite-docker"),
-            node_config: None,
-            planted_bug: None,
-        };
-        let run_started = std::time::Instant::now();
-        let code = test(args)?;
-        let verdict = match code {
-            0 => gpaxos_checker::Verdict::Valid,
-            1 => gpaxos_checker::Verdict::Invalid,
-            _ => gpaxos_checker::Verdict::Unknown,
-        };
-        lines.push(format!(
-            "{workload:?} with {nemesis}: {verdict} ({:.0} s)",
-            run_started.elapsed().as_secs_f64()
-        ));
-        worst = worst.and(verdict);
-    }
-    println!(
-        "\nsuite docker: {} runs in {:.0} s",
-        lines.len(),
-        started.elapsed().as_secs_f64()
-    );
-    for l in &lines {
-        println!("  {l}");
-    }
-    println!("suite docker: {worst}");
-    Ok(worst.exit_code())
+    let dir = store.join("suite-docker");
+    let runs = runs
+        .into_iter()
+        .enumerate()
+        .map(|(i, (workload, nemesis))| {
+            let args = TestArgs {
+                backend: Backend::Docker,
+                nodes: docker::NODES,
+                workload,
+                nemesis: nemesis.into(),
+                nemesis_interval: 3.0,
+                time_limit: 48.0,
+                rate: 100.0,
+                concurrency: 8,
+                conflict: 0.2,
+                test_count: 1,
+                seed: Some(2000 + i as u64),
+                store: dir.clone(),
+                node_config: None,
+                planted_bug: None,
+            };
+            (format!("{workload:?} with {nemesis}"), args)
+        })
+        .collect();
+    Ok(suite::run("docker", runs, &dir, test)?.exit_code())
 }

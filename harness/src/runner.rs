@@ -5,19 +5,20 @@
 //! heals it; learners are observed every second. At the time limit the
 //! final phase heals everything, waits for the cluster to recover, makes
 //! the final reads and takes every learner's final observation. Then the
-//! checker judges `history.jsonl` and writes `results.json` and
-//! `report.html`.
+//! checker judges `history.jsonl`, and `judge` writes everything of that
+//! one result.
 
 use crate::cluster::{Backend, Cluster};
+use crate::judge::{self, Summary};
 use crate::nemesis::{self, Kind};
 use crate::observe::Observer;
 use crate::record;
 use crate::store::RunDir;
 use crate::workload::{Workload, WorkloadKind, ACCOUNTS, OPENING_BALANCE};
 use anyhow::Result;
-use gpaxos_checker::check::{check_history, CheckOptions, FileResult};
-use gpaxos_checker::history::{EventKind, Init, Record};
-use gpaxos_checker::{report, Verdict};
+use gpaxos_checker::check::check_history;
+use gpaxos_checker::history::{Init, Record};
+use gpaxos_checker::run::{CRASH, SELF_REPORT};
 use gpaxos_node::app::Reply;
 use gpaxos_node::client::Client;
 use gpaxos_node::net::{certs, Credentials};
@@ -52,29 +53,12 @@ pub struct TestConfig {
     pub node_config: Option<String>,
 }
 
-/// What a run did and what the checker said.
-#[derive(Debug, Serialize)]
-pub struct Summary {
-    pub dir: PathBuf,
-    pub verdict: Verdict,
-    pub ok: u64,
-    pub fail: u64,
-    pub info: u64,
-    pub seconds: f64,
-    pub throughput: f64,
-    pub latency_ms: [f64; 4],
-    pub faults: Vec<String>,
-    pub findings: Vec<String>,
-    pub checks: Vec<(String, String)>,
-}
-
 struct Shared {
     run: RunDir,
     start: Instant,
     stop: AtomicBool,
     next_process: AtomicU64,
     nonce: u64,
-    latencies: Mutex<Vec<u64>>,
     keys: Mutex<BTreeSet<String>>,
 }
 
@@ -127,11 +111,6 @@ async fn process_loop(
                 if let Reply::Value(v) = &reply {
                     last = v.clone();
                 }
-                shared
-                    .latencies
-                    .lock()
-                    .expect("latency lock")
-                    .push(began.elapsed().as_micros() as u64);
                 shared
                     .run
                     .record(record::completion(process, shared.now(), &cmd, &reply));
@@ -221,7 +200,6 @@ pub async fn run(cfg: TestConfig, interrupted: Arc<AtomicBool>) -> Result<Summar
         stop: AtomicBool::new(false),
         next_process: AtomicU64::new(0),
         nonce: cfg.seed.wrapping_mul(0x9e37_79b9) & 0xff_ffff_ffff,
-        latencies: Mutex::new(Vec::new()),
         keys: Mutex::new(BTreeSet::new()),
     });
     if cfg.workload == WorkloadKind::Bank {
@@ -266,14 +244,12 @@ pub async fn run(cfg: TestConfig, interrupted: Arc<AtomicBool>) -> Result<Summar
 
     let mut rng = SmallRng::seed_from_u64(cfg.seed);
     let mut observer = Observer::new(cfg.nodes);
-    let mut faults = Vec::new();
     let deadline = shared.start + Duration::from_secs_f64(cfg.time_limit);
     let interval = Duration::from_secs_f64(cfg.nemesis_interval);
     let mut next_fault = Instant::now() + interval;
-    // The fault in force, and its line in `faults`.
-    let mut active: Option<(Kind, nemesis::Active, usize)> = None;
+    // The fault in force.
+    let mut active: Option<(Kind, nemesis::Active)> = None;
     let mut last_observe = Instant::now();
-    let mut unexpected: Vec<String> = Vec::new();
     let mut order = cfg.nemesis.clone();
     let mut next_kind = 0usize;
     while Instant::now() < deadline && !interrupted.load(Ordering::Relaxed) {
@@ -282,19 +258,12 @@ pub async fn run(cfg: TestConfig, interrupted: Arc<AtomicBool>) -> Result<Summar
             observe(&shared, &mut admin, &mut observer, false).await;
             last_observe = Instant::now();
             for (i, why) in cluster.exited() {
-                // A node that dies on its own is a bug; the run says so and
-                // the node is started again.
-                shared.run.record(record::nemesis(
-                    shared.now(),
-                    "crash",
-                    "start",
-                    Some(why.clone()),
-                ));
-                faults.push(format!(
-                    "{:>6.1}s UNEXPECTED {why}",
-                    shared.start.elapsed().as_secs_f64()
-                ));
-                unexpected.push(why);
+                // A node that dies on its own is a bug; the history says so
+                // (the checker's crash check reads it) and the node is
+                // started again.
+                shared
+                    .run
+                    .record(record::nemesis(shared.now(), CRASH, "start", Some(why)));
                 let _ = cluster.restart(i);
             }
         }
@@ -302,7 +271,7 @@ pub async fn run(cfg: TestConfig, interrupted: Arc<AtomicBool>) -> Result<Summar
             continue;
         }
         next_fault = Instant::now() + interval;
-        if let Some((kind, a, line)) = active.take() {
+        if let Some((kind, a)) = active.take() {
             let (note, failed) = match nemesis::heal(a, &mut cluster) {
                 Ok(nemesis::Healed::Done(note)) => (note, None),
                 Ok(nemesis::Healed::Step(what, still)) => {
@@ -312,14 +281,11 @@ pub async fn run(cfg: TestConfig, interrupted: Arc<AtomicBool>) -> Result<Summar
                         "step",
                         Some(what),
                     ));
-                    active = Some((kind, still, line));
+                    active = Some((kind, still));
                     continue;
                 }
                 Err(e) => (None, Some(e.to_string())),
             };
-            if let (Some(n), Some(line)) = (&note, faults.get_mut(line)) {
-                line.push_str(&format!(" ({n})"));
-            }
             shared.run.record(record::nemesis(
                 shared.now(),
                 kind.name(),
@@ -346,14 +312,9 @@ pub async fn run(cfg: TestConfig, interrupted: Arc<AtomicBool>) -> Result<Summar
                     shared.now(),
                     kind.name(),
                     "start",
-                    Some(what.clone()),
+                    Some(what),
                 ));
-                faults.push(format!(
-                    "{:>6.1}s {}: {what}",
-                    shared.start.elapsed().as_secs_f64(),
-                    kind.name()
-                ));
-                active = Some((kind, a, faults.len() - 1));
+                active = Some((kind, a));
             }
             Err(e) => {
                 // A nemesis that fails is reported, never skipped silently.
@@ -362,11 +323,7 @@ pub async fn run(cfg: TestConfig, interrupted: Arc<AtomicBool>) -> Result<Summar
                     shared.now(),
                     kind.name(),
                     "failed",
-                    Some(msg.clone()),
-                ));
-                faults.push(format!(
-                    "{:>6.1}s {msg}",
-                    shared.start.elapsed().as_secs_f64()
+                    Some(msg),
                 ));
             }
         }
@@ -374,16 +331,15 @@ pub async fn run(cfg: TestConfig, interrupted: Arc<AtomicBool>) -> Result<Summar
 
     // Final phase: heal everything (always, Ctrl-C included), let the
     // cluster recover, stop the clients, read everything back.
-    if let Some((kind, a, line)) = active.take() {
+    if let Some((kind, a)) = active.take() {
         // A fault that heals in steps is healed whole by heal_all below.
-        if let (Ok(nemesis::Healed::Done(Some(n))), Some(line)) =
-            (nemesis::heal(a, &mut cluster), faults.get_mut(line))
-        {
-            line.push_str(&format!(" ({n})"));
-        }
+        let note = match nemesis::heal(a, &mut cluster) {
+            Ok(nemesis::Healed::Done(note)) => note,
+            _ => None,
+        };
         shared
             .run
-            .record(record::nemesis(shared.now(), kind.name(), "stop", None));
+            .record(record::nemesis(shared.now(), kind.name(), "stop", note));
     }
     nemesis::heal_all(&mut cluster)?;
     shared
@@ -441,183 +397,39 @@ pub async fn run(cfg: TestConfig, interrupted: Arc<AtomicBool>) -> Result<Summar
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     observe(&shared, &mut admin, &mut observer, true).await;
-    // Each node's own invariant check: a learner that was shown a chosen
-    // value incompatible with what it had learned (Proposition 1 says chosen
-    // values are compatible) refused it and counted it.
-    let mut self_reports = Vec::new();
-    for i in 0..cfg.nodes {
-        if let Ok(s) = admin.status(i).await {
-            if s.stats.incompatible_learned > 0 {
-                self_reports.push(format!(
-                    "Consistency: {}'s learner was shown {} chosen value(s) incompatible with what it had learned",
-                    s.node, s.stats.incompatible_learned
-                ));
-            }
-        }
-    }
-    let seconds = shared.start.elapsed().as_secs_f64();
+    record_self_reports(&shared, &mut admin, cfg.nodes).await;
     drop(cluster);
 
+    // One result, from the history alone: `analyze` judges it the same way.
     let history = shared.run.history();
-    let mut options = CheckOptions {
-        timeline: true,
-        ..Default::default()
-    };
-    options.linear.time_limit = Some(Duration::from_secs(120));
-    options.linear.memory_limit = Some(2 << 30);
-    // An append-only set on one key makes the linearizability search
-    // explode; Jepsen checks sets by their final read instead, and the
-    // execution replay holds every read to the learned history.
-    options.skip_linearizability = cfg.workload == WorkloadKind::Set;
     let result = check_history(
         &shared.run.path.join("history.jsonl").display().to_string(),
         &history,
-        &options,
+        &judge::check_options(cfg.workload),
     );
-    report::write_results(&shared.run.path, std::slice::from_ref(&result))?;
-    report::write_html(&shared.run.path, std::slice::from_ref(&result))?;
-    let mut summary = summarize(&shared, &result, faults, seconds, &history);
-    if cfg.workload == WorkloadKind::Set {
-        let (verdict, finding) = set_check(&history);
-        summary
-            .checks
-            .push(("set (final read)".into(), verdict.to_string()));
-        summary.verdict = summary.verdict.and(verdict);
-        summary.findings.extend(finding);
-    }
-    if !self_reports.is_empty() {
-        summary.verdict = Verdict::Invalid;
-        summary
-            .checks
-            .push(("nodes' own invariant checks".into(), "invalid".into()));
-        summary.findings.extend(self_reports);
-    }
-    if !unexpected.is_empty() {
-        summary.verdict = Verdict::Invalid;
-        summary.findings.extend(
-            unexpected
-                .into_iter()
-                .map(|w| format!("node crashed on its own: {w}")),
-        );
-    }
-    if summary.ok == 0 && summary.verdict == Verdict::Valid {
-        // Nothing was acknowledged: nothing was tested.
-        summary.verdict = Verdict::Unknown;
-        summary
-            .findings
-            .push("no operation completed: the run tested nothing".into());
-    }
-    shared.run.write_json("summary.json", &summary)?;
-    Ok(summary)
+    judge::write_verdict(&shared.run.path, &result, &history)
 }
 
-/// Jepsen's set check: every acknowledged add is in the final read.
-fn set_check(history: &gpaxos_checker::History) -> (Verdict, Option<String>) {
-    use gpaxos_checker::history::{Op as HOp, OpResult};
-    let mut added = Vec::new();
-    let mut final_read = None;
-    for e in history.client_events() {
-        match (&e.command.op, e.kind, &e.result) {
-            (HOp::Append { value, .. }, EventKind::Ok, _) => {
-                added.push(value.trim_end_matches(',').to_owned())
-            }
-            (HOp::Get { key }, EventKind::Ok, Some(OpResult::Value(v))) if key == "set" => {
-                final_read = Some(v.clone().unwrap_or_default())
-            }
-            _ => {}
+/// Each node's own invariant check, into the history (the checker's
+/// self-report check reads it): a learner that was shown a chosen value
+/// incompatible with what it had learned (Proposition 1 says chosen values
+/// are compatible) refused it and counted it.
+async fn record_self_reports(shared: &Shared, admin: &mut Client, nodes: usize) {
+    for i in 0..nodes {
+        let Ok(s) = admin.status(i).await else {
+            continue;
+        };
+        if s.stats.incompatible_learned > 0 {
+            let report = format!(
+                "Consistency: {}'s learner was shown {} chosen value(s) incompatible with what it had learned",
+                s.node, s.stats.incompatible_learned
+            );
+            shared.run.record(record::nemesis(
+                shared.now(),
+                SELF_REPORT,
+                "report",
+                Some(report),
+            ));
         }
-    }
-    let Some(read) = final_read else {
-        return (
-            Verdict::Unknown,
-            Some("set: no final read completed".into()),
-        );
-    };
-    let present: BTreeSet<&str> = read.split(',').filter(|s| !s.is_empty()).collect();
-    let lost: Vec<&String> = added
-        .iter()
-        .filter(|a| !present.contains(a.as_str()))
-        .collect();
-    if lost.is_empty() {
-        (Verdict::Valid, None)
-    } else {
-        let first: Vec<&str> = lost.iter().take(5).map(|s| s.as_str()).collect();
-        (
-            Verdict::Invalid,
-            Some(format!(
-                "set: {} acknowledged adds missing from the final read, first {first:?}",
-                lost.len()
-            )),
-        )
-    }
-}
-
-fn summarize(
-    shared: &Shared,
-    result: &FileResult,
-    faults: Vec<String>,
-    seconds: f64,
-    history: &gpaxos_checker::History,
-) -> Summary {
-    let count = |k: EventKind| history.client_events().filter(|e| e.kind == k).count() as u64;
-    let mut lat = shared.latencies.lock().expect("latency lock").clone();
-    lat.sort_unstable();
-    let q = |p: f64| {
-        if lat.is_empty() {
-            0.0
-        } else {
-            lat[((lat.len() - 1) as f64 * p) as usize] as f64 / 1000.0
-        }
-    };
-    let ok = count(EventKind::Ok);
-    let mut checks = Vec::new();
-    if let Some(c) = &result.consensus {
-        checks.push(("consensus (Section 4.3)".to_owned(), c.verdict.to_string()));
-    }
-    if let Some(e) = &result.execution {
-        checks.push(("execution replay".to_owned(), e.verdict.to_string()));
-    }
-    if let Some(l) = &result.linearizability {
-        checks.push(("linearizability".to_owned(), l.verdict.to_string()));
-    }
-    Summary {
-        dir: shared.run.path.clone(),
-        verdict: result.verdict,
-        ok,
-        fail: count(EventKind::Fail),
-        info: count(EventKind::Info),
-        seconds,
-        throughput: ok as f64 / seconds,
-        latency_ms: [q(0.5), q(0.95), q(0.99), q(1.0)],
-        faults,
-        findings: result.findings(),
-        checks,
-    }
-}
-
-impl std::fmt::Display for Summary {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(
-            f,
-            "operations   {} ok, {} fail, {} info in {:.1} s ({:.0} ok/s)",
-            self.ok, self.fail, self.info, self.seconds, self.throughput
-        )?;
-        let [p50, p95, p99, max] = self.latency_ms;
-        writeln!(
-            f,
-            "latency      p50 {p50:.1} ms, p95 {p95:.1} ms, p99 {p99:.1} ms, max {max:.1} ms"
-        )?;
-        writeln!(f, "faults       {}", self.faults.len())?;
-        for x in &self.faults {
-            writeln!(f, "  {x}")?;
-        }
-        for (name, v) in &self.checks {
-            writeln!(f, "check        {name:<24} {v}")?;
-        }
-        for x in self.findings.iter().take(10) {
-            writeln!(f, "  {x}")?;
-        }
-        writeln!(f, "verdict      {}", self.verdict)?;
-        write!(f, "report       {}", self.dir.join("report.html").display())
     }
 }

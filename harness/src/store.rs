@@ -1,6 +1,6 @@
 //! The run directory (DESIGN.md section 4): `store/<test>/<timestamp>/`
 //! with `history.jsonl` appended while the run goes, `test.json`,
-//! `results.json`, `report.html`, `nodes/<n>.log`, and `store/latest`.
+//! `nodes/<n>.log`, and `store/latest`; `judge` adds the verdict's files.
 
 use anyhow::{Context, Result};
 use gpaxos_checker::history::{History, Record};

@@ -5,7 +5,7 @@
 use gpaxos_node::{Command, Op};
 use rand::rngs::SmallRng;
 use rand::Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A kv workload whose `conflict` is the probability that an operation
 /// touches the one key every client shares; otherwise it touches a key only
@@ -38,7 +38,7 @@ impl KvWorkload {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum WorkloadKind {
     Kv,

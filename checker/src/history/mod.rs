@@ -14,6 +14,7 @@ mod error;
 pub mod format;
 pub mod jepsen;
 pub mod jepsen_file;
+pub mod jepsen_write;
 mod jsonl;
 pub(crate) mod pairing;
 pub(crate) mod scan;

@@ -4,6 +4,7 @@
 use super::svg::{self, escape};
 use super::timeline::{TimedOp, Timeline};
 use crate::check::FileResult;
+use crate::check::NamedCheck;
 use crate::consensus::{ConsensusResult, SideBySide};
 use crate::execution::ExecutionResult;
 use crate::linear::{LinearResult, NonLinearizable};
@@ -67,7 +68,29 @@ fn checks(r: &FileResult) -> String {
     if let Some(l) = &r.linearizability {
         parts.push(format!("linearizability {}", badge(l.verdict)));
     }
+    for c in &r.checks {
+        parts.push(format!("{} {}", escape(&c.name), badge(c.verdict)));
+    }
     parts.join(" ")
+}
+
+/// The checks of a harness run, each with what it found.
+fn run_checks(h: &mut String, checks: &[NamedCheck]) {
+    if checks.is_empty() {
+        return;
+    }
+    h.push_str("<h3>Run checks</h3><table><tr><th>check</th><th>verdict</th><th>found</th></tr>");
+    for c in checks {
+        let found: Vec<String> = c.findings.iter().map(|f| escape(f)).collect();
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&c.name),
+            badge(c.verdict),
+            found.join("<br>")
+        );
+    }
+    h.push_str("</table>");
 }
 
 fn file(h: &mut String, i: usize, r: &FileResult, timeline: Option<&Timeline>) {
@@ -84,6 +107,7 @@ fn file(h: &mut String, i: usize, r: &FileResult, timeline: Option<&Timeline>) {
             escape(e)
         );
     }
+    run_checks(h, &r.checks);
     if let Some(c) = &r.consensus {
         consensus(h, c);
     }

@@ -1,6 +1,7 @@
 //! What the checker writes for people and programs: `results.json`, and
 //! `report.html`.
 
+pub mod edn;
 pub mod html;
 pub mod svg;
 pub mod timeline;
