@@ -33,7 +33,7 @@ impl LearnedLog {
     /// A log whose held part is `recent`, ending just before `next`.
     pub fn resume(next: u64, recent: Vec<Command>) -> LearnedLog {
         let mut log = LearnedLog {
-            base: next - recent.len() as u64,
+            base: next.saturating_sub(recent.len() as u64),
             cmds: recent.into(),
             ..LearnedLog::default()
         };
@@ -47,7 +47,7 @@ impl LearnedLog {
     /// ends at `end` with `recent`. Where the peer's tail does not reach
     /// back to `at`, the positions before it are compacted away.
     pub fn splice(&mut self, at: u64, end: u64, recent: Vec<Command>) {
-        let start = end - recent.len() as u64;
+        let start = end.saturating_sub(recent.len() as u64);
         let rewrites = self.rewrites + 1;
         if start <= at && self.base <= at && at <= self.len() && at <= end {
             self.cmds.truncate((at - self.base) as usize);

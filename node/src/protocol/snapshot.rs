@@ -74,8 +74,23 @@ impl SnapshotState {
 
     /// Decodes a whole encoded state; `instance` names it in errors.
     pub fn decode(instance: Instance, bytes: &[u8]) -> Result<SnapshotState, SnapshotError> {
-        crate::codec::decode_exact(bytes)
-            .map_err(|reason| SnapshotError::Undecodable { instance, reason })
+        let undecodable = |reason: String| SnapshotError::Undecodable { instance, reason };
+        let state: SnapshotState = crate::codec::decode_exact(bytes).map_err(undecodable)?;
+        // What the rest of the node computes from these must not wrap.
+        if state.recent.len() as u64 > state.position {
+            return Err(undecodable(format!(
+                "{} recent commands before position {}",
+                state.recent.len(),
+                state.position
+            )));
+        }
+        if let Some((i, _)) = state.closed.iter().find(|(i, _)| *i >= state.instance) {
+            return Err(undecodable(format!(
+                "closed instance {i} is not below the snapshot's instance {}",
+                state.instance
+            )));
+        }
+        Ok(state)
     }
 
     /// The state as log records of at most [`PART_BYTES`] each.
@@ -188,6 +203,38 @@ impl Parts {
 mod tests {
     use super::*;
     use crate::command::Op;
+
+    /// The input `fuzz/run snapshot_decode` found: a length prefix that
+    /// asked the decoder for 2^58 bytes and aborted the process.
+    #[test]
+    fn the_fuzzers_snapshot_is_refused() {
+        let bytes = [
+            0x53, 0x01, 0x00, 0x00, 0x00, 0x01, 0x01, 0x00, 0xfd, 0xfd, 0xfd, 0xfd, 0xfd, 0xfd,
+            0xfd, 0xfd, 0x00, 0x00, 0xfd, 0xfd, 0xfd, 0xfd, 0xfd, 0xfd, 0x2a, 0x00, 0x04, 0x5d,
+        ];
+        assert!(SnapshotState::decode(0xff, &bytes).is_err());
+    }
+
+    /// What `fuzz/run log_replay` found: a snapshot holding more recent
+    /// commands than its position made the learned log's base wrap.
+    #[test]
+    fn a_snapshot_that_contradicts_itself_is_refused() {
+        let mut bad = state(4);
+        bad.recent = vec![bad.unapplied[0].1.clone(); 41];
+        let err = SnapshotState::decode(bad.instance, &bad.encode()).unwrap_err();
+        assert!(
+            err.to_string().contains("recent commands before position"),
+            "{err}"
+        );
+        let mut bad = state(4);
+        bad.closed.push((bad.instance, vec![]));
+        assert!(SnapshotState::decode(bad.instance, &bad.encode()).is_err());
+        let good = state(4);
+        assert_eq!(
+            SnapshotState::decode(good.instance, &good.encode()).unwrap(),
+            good
+        );
+    }
 
     fn state(app_bytes: usize) -> SnapshotState {
         SnapshotState {
