@@ -412,16 +412,7 @@ impl<'w> Generator<'w> {
 /// An EDN string literal.
 fn edn_str(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
+    crate::history::jepsen_write::string(&mut out, s);
     out
 }
 

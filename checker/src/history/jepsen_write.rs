@@ -194,8 +194,9 @@ pub fn print(out: &mut String, v: &Edn) {
     }
 }
 
-/// A string literal with EDN's escapes.
-fn string(out: &mut String, s: &str) {
+/// A string literal with EDN's escapes (also what `generate --format edn`
+/// writes).
+pub(crate) fn string(out: &mut String, s: &str) {
     out.push('"');
     for c in s.chars() {
         match c {
