@@ -246,3 +246,24 @@ impl Command {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Ids a client can choose to differ only in high bits still spread
+    /// over the low bits a hash table picks its bucket from; without the
+    /// finaliser all 1,000 land in one.
+    #[test]
+    fn chosen_ids_do_not_share_a_bucket() {
+        let buckets: HashSet<u64> = (0..1_000u64)
+            .map(|k| {
+                FastHash.hash_one(CmdId {
+                    client: 7,
+                    seq: k << 40,
+                }) & 0xffff
+            })
+            .collect();
+        assert!(buckets.len() > 950, "{} buckets of 65,536", buckets.len());
+    }
+}
