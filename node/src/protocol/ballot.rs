@@ -8,8 +8,9 @@ use std::fmt;
 pub type NodeId = u32;
 
 /// The name of a node as users see it: `n1`, `n2`, ...
+/// Ids come from peers too, so the last one must not wrap.
 pub fn node_name(id: NodeId) -> String {
-    format!("n{}", id + 1)
+    format!("n{}", u64::from(id) + 1)
 }
 
 /// A ballot number (Section 5.1): totally ordered `(round, leader, kind)`

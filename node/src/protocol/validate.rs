@@ -15,7 +15,7 @@
 //! than the window refuses the far votes it could not use anyway and
 //! catches up by sync and state transfer, which carry no such numbers.
 
-use super::ballot::{Ballot, NodeId};
+use super::ballot::{node_name, Ballot, NodeId};
 use super::message::{Instance, Message};
 
 /// How many rounds above the highest ballot this node has seen a message's
@@ -77,9 +77,9 @@ impl Window {
     fn acceptor(&self, from: NodeId, acc: NodeId) -> Result<(), String> {
         if acc != from {
             return Err(format!(
-                "sent by n{} but claims to be acceptor n{}",
-                from + 1,
-                acc + 1
+                "sent by {} but claims to be acceptor {}",
+                node_name(from),
+                node_name(acc)
             ));
         }
         Ok(())
@@ -89,8 +89,8 @@ impl Window {
         self.ballot(bal)?;
         if bal.leader != from {
             return Err(format!(
-                "sent by n{} but claims to lead ballot {bal:?}",
-                from + 1
+                "sent by {} but claims to lead ballot {bal:?}",
+                node_name(from)
             ));
         }
         Ok(())
@@ -100,7 +100,7 @@ impl Window {
 /// Why a message from `from` must be refused, or `Ok` to take it.
 pub fn check(w: &Window, from: NodeId, msg: &Message) -> Result<(), String> {
     if from as usize >= w.n {
-        return Err(format!("sender n{} is outside the cluster", from + 1));
+        return Err(format!("sender {} is outside the cluster", node_name(from)));
     }
     match msg {
         Message::Propose { .. } => Ok(()),
@@ -169,7 +169,7 @@ pub fn check(w: &Window, from: NodeId, msg: &Message) -> Result<(), String> {
             }
             for (acc, bal, _) in have {
                 if *acc as usize >= w.n {
-                    return Err(format!("a sync names acceptor n{}", acc + 1));
+                    return Err(format!("a sync names acceptor {}", node_name(*acc)));
                 }
                 w.ballot(*bal)?;
             }
@@ -205,4 +205,38 @@ fn increasing(
         below = Some(i);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `fuzz/run replica_messages` found in CI: naming the leader of
+    /// a ballot with the last id overflowed while explaining the refusal.
+    #[test]
+    fn the_last_node_id_is_named_without_wrapping() {
+        let w = Window {
+            n: 5,
+            max_seen: Ballot::ZERO,
+            next: 0,
+        };
+        let bal = Ballot {
+            round: 1,
+            leader: NodeId::MAX,
+            fast: false,
+        };
+        let err = check(&w, 1, &Message::Phase1a { bal }).unwrap_err();
+        assert!(err.contains("n4294967296"), "{err}");
+        let err = check(
+            &w,
+            1,
+            &Message::HeartbeatAck {
+                acc: NodeId::MAX,
+                mbal: Ballot::ZERO,
+                closed_below: 0,
+            },
+        )
+        .unwrap_err();
+        assert!(err.contains("acceptor n4294967296"), "{err}");
+    }
 }
