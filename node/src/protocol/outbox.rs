@@ -28,15 +28,21 @@ pub enum Effect {
     /// proposer needs to retry it.
     Done(CmdId),
     /// A snapshot from a peer was installed: once the writes before this
-    /// are durable, the learned sequence resumes at `position` with
-    /// `recent` before it, and the driver takes the state machine `app`.
-    Install {
-        instance: Instance,
-        position: u64,
-        open_start: u64,
-        recent: Vec<Command>,
-        app: Vec<u8>,
-    },
+    /// are durable, the learned sequence resumes as it says.
+    Install(Installed),
+}
+
+/// What an installed snapshot from a peer changes once it is durable: the
+/// learned sequence resumes at `position` with `recent` before it (the
+/// open instance `instance` starting at `open_start`), and the driver
+/// takes the state machine `app`.
+#[derive(Debug)]
+pub struct Installed {
+    pub instance: Instance,
+    pub position: u64,
+    pub open_start: u64,
+    pub recent: Vec<Command>,
+    pub app: Vec<u8>,
 }
 
 #[derive(Debug, Default)]

@@ -7,7 +7,7 @@ use super::leader::{Leader, OneB, StartError};
 use super::learned_log::{Compacted, LearnedLog};
 use super::learner::{Collision, Learner};
 use super::message::{Instance, Message, Record};
-use super::outbox::{Dest, Effect, Outbox};
+use super::outbox::{Dest, Effect, Installed, Outbox};
 use super::planted::{planted, Planted};
 use super::proposer::Proposer;
 use super::session::IdStatus;
@@ -160,15 +160,8 @@ impl Stats {
 enum Held {
     Send(Dest, Message),
     Learned(Instance, Command, bool),
-    /// A snapshot from a peer, durable: the learned sequence resumes at
-    /// `position` and the driver takes its state machine.
-    Install {
-        instance: Instance,
-        position: u64,
-        open_start: u64,
-        recent: Vec<Command>,
-        app: Vec<u8>,
-    },
+    /// A snapshot from a peer, durable.
+    Install(Installed),
 }
 
 pub struct Replica<C> {
@@ -381,13 +374,13 @@ impl<C: CStruct> Replica<C> {
         } = state;
         self.acceptor.forget_below(instance, out);
         self.learner.install(instance, sessions, closed);
-        out.effects.push(Effect::Install {
+        out.effects.push(Effect::Install(Installed {
             instance,
             position,
             open_start,
             recent,
             app,
-        });
+        }));
         for (i, cmd) in unapplied {
             out.learn(i, cmd, false);
         }
@@ -432,7 +425,7 @@ impl<C: CStruct> Replica<C> {
             .iter()
             .filter_map(|(_, h)| match h {
                 Held::Learned(i, cmd, _) => Some((*i, cmd.clone())),
-                Held::Send(..) | Held::Install { .. } => None,
+                Held::Send(..) | Held::Install(_) => None,
             })
             .collect();
         let instance = self.learner.closed_below();
@@ -1061,22 +1054,9 @@ impl<C: CStruct> Replica<C> {
                         .push_back((self.emitted, Held::Learned(instance, cmd, fast && live)));
                 }
                 Effect::Done(id) => self.proposer.learned(&id),
-                Effect::Install {
-                    instance,
-                    position,
-                    open_start,
-                    recent,
-                    app,
-                } => self.held.push_back((
-                    self.emitted,
-                    Held::Install {
-                        instance,
-                        position,
-                        open_start,
-                        recent,
-                        app,
-                    },
-                )),
+                Effect::Install(installed) => self
+                    .held
+                    .push_back((self.emitted, Held::Install(installed))),
             }
         }
         self.out.writes.append(&mut self.writes);
@@ -1114,13 +1094,13 @@ impl<C: CStruct> Replica<C> {
                 }
                 self.inbox.push_back(msg);
             }
-            Held::Install {
+            Held::Install(Installed {
                 instance,
                 position,
                 open_start,
                 recent,
                 app,
-            } => {
+            }) => {
                 self.learned_log
                     .splice(self.instance_start.1, position, recent);
                 self.instance_start = (instance, open_start);
