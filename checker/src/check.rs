@@ -6,7 +6,7 @@ use crate::consensus::{self, ConsensusResult};
 use crate::execution::{self, ExecutionResult};
 use crate::fxhash::FxHashSet;
 use crate::history::format::{self, Format, Loaded};
-use crate::history::stream::{self, Ended, Line, Records};
+use crate::history::stream::{self, Ended, Line, Numbering, Records};
 use crate::history::{jepsen_file, History, HistoryError, Record};
 use crate::linear::jepsen::JepsenOps;
 use crate::linear::{
@@ -264,7 +264,7 @@ fn check_streamed(
     started: Instant,
 ) -> Option<FileResult> {
     // Optimistic numbering of commands first; exact if it went wrong.
-    for exact in [false, true] {
+    for numbering in [Numbering::Optimistic, Numbering::Exact] {
         let mut clients = ClientOps::default();
         if let Ok(meta) = std::fs::metadata(path) {
             // About two hundred bytes a command: its invocation and
@@ -275,7 +275,7 @@ fn check_streamed(
             clients,
             rest: History::new(),
         };
-        let read = stream::read_jsonl(path, exact, &mut streamed);
+        let read = stream::read_jsonl(path, numbering, &mut streamed);
         let Streamed { clients, rest } = streamed;
         return match read {
             Err(e) => Some(FileResult::failed(file, asked, e.to_string(), started)),

@@ -16,6 +16,7 @@
 pub mod check;
 pub mod consensus;
 pub mod execution;
+pub mod exit;
 pub mod fxhash;
 pub mod generate;
 pub mod history;

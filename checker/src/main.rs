@@ -1,15 +1,17 @@
-//! `gpaxos-checker`: checks recorded histories and exits 0 (all valid),
-//! 1 (some invalid) or 2 (none invalid, some unknown).
+//! `gpaxos-checker`: checks recorded histories and exits as Jepsen does:
+//! 0 (all valid), 1 (some invalid), 2 (none invalid, some unknown), 254
+//! (arguments refused), 255 (the checker failed, for instance writing its
+//! results).
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use gpaxos_checker::check::{check_file, CheckOptions, FileResult};
+use gpaxos_checker::exit::{self, bad_argument};
 use gpaxos_checker::generate::{write_kv_as, KvWorkload, OutFormat, Style};
 use gpaxos_checker::history::Format;
 use gpaxos_checker::linear::{FailReading, ModelKind, Options};
 use gpaxos_checker::report::{self, Summary};
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 #[derive(Parser)]
@@ -173,29 +175,23 @@ fn parse_size(s: &str) -> Result<usize, String> {
     Ok((number * scale) as usize)
 }
 
-fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match cli.command {
-        Command::Check(args) => match check(args) {
-            Ok(verdict) => ExitCode::from(verdict.exit_code() as u8),
-            Err(e) => {
-                eprintln!("gpaxos-checker: {e:#}");
-                ExitCode::from(3)
-            }
-        },
-        Command::Generate(args) => match generate(args) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("gpaxos-checker: {e:#}");
-                ExitCode::from(3)
-            }
-        },
-    }
+fn main() {
+    let cli: Cli = exit::parse_or_exit();
+    exit::run_and_exit("gpaxos-checker", || match cli.command {
+        Command::Check(args) => Ok(check(args)?.exit_code()),
+        Command::Generate(args) => generate(args).map(|()| 0),
+    })
 }
 
 fn generate(args: GenerateArgs) -> Result<()> {
     if args.processes == 0 || args.keys == 0 {
-        bail!("--processes and --keys must be at least 1");
+        return Err(bad_argument("--processes and --keys must be at least 1"));
+    }
+    if !(0.0..=1.0).contains(&args.indeterminate) {
+        return Err(bad_argument(format!(
+            "--indeterminate is a fraction between 0 and 1, not {}",
+            args.indeterminate
+        )));
     }
     let workload = KvWorkload {
         ops: args.ops,
@@ -280,7 +276,13 @@ fn print_bench(results: &[FileResult], times: &mut [Vec<Duration>]) {
 
 fn check(args: CheckArgs) -> Result<gpaxos_checker::Verdict> {
     if args.bench == Some(0) {
-        bail!("--bench needs at least one round");
+        return Err(bad_argument("--bench needs at least one round"));
+    }
+    if !(args.time_limit >= 0.0 && args.time_limit.is_finite()) {
+        return Err(bad_argument(format!(
+            "--time-limit is seconds, 0 or more, not {}",
+            args.time_limit
+        )));
     }
     let options = CheckOptions {
         model: args.model.map(|m| match m {

@@ -3,7 +3,7 @@
 
 pub mod bench;
 pub mod cluster;
-pub mod exit;
+pub use gpaxos_checker::exit;
 pub mod judge;
 pub mod nemesis;
 pub mod observe;

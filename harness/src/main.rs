@@ -218,30 +218,8 @@ struct BenchArgs {
 }
 
 fn main() {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(e) => {
-            // clap's own exit code for a usage error is 2, which here means
-            // "unknown"; --help and --version print to stdout and succeed.
-            let _ = e.print();
-            std::process::exit(if e.use_stderr() {
-                exit::BAD_ARGUMENTS
-            } else {
-                0
-            });
-        }
-    };
-    // A panic on this thread is the harness failing, not a verdict: the
-    // hook has printed it, and the exit code says so (Rust's is 101).
-    let code = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| real_main(cli))) {
-        Ok(Ok(code)) => code,
-        Ok(Err(e)) => {
-            eprintln!("error: {e:#}");
-            exit::code_of(&e)
-        }
-        Err(_) => exit::HARNESS_FAILED,
-    };
-    std::process::exit(code);
+    let cli: Cli = exit::parse_or_exit();
+    exit::run_and_exit("gpaxos-harness", || real_main(cli))
 }
 
 /// Runs the command; the exit code of what it found.

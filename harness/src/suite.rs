@@ -42,8 +42,7 @@ impl Outcome {
 
     /// The worst verdict's code, or 255 if any run failed to run.
     pub fn exit_code(&self) -> i32 {
-        self.worst()
-            .map_or(exit::HARNESS_FAILED, Verdict::exit_code)
+        self.worst().map_or(exit::FAILED, Verdict::exit_code)
     }
 }
 

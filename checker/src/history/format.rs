@@ -116,7 +116,11 @@ pub fn parse(name: &str, text: &str, format: Format) -> Result<(Format, Loaded),
         f => f,
     };
     let loaded = match format {
-        Format::Jsonl => Loaded::Jsonl(super::jsonl::parse_str(name, text)?),
+        Format::Jsonl => Loaded::Jsonl(super::stream::read_history(
+            name,
+            text.as_bytes(),
+            text.len() as u64,
+        )?),
         Format::Edn => Loaded::Jepsen(jepsen::parse_edn(name, text)?),
         Format::JepsenLog => Loaded::Jepsen(jepsen::parse_log(name, text)?),
         Format::Auto => unreachable!("resolved above"),
@@ -126,6 +130,13 @@ pub fn parse(name: &str, text: &str, format: Format) -> Result<(Format, Loaded),
 
 /// Reads and parses the file at `path`.
 pub fn load(path: &Path, format: Format) -> Result<(Format, Loaded), HistoryError> {
+    if is_jsonl(path, format) {
+        // Read as it streams in, never held whole as text.
+        return Ok((
+            Format::Jsonl,
+            Loaded::Jsonl(History::from_jsonl_path(path)?),
+        ));
+    }
     let name = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|source| HistoryError::Io {
         file: name.clone(),

@@ -262,12 +262,11 @@ pub fn edn_error(file: &str, e: EdnError) -> HistoryError {
 /// Reads a Jepsen EDN history: maps one after another (usually one a
 /// line), or a single vector or list of them.
 pub fn parse_edn(file: &str, text: &str) -> Result<Vec<JepsenEvent>, HistoryError> {
-    let mut reader = Reader::new(text);
-    let mut top = EdnEvents::Start;
     let mut events = Vec::new();
-    while let Some(event) = top.next(&mut reader).map_err(|e| edn_error(file, e))? {
-        events.push(event);
-    }
+    super::jepsen_file::read_edn_from(file, text.as_bytes(), text.len() + 1, |e| {
+        events.push(e);
+        Ok::<_, HistoryError>(())
+    })?;
     Ok(events)
 }
 

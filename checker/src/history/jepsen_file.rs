@@ -1,12 +1,14 @@
-//! Reading a Jepsen EDN file a block at a time, handing each event to the
-//! caller as it is read, so that a history of millions of events is never
-//! held whole: not its text, and not its events.
+//! The one reader of Jepsen EDN histories: a block at a time, handing each
+//! event to the caller as it is read, so that a history of millions of
+//! events is never held whole: not its text, and not its events. A text
+//! already in memory (`jepsen::parse_edn`) is read the same way, as one
+//! block.
 //!
 //! Blocks end at a line's end, so no token is cut; a form that runs past
 //! a block (a string with a newline in it, a map written over several
 //! lines, a discard) is read again from its start once the next block is
-//! in. Events, lines, columns and errors are those of reading the whole
-//! text (`jepsen::parse_edn`).
+//! in. Events, lines, columns and errors do not depend on where the
+//! blocks end.
 
 use super::edn::Reader;
 use super::jepsen::{edn_error, EdnEvents, JepsenEvent};
@@ -28,15 +30,30 @@ struct Place {
 /// order; stops at the first error, the reader's or `take`'s.
 pub fn read_edn<E: From<HistoryError>>(
     path: &Path,
-    mut take: impl FnMut(JepsenEvent) -> Result<(), E>,
+    take: impl FnMut(JepsenEvent) -> Result<(), E>,
 ) -> Result<(), E> {
     let name = path.display().to_string();
-    let io = |source| HistoryError::Io {
+    let file = std::fs::File::open(path).map_err(|source| HistoryError::Io {
         file: name.clone(),
         source,
+    })?;
+    read_edn_from(&name, file, BLOCK, take)
+}
+
+/// Reads an EDN history from `source` (named `name` in errors) `block`
+/// bytes at a time, handing `take` each event in order.
+pub fn read_edn_from<E: From<HistoryError>>(
+    name: &str,
+    mut source: impl Read,
+    block: usize,
+    mut take: impl FnMut(JepsenEvent) -> Result<(), E>,
+) -> Result<(), E> {
+    let io = |source| HistoryError::Io {
+        file: name.to_owned(),
+        source,
     };
-    let mut file = std::fs::File::open(path).map_err(io)?;
-    let mut buf: Vec<u8> = Vec::with_capacity(2 * BLOCK);
+    let block = block.max(1);
+    let mut buf: Vec<u8> = Vec::with_capacity(2 * block);
     let mut place = Place {
         line: 1,
         column: 1,
@@ -46,8 +63,8 @@ pub fn read_edn<E: From<HistoryError>>(
     loop {
         if !eof {
             let before = buf.len();
-            buf.resize(before + BLOCK, 0);
-            let n = read_full(&mut file, &mut buf[before..]).map_err(io)?;
+            buf.resize(before + block, 0);
+            let n = read_full(&mut source, &mut buf[before..]).map_err(io)?;
             buf.truncate(before + n);
             eof = n == 0;
         }
@@ -57,7 +74,7 @@ pub fn read_edn<E: From<HistoryError>>(
             Some(end) => end + 1,
             None => continue,
         };
-        let consumed = read_block(&name, &buf[..usable], eof, &mut place, &mut take)?;
+        let consumed = read_block(name, &buf[..usable], eof, &mut place, &mut take)?;
         if eof && consumed == usable {
             return Ok(());
         }
@@ -95,7 +112,7 @@ fn read_block<E: From<HistoryError>>(
 }
 
 /// Fills `buf` as far as the file goes; the bytes read.
-fn read_full(file: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+fn read_full(file: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
         match file.read(&mut buf[n..]) {
@@ -113,10 +130,10 @@ mod tests {
     use super::super::jepsen::parse_edn;
     use super::*;
 
-    /// The same events, or the same error, as reading the whole text, for
+    /// The same events, or the same error, in small blocks as in one, for
     /// histories whose forms straddle the blocks.
     #[test]
-    fn reads_what_the_whole_text_reader_reads() {
+    fn reads_the_same_whatever_the_blocks() {
         let dir = std::env::temp_dir().join(format!("gpaxos-jf-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let event = |i: usize| {
@@ -138,19 +155,30 @@ mod tests {
         for (i, text) in texts.iter().enumerate() {
             let path = dir.join(format!("h{i}.edn"));
             std::fs::write(&path, text).unwrap();
-            let whole = parse_edn(&path.display().to_string(), text);
-            let mut streamed = Vec::new();
-            let read = read_edn(&path, |e| -> Result<(), HistoryError> {
-                streamed.push(e);
-                Ok(())
+            let name = path.display().to_string();
+            let whole = parse_edn(&name, text);
+            let mut small = Vec::new();
+            let in_small = read_edn_from(&name, text.as_bytes(), 4096, |e| {
+                small.push(e);
+                Ok::<_, HistoryError>(())
+            });
+            let mut from_file = Vec::new();
+            let in_file = read_edn(&path, |e| {
+                from_file.push(e);
+                Ok::<_, HistoryError>(())
             });
             match whole {
                 Ok(events) => {
-                    read.unwrap();
-                    assert_eq!(events.len(), streamed.len(), "text {i}");
-                    assert!(events == streamed, "text {i}");
+                    in_small.unwrap();
+                    in_file.unwrap();
+                    assert_eq!(events.len(), small.len(), "text {i}");
+                    assert!(events == small, "text {i}");
+                    assert!(events == from_file, "text {i}");
                 }
-                Err(e) => assert_eq!(e.to_string(), read.unwrap_err().to_string(), "text {i}"),
+                Err(e) => {
+                    assert_eq!(e.to_string(), in_small.unwrap_err().to_string(), "text {i}");
+                    assert_eq!(e.to_string(), in_file.unwrap_err().to_string(), "text {i}");
+                }
             }
             std::fs::remove_file(&path).unwrap();
         }

@@ -1,74 +1,8 @@
-//! Reading JSON Lines: one record a line, blank lines allowed.
+//! The full reader of one JSON Lines record (serde, through `wire`), for
+//! the lines the in-place scanner (`scan`) declines; `stream` reads files
+//! with the two.
 
-use super::{History, HistoryError, Record};
-
-pub(super) fn parse_str(file: &str, text: &str) -> Result<History, HistoryError> {
-    // Long histories are parsed in chunks of whole lines on every core.
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if threads == 1 || text.len() < PARALLEL_FROM {
-        return parse_lines(file, text, 1);
-    }
-    let mut chunks: Vec<(&str, usize)> = Vec::with_capacity(threads);
-    let (mut rest, mut first_line) = (text, 1usize);
-    let size = text.len() / threads + 1;
-    while !rest.is_empty() {
-        let cut = if rest.len() <= size {
-            rest.len()
-        } else {
-            // Cut after a newline (a byte that is never inside a UTF-8
-            // sequence), so each chunk is whole lines and valid UTF-8.
-            rest.as_bytes()[size..]
-                .iter()
-                .position(|&b| b == b'\n')
-                .map_or(rest.len(), |n| size + n + 1)
-        };
-        let (chunk, tail) = rest.split_at(cut);
-        chunks.push((chunk, first_line));
-        first_line += chunk.bytes().filter(|&b| b == b'\n').count();
-        rest = tail;
-    }
-    let parsed: Vec<Result<History, HistoryError>> = std::thread::scope(|s| {
-        let handles: Vec<_> = chunks
-            .iter()
-            .map(|&(chunk, first)| s.spawn(move || parse_lines(file, chunk, first)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    Err(HistoryError::parse(file, 0, None, "parser thread panicked"))
-                })
-            })
-            .collect()
-    });
-    let mut history = History::new();
-    for part in parsed {
-        // The chunks are in file order, so the first error is the
-        // earliest.
-        let part = part?;
-        history.records.extend(part.records);
-        history.lines.extend(part.lines);
-    }
-    Ok(history)
-}
-
-/// Histories shorter than this (bytes) are parsed on one thread.
-const PARALLEL_FROM: usize = 4 << 20;
-
-fn parse_lines(file: &str, text: &str, first_line: usize) -> Result<History, HistoryError> {
-    let mut history = History::new();
-    let estimate = text.len() / 100;
-    history.records.reserve(estimate);
-    history.lines.reserve(estimate);
-    for (index, line) in text.lines().enumerate() {
-        let line_no = first_line + index;
-        if let Some(record) = parse_line(file, line, line_no)? {
-            history.records.push(record);
-            history.lines.push(line_no);
-        }
-    }
-    Ok(history)
-}
+use super::{HistoryError, Record};
 
 /// One line as `str::lines` gives it; `None` for a blank line.
 pub(super) fn parse_line(
@@ -101,8 +35,11 @@ fn strip_position(message: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::history::{EventKind, Op, OpResult};
+    use crate::history::{EventKind, History, HistoryError, Op, OpResult};
+
+    fn parse_str(name: &str, text: &str) -> Result<History, HistoryError> {
+        crate::history::stream::read_history(name, text.as_bytes(), text.len() as u64)
+    }
 
     const SAMPLE: &str = r#"{"type":"init","accounts":{"a0":100,"a1":50}}
 {"type":"invoke","process":3,"time":120034,"id":"7.2","f":"put","key":"k1","value":"5"}
@@ -161,10 +98,11 @@ mod tests {
     }
 
     #[test]
-    fn long_histories_parse_in_chunks_with_the_right_lines() {
+    fn long_histories_parse_in_blocks_with_the_right_lines() {
         let line = SAMPLE.lines().nth(1).unwrap();
-        let n = PARALLEL_FROM / line.len() + 1000;
-        // Non-ASCII text, so that a chunk boundary could fall inside a
+        // Several of the reader's blocks (a mebibyte each).
+        let n = (4 << 20) / line.len() + 1000;
+        // Non-ASCII text, so that a block boundary could fall inside a
         // character.
         let line = line.replace("\"5\"", "\"é€😀\"");
         let line = line.as_str();

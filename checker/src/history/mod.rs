@@ -300,17 +300,20 @@ impl History {
     /// Parses a JSON Lines history from a string. Errors name the source as
     /// `<string>`.
     pub fn from_jsonl_str(text: &str) -> Result<History, HistoryError> {
-        jsonl::parse_str("<string>", text)
+        stream::read_history("<string>", text.as_bytes(), text.len() as u64)
     }
 
     /// Parses a JSON Lines history from a file. Errors name the file, the
     /// line and what was expected there.
     pub fn from_jsonl_path(path: &Path) -> Result<History, HistoryError> {
-        let text = std::fs::read_to_string(path).map_err(|source| HistoryError::Io {
-            file: path.display().to_string(),
+        let name = path.display().to_string();
+        let io = |source| HistoryError::Io {
+            file: name.clone(),
             source,
-        })?;
-        jsonl::parse_str(&path.display().to_string(), &text)
+        };
+        let file = std::fs::File::open(path).map_err(io)?;
+        let size = file.metadata().map_err(io)?.len();
+        stream::read_history(&name, file, size)
     }
 
     /// Writes the history as JSON Lines, one record a line.

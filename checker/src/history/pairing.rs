@@ -14,11 +14,26 @@ use crate::fxhash::FxHashMap;
 use crate::history::EventKind;
 use crate::intern::{Interner, Strings};
 
+/// How commands are numbered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Numbering {
+    /// Optimistically (above); the read says if it went wrong.
+    Optimistic,
+    /// Every id looked up.
+    Exact,
+    /// Not at all: every command is 0 (for readers that keep whole events).
+    Off,
+}
+
 enum Ids {
+    Off,
     /// Every id looked up.
     Exact(Interner),
     /// Ids listed in order; `broken` once an event did not fit.
-    Optimistic { ids: Strings, broken: bool },
+    Optimistic {
+        ids: Strings,
+        broken: bool,
+    },
 }
 
 pub struct Pairing {
@@ -29,10 +44,11 @@ pub struct Pairing {
 }
 
 impl Pairing {
-    pub fn new(exact: bool) -> Self {
-        let ids = match exact {
-            true => Ids::Exact(Interner::default()),
-            false => Ids::Optimistic {
+    pub fn new(numbering: Numbering) -> Self {
+        let ids = match numbering {
+            Numbering::Off => Ids::Off,
+            Numbering::Exact => Ids::Exact(Interner::default()),
+            Numbering::Optimistic => Ids::Optimistic {
                 ids: Strings::default(),
                 broken: false,
             },
@@ -46,6 +62,7 @@ impl Pairing {
     /// Makes room for `commands` commands with ids of `bytes` bytes in all.
     pub fn reserve(&mut self, commands: usize, bytes: usize) {
         match &mut self.ids {
+            Ids::Off => {}
             Ids::Exact(ids) => ids.reserve(commands, bytes),
             Ids::Optimistic { ids, .. } => ids.reserve(commands, bytes),
         }
@@ -53,6 +70,7 @@ impl Pairing {
 
     fn text(&self, n: u32) -> &str {
         match &self.ids {
+            Ids::Off => "",
             Ids::Exact(ids) => ids.text(n),
             Ids::Optimistic { ids, .. } => ids.text(n),
         }
@@ -60,6 +78,9 @@ impl Pairing {
 
     /// The number of the command with this id.
     pub fn command(&mut self, kind: EventKind, id: &str, process: u64) -> u32 {
+        if matches!(self.ids, Ids::Off) {
+            return 0;
+        }
         if kind != EventKind::Invoke {
             if let Some(&n) = self.last_invoked.get(&process) {
                 if self.text(n) == id {
@@ -68,6 +89,7 @@ impl Pairing {
             }
         }
         let n = match &mut self.ids {
+            Ids::Off => 0,
             Ids::Exact(ids) => ids.intern(id).0,
             Ids::Optimistic { broken: true, .. } => return 0,
             Ids::Optimistic { broken, .. } if kind != EventKind::Invoke => {
@@ -91,6 +113,7 @@ impl Pairing {
     /// was wrong, and the history must be read again with `exact`.
     pub fn into_ids(self) -> Option<Strings> {
         match self.ids {
+            Ids::Off => Some(Strings::default()),
             Ids::Exact(ids) => Some(ids.into_strings()),
             Ids::Optimistic { broken: true, .. } => None,
             Ids::Optimistic { ids, .. } => ids.all_distinct().then_some(ids),
@@ -104,7 +127,7 @@ mod tests {
 
     #[test]
     fn numbers_commands_by_first_appearance() {
-        let mut p = Pairing::new(true);
+        let mut p = Pairing::new(Numbering::Exact);
         assert_eq!(p.command(EventKind::Ok, "a", 1), 0);
         assert_eq!(p.command(EventKind::Invoke, "b", 1), 1);
         assert_eq!(p.command(EventKind::Invoke, "a", 2), 0);
@@ -117,7 +140,7 @@ mod tests {
 
     #[test]
     fn optimism_holds_only_where_it_is_right() {
-        let mut p = Pairing::new(false);
+        let mut p = Pairing::new(Numbering::Optimistic);
         assert_eq!(p.command(EventKind::Invoke, "a", 1), 0);
         assert_eq!(p.command(EventKind::Invoke, "b", 2), 1);
         assert_eq!(p.command(EventKind::Ok, "a", 1), 0);
@@ -126,13 +149,13 @@ mod tests {
         assert!(!p.is_broken());
         assert_eq!(p.into_ids().unwrap().text(1), "b");
 
-        let mut p = Pairing::new(false);
+        let mut p = Pairing::new(Numbering::Optimistic);
         p.command(EventKind::Invoke, "a", 1);
         p.command(EventKind::Ok, "a", 2);
         assert!(p.is_broken());
         assert!(p.into_ids().is_none());
 
-        let mut p = Pairing::new(false);
+        let mut p = Pairing::new(Numbering::Optimistic);
         p.command(EventKind::Invoke, "a", 1);
         p.command(EventKind::Invoke, "b", 2);
         p.command(EventKind::Invoke, "a", 3);

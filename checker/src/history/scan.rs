@@ -339,10 +339,8 @@ pub fn scan(line: &str) -> Option<ScannedEvent<&str>> {
     })
 }
 
-#[cfg(test)]
 impl ScannedOp<&str> {
-    /// The operation as the full reader would make it (for tests that
-    /// compare the two readers).
+    /// The operation as the full reader makes it.
     pub(crate) fn to_op(self) -> crate::history::Op {
         use crate::history::Op;
         match self {

@@ -2,10 +2,14 @@
 //! caller as it is read, so that a history of millions of lines is never
 //! held whole: not its text, and not its records.
 //!
-//! It reads exactly what `jsonl::parse_str` reads from the file's text:
-//! the same lines (`str::lines`), the same records, the same first error.
-//! A file that is not UTF-8 is refused as a whole, as `read_to_string`
-//! refuses it, even when a line before the bad bytes fails to parse.
+//! It is the one reader of the format: `check` on a client-only file,
+//! harness runs and `analyze` (learner observations and all), and
+//! `History::from_jsonl_*`. Each line goes to the in-place scanner
+//! (`scan`) and, if declined there, to the full serde reader
+//! (`jsonl::parse_line`); lines are `str::lines`, and the first error is
+//! reported. A file that is not UTF-8 is refused as a whole, as
+//! `read_to_string` refuses it, even when a line before the bad bytes fails
+//! to parse.
 //!
 //! A thread of its own reads and scans the blocks, and numbers the
 //! commands of client events (`pairing`), while the caller takes in the
@@ -13,9 +17,10 @@
 //! a long history is read on two cores.
 
 use super::jsonl::parse_line;
+pub use super::pairing::Numbering;
 use super::pairing::Pairing;
 use super::scan::{scan, ScannedEvent};
-use super::{ClientEvent, HistoryError, Record};
+use super::{ClientEvent, CmdId, Command, History, HistoryError, OpResult, Record};
 use crate::intern::Strings;
 use std::io::{ErrorKind, Read};
 use std::ops::ControlFlow;
@@ -74,21 +79,39 @@ pub trait Records {
     fn take(&mut self, line: Line<'_>, no: usize) -> ControlFlow<()>;
 }
 
-/// Reads the JSON Lines history at `path` into `records`, until it breaks;
-/// commands are numbered optimistically unless `exact`.
+/// Reads the JSON Lines history at `path` into `records`, until it breaks.
 pub fn read_jsonl(
     path: &Path,
-    exact: bool,
+    numbering: Numbering,
     records: &mut impl Records,
 ) -> Result<Ended, HistoryError> {
     let name = path.display().to_string();
-    let file = std::fs::File::open(path).map_err(|source| HistoryError::Io {
+    let io = |source| HistoryError::Io {
         file: name.clone(),
         source,
-    })?;
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let size = file.metadata().map_err(io)?.len();
+    read_jsonl_from(&name, file, size, numbering, records)
+}
+
+/// Reads a JSON Lines history of about `size` bytes from `source` (named
+/// `name` in errors) into `records`, until it breaks.
+pub fn read_jsonl_from(
+    name: &str,
+    source: impl Read + Send,
+    size: u64,
+    numbering: Numbering,
+    records: &mut impl Records,
+) -> Result<Ended, HistoryError> {
+    let mut pairing = Pairing::new(numbering);
+    // About two hundred bytes a command (its invocation and its
+    // completion), eight of them its id.
+    let commands = usize::try_from(size / 200).unwrap_or(0);
+    pairing.reserve(commands, commands * 8);
     let (tx, rx) = sync_channel(AHEAD);
     std::thread::scope(|s| {
-        let reader = s.spawn(|| produce(file, &name, Pairing::new(exact), tx));
+        let reader = s.spawn(|| produce(source, name, pairing, tx));
         // Returning drops `rx`, which stops the reader at its next block.
         for message in rx.iter() {
             let block = match message {
@@ -113,25 +136,54 @@ pub fn read_jsonl(
         }
         // The reader ended without a word: it panicked.
         let _ = reader.join();
-        Err(HistoryError::parse(
-            &name,
-            0,
-            None,
-            "reader thread panicked",
-        ))
+        Err(HistoryError::parse(name, 0, None, "reader thread panicked"))
     })
+}
+
+/// A whole history, every record owned.
+struct Whole(History);
+
+impl Records for Whole {
+    fn take(&mut self, line: Line<'_>, no: usize) -> ControlFlow<()> {
+        let record = match line {
+            Line::Record(r) => r,
+            Line::Client(_, e) => Record::Client(e),
+            Line::Event(_, e) => Record::Client(ClientEvent {
+                kind: e.kind,
+                process: e.process,
+                time: e.time,
+                command: Command {
+                    id: CmdId(e.id.into()),
+                    op: e.op.to_op(),
+                },
+                result: e.read.map(|r| OpResult::Value(r.map(Into::into))),
+            }),
+        };
+        self.0.records.push(record);
+        self.0.lines.push(no);
+        ControlFlow::Continue(())
+    }
+}
+
+/// Reads a whole JSON Lines history of about `size` bytes from `source`.
+pub fn read_history(
+    name: &str,
+    source: impl Read + Send,
+    size: u64,
+) -> Result<History, HistoryError> {
+    let mut whole = Whole(History::new());
+    // Records are about a hundred bytes.
+    let records = usize::try_from(size / 100).unwrap_or(0);
+    whole.0.records.reserve(records);
+    whole.0.lines.reserve(records);
+    read_jsonl_from(name, source, size, Numbering::Off, &mut whole)?;
+    Ok(whole.0)
 }
 
 /// The reader's half: reads blocks of whole lines, scans or parses each
 /// line, numbers commands, and sends them on; then the end, or the first
 /// error.
-fn produce(mut file: std::fs::File, name: &str, mut pairing: Pairing, tx: SyncSender<Message>) {
-    if let Ok(meta) = file.metadata() {
-        // About two hundred bytes a command (its invocation and its
-        // completion), eight of them its id.
-        let commands = usize::try_from(meta.len() / 200).unwrap_or(0);
-        pairing.reserve(commands, commands * 8);
-    }
+fn produce(mut file: impl Read, name: &str, mut pairing: Pairing, tx: SyncSender<Message>) {
     let io = |source| HistoryError::Io {
         file: name.to_owned(),
         source,
@@ -224,41 +276,18 @@ fn produce(mut file: std::fs::File, name: &str, mut pairing: Pairing, tx: SyncSe
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::jsonl::parse_str;
-    use crate::history::{ClientEvent, CmdId, Command, OpResult};
 
-    /// The records `read_jsonl` gives, as owned records, with their lines.
-    #[derive(Default)]
-    struct Owned(Vec<Record>, Vec<usize>);
-
-    impl Records for Owned {
-        fn take(&mut self, line: Line<'_>, no: usize) -> ControlFlow<()> {
-            self.0.push(match line {
-                Line::Record(r) => r,
-                Line::Client(_, e) => Record::Client(e),
-                Line::Event(_, e) => {
-                    let op = e.op.to_op();
-                    Record::Client(ClientEvent {
-                        kind: e.kind,
-                        process: e.process,
-                        time: e.time,
-                        command: Command {
-                            id: CmdId(e.id.into()),
-                            op,
-                        },
-                        result: e.read.map(|r| OpResult::Value(r.map(Into::into))),
-                    })
-                }
-            });
-            self.1.push(no);
-            ControlFlow::Continue(())
+    /// What the full serde reader alone makes of each line: the oracle the
+    /// scanner's fast path must agree with.
+    fn line_by_line(name: &str, text: &str) -> Result<History, HistoryError> {
+        let mut h = History::new();
+        for (i, line) in text.lines().enumerate() {
+            if let Some(r) = parse_line(name, line, i + 1)? {
+                h.records.push(r);
+                h.lines.push(i + 1);
+            }
         }
-    }
-
-    fn read_all(path: &Path) -> Result<(Vec<Record>, Vec<usize>), HistoryError> {
-        let mut owned = Owned::default();
-        read_jsonl(path, true, &mut owned)?;
-        Ok((owned.0, owned.1))
+        Ok(h)
     }
 
     /// A file of this test run's own, removed when the guard goes.
@@ -280,7 +309,7 @@ mod tests {
     }
 
     #[test]
-    fn reads_what_the_whole_text_reader_reads() {
+    fn reads_what_the_full_reader_reads_line_by_line() {
         let mut text = String::new();
         for i in 0..30_000 {
             text.push_str(&format!(
@@ -293,30 +322,54 @@ mod tests {
         }
         text.push_str("{\"type\":\"ok\",\"process\":1,\"time\":1,\"id\":\"1.1\",\"f\":\"get\",\"key\":\"k\",\"result\":\"x\"}");
         let path = temp("same.jsonl", text.as_bytes());
-        let (records, lines) = read_all(&path.0).unwrap();
-        let whole = parse_str("w", &text).unwrap();
-        assert_eq!(records, whole.records);
-        assert_eq!(lines, whole.lines);
+        let read = History::from_jsonl_path(&path.0).unwrap();
+        let oracle = line_by_line("w", &text).unwrap();
+        assert_eq!(read.records, oracle.records);
+        assert_eq!(read.lines, oracle.lines);
+        assert_eq!(History::from_jsonl_str(&text).unwrap(), oracle);
     }
 
     #[test]
-    fn errors_are_those_of_the_whole_text_reader() {
+    fn errors_are_those_of_the_full_reader() {
         let good = "{\"type\":\"invoke\",\"process\":1,\"time\":1,\"id\":\"1.1\",\"f\":\"get\",\"key\":\"k\"}\n";
         let bad = "  {\"type\":\"invoke\",\"process\":1,\"time\":1,\"id\":\"1.1\",\"f\":\"get\"}\n";
         let text = format!("{}{bad}{}", good.repeat(20_000), good.repeat(20_000));
         let path = temp("bad.jsonl", text.as_bytes());
-        let e = read_all(&path.0).unwrap_err().to_string();
+        let e = History::from_jsonl_path(&path.0).unwrap_err().to_string();
         let path_name = path.0.display().to_string();
-        assert_eq!(e, parse_str(&path_name, &text).unwrap_err().to_string());
+        assert_eq!(e, line_by_line(&path_name, &text).unwrap_err().to_string());
         assert!(e.starts_with(&format!("{path_name}:20001:")), "{e}");
 
         let mut bytes = text.into_bytes();
         bytes.extend_from_slice(b"\xff\n");
         let path = temp("utf8.jsonl", &bytes);
-        let e = read_all(&path.0).unwrap_err().to_string();
-        let whole = crate::history::History::from_jsonl_path(&path.0)
-            .unwrap_err()
-            .to_string();
-        assert_eq!(e, whole);
+        let e = History::from_jsonl_path(&path.0).unwrap_err().to_string();
+        assert!(e.contains("valid UTF-8"), "{e}");
+    }
+
+    /// Client events numbered as the caller asked, and the numbering the
+    /// same however the history was read.
+    #[test]
+    fn numbers_commands_in_every_mode() {
+        #[derive(Default)]
+        struct Numbers(Vec<u32>);
+        impl Records for Numbers {
+            fn take(&mut self, line: Line<'_>, _: usize) -> ControlFlow<()> {
+                match line {
+                    Line::Event(n, _) | Line::Client(n, _) => self.0.push(n),
+                    Line::Record(_) => {}
+                }
+                ControlFlow::Continue(())
+            }
+        }
+        let text = "{\"type\":\"invoke\",\"process\":1,\"time\":1,\"id\":\"a\",\"f\":\"get\",\"key\":\"k\"}\n\
+                    {\"type\":\"invoke\",\"process\":2,\"time\":2,\"id\":\"b\",\"f\":\"get\",\"key\":\"k\"}\n\
+                    {\"type\":\"ok\",\"process\":1,\"time\":3,\"id\":\"a\",\"f\":\"get\",\"key\":\"k\",\"result\":null}\n";
+        for numbering in [Numbering::Optimistic, Numbering::Exact] {
+            let mut numbers = Numbers::default();
+            let ended = read_jsonl_from("t", text.as_bytes(), 0, numbering, &mut numbers).unwrap();
+            assert!(matches!(ended, Ended::Whole(_)));
+            assert_eq!(numbers.0, [0, 1, 0]);
+        }
     }
 }

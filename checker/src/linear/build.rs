@@ -18,7 +18,7 @@ use super::clients::ClientOps;
 use super::jepsen::JepsenOps;
 use super::ops::{Action, Object, Operation, Partition, Values};
 use crate::fxhash::FxHashMap;
-use crate::history::pairing::Pairing;
+use crate::history::pairing::{Numbering, Pairing};
 use crate::history::{History, JepsenEvent, Record};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -285,7 +285,7 @@ pub fn from_history(
     history: &History,
     model: Option<ModelKind>,
 ) -> Result<LinearHistory, BuildError> {
-    let mut pairing = Pairing::new(true);
+    let mut pairing = Pairing::new(Numbering::Exact);
     let mut ops = ClientOps::default();
     for (record, &line) in history.records.iter().zip(&history.lines) {
         if let Record::Client(e) = record {
