@@ -42,4 +42,9 @@ fuzz_target!(|data: &[u8]| {
         "{} instances held",
         replica.held_instances()
     );
+    assert!(
+        replica.payloads_held() <= 2 * 32_768,
+        "{} commands held",
+        replica.payloads_held()
+    );
 });

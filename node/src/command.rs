@@ -170,6 +170,19 @@ impl<'a> Footprint<'a> {
     }
 }
 
+/// What [`Command::digest`] returns.
+pub type Digest = [u8; 16];
+
+/// Feeds bincode's output straight into the hash, without a buffer.
+struct DigestSink(ring::digest::Context);
+
+impl bincode::enc::write::Writer for DigestSink {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), bincode::error::EncodeError> {
+        self.0.update(bytes);
+        Ok(())
+    }
+}
+
 /// A proposed command. The operation is shared: a command is copied into
 /// many votes, logs and messages, and copying its strings each time was most
 /// of the simulator's work.
@@ -223,6 +236,22 @@ impl Command {
             Op::Checkpoint => return false,
         }
         true
+    }
+
+    /// A digest of the operation, so that a message may name the command
+    /// by `(id, digest)` instead of carrying it (`protocol::payloads`): an
+    /// id alone is the client's to choose, and two nodes given different
+    /// operations under one id must not take one for the other. SHA-256 of
+    /// the operation's bincode encoding (stable across builds, unlike
+    /// `Hash`), cut to 128 bits: a client that wanted two operations with
+    /// one digest would need about 2^64 tries.
+    pub fn digest(&self) -> Digest {
+        let mut sink = DigestSink(ring::digest::Context::new(&ring::digest::SHA256));
+        bincode::serde::encode_into_writer(&*self.op, &mut sink, bincode::config::standard())
+            .expect("a digest sink never refuses bytes");
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&sink.0.finish().as_ref()[..16]);
+        out
     }
 
     pub fn footprint(&self) -> Footprint<'_> {

@@ -136,6 +136,12 @@ impl Cluster {
                 "{what}: n{} holds state for {held} instances",
                 i + 1
             );
+            let payloads = self.nodes[i].payloads_held();
+            assert!(
+                payloads < 70_000,
+                "{what}: n{} holds {payloads} commands for 2bs to name",
+                i + 1
+            );
         }
     }
 
@@ -393,4 +399,48 @@ fn a_cluster_above_the_supported_size_is_refused() {
     let err = Config::new(32).expect_err("32 nodes are refused");
     assert!(err.to_string().contains("at most 31"), "{err}");
     assert!(Config::new(31).is_ok());
+}
+
+/// 2bs name their commands by id and digest (issue 13). A peer naming
+/// commands nobody proposed, or a proposed command with another digest,
+/// gets nothing learned: the learners ask the acceptor (the hostile one)
+/// for the commands whole, and what waits for an answer is bounded.
+#[test]
+fn votes_naming_unknown_commands_learn_nothing_and_hold_little() {
+    let mut c = running();
+    let bal = c.nodes[0].mbal();
+    let instance = c.nodes[0].closed_below();
+    let proposed = put(3);
+    let mut wrong = put(3);
+    wrong.op = put(4).op;
+    let mut refs = vec![(proposed.id, wrong.digest())];
+    refs.extend((0..20_000u64).map(|k| {
+        let cmd = put(9_000 + k);
+        (cmd.id, cmd.digest())
+    }));
+    for chunk in refs.chunks(100) {
+        c.attack(Message::Phase2bIds {
+            bal,
+            acc: HOSTILE,
+            instance,
+            base: 0,
+            cmds: chunk.to_vec(),
+            fast: bal.fast,
+        });
+    }
+    let what = "2bs naming 20,000 commands nobody proposed";
+    c.assert_bounded(what);
+    c.ticks(5);
+    for i in c.honest() {
+        assert!(
+            !c.learned[i]
+                .iter()
+                .any(|l| l.id.seq >= 9_000 || *l.op != *proposed.op && l.id == proposed.id),
+            "n{} learned a command nobody proposed",
+            i + 1
+        );
+        assert!(c.nodes[i].stats().payloads_missed > 0);
+    }
+    let after = c.serve(100, 20);
+    c.assert_live(&after, what);
 }

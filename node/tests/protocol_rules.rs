@@ -84,7 +84,7 @@ fn no_fast_vote_in_a_classic_ballot() {
     a.phase2b_fast(&[put(1, "a")], &mut out);
     assert!(sent(&out)
         .iter()
-        .any(|m| matches!(m, Message::Phase2b { fast: true, .. })));
+        .any(|m| matches!(m, Message::Phase2bIds { fast: true, .. })));
 }
 
 #[test]
@@ -101,7 +101,7 @@ fn no_reply_before_the_write_is_durable() {
     assert!(
         !out.messages
             .iter()
-            .any(|(_, m)| matches!(m, Message::Phase2b { .. })),
+            .any(|(_, m)| matches!(m, Message::Phase2b { .. } | Message::Phase2bIds { .. })),
         "trap 9: no 2b before the vote is durable"
     );
     r.durable(out.writes.len() as u64);
@@ -109,7 +109,7 @@ fn no_reply_before_the_write_is_durable() {
     assert!(out
         .messages
         .iter()
-        .any(|(_, m)| matches!(m, Message::Phase2b { .. })));
+        .any(|(_, m)| matches!(m, Message::Phase2bIds { .. })));
 }
 
 fn two_b(learner: &mut Learner<History>, bal: Ballot, acc: u32, cmds: &[Command]) -> Outbox {

@@ -323,15 +323,15 @@ impl<C: CStruct> Acceptor<C> {
             if let Some(old) = self.votes.get(&instance) {
                 dropped.extend(old.log.iter().filter(|c| !new.val.contains(&c.id)).cloned());
             }
-            let log = new.log.clone();
-            self.votes.insert(instance, new);
+            let msg = self.phase2b_ids(m, instance, 0, &new.log, false);
             out.write(Record::Vote {
                 instance,
                 bal: m,
                 base: 0,
-                cmds: log.clone(),
+                cmds: new.log.clone(),
             });
-            self.send_2b(m, instance, 0, log, false, out);
+            self.votes.insert(instance, new);
+            out.broadcast(msg);
             return;
         }
         if current_bal > m {
@@ -355,13 +355,14 @@ impl<C: CStruct> Acceptor<C> {
         }
         if vote.len() > before {
             let delta = vote.log[before as usize..].to_vec();
+            let msg = self.phase2b_ids(m, instance, before, &delta, false);
             out.write(Record::Vote {
                 instance,
                 bal: m,
                 base: before,
-                cmds: delta.clone(),
+                cmds: delta,
             });
-            self.send_2b(m, instance, before, delta, false, out);
+            out.broadcast(msg);
         }
     }
 
@@ -405,13 +406,14 @@ impl<C: CStruct> Acceptor<C> {
             let vote = &self.votes[&instance];
             let delta = vote.log[base as usize..].to_vec();
             let bal = vote.bal;
+            let msg = self.phase2b_ids(bal, instance, base, &delta, true);
             out.write(Record::Vote {
                 instance,
                 bal,
                 base,
-                cmds: delta.clone(),
+                cmds: delta,
             });
-            self.send_2b(bal, instance, base, delta, true, out);
+            out.broadcast(msg);
         }
     }
 
@@ -432,23 +434,26 @@ impl<C: CStruct> Acceptor<C> {
         votable(self.rest_at(next)).then_some(next)
     }
 
-    fn send_2b(
+    /// The 2b of a vote's delta `cmds` from position `base`, broadcast to
+    /// every learner. It names the commands rather than carrying them:
+    /// every learner has them from their proposer or leader (`payloads`),
+    /// and one that does not asks for them (`resend_vote`).
+    fn phase2b_ids(
         &self,
         bal: Ballot,
         instance: Instance,
         base: u32,
-        cmds: Vec<Command>,
+        cmds: &[Command],
         fast: bool,
-        out: &mut Outbox,
-    ) {
-        out.broadcast(Message::Phase2b {
+    ) -> Message {
+        Message::Phase2bIds {
             bal,
             acc: self.id,
             instance,
             base,
-            cmds,
+            cmds: cmds.iter().map(|c| (c.id, c.digest())).collect(),
             fast,
-        });
+        }
     }
 
     /// A learner missed part of this acceptor's vote, or asks for it whole.

@@ -28,6 +28,27 @@ use std::collections::{BTreeMap, HashSet};
 /// only have chosen values that later ballots extend.
 const BALLOTS_KEPT: usize = 3;
 
+/// How many deltas that arrived ahead of the one they extend a learner
+/// keeps per instance (see [`Early`]).
+const EARLY_KEPT: usize = 64;
+
+/// A 2b delta that arrived before the delta it extends. Links reorder
+/// (jitter, a lost packet's retransmission), and asking the acceptor again
+/// at once (`Resend`) brings its whole vote from the gap on, a copy of
+/// every command in it: under jitter that resent most commands dozens of
+/// times (issue 13). The missing delta is most likely on its way, so the
+/// early one waits; only if it still waits at the next tick, or too many
+/// wait, does the learner ask.
+#[derive(Debug)]
+struct Early {
+    bal: Ballot,
+    acc: NodeId,
+    base: u32,
+    cmds: Vec<Command>,
+    fast: bool,
+    since: u64,
+}
+
 /// How many closed instances, and commands in them, a learner keeps to hand
 /// to lagging nodes; a node further behind gets a snapshot. Bounded by
 /// commands too, or memory would follow the instance size (4,096 instances
@@ -53,6 +74,7 @@ struct InstanceState<C> {
     unlearned_since: Option<u64>,
     /// The fast ballot in which a collision was last reported.
     collision: Option<Ballot>,
+    early: Vec<Early>,
 }
 
 impl<C: CStruct> InstanceState<C> {
@@ -64,6 +86,7 @@ impl<C: CStruct> InstanceState<C> {
             suggested: HashSet::default(),
             unlearned_since: None,
             collision: None,
+            early: Vec::new(),
         }
     }
 }
@@ -157,6 +180,17 @@ impl<C: CStruct> Learner<C> {
 
     /// Whether anything is known of an instance after the lowest open one:
     /// it cannot be handed out until the open instance closes.
+    /// The length of the vote of acceptor `acc` in ballot `bal` that this
+    /// learner holds for `instance` (0 for none).
+    pub fn vote_len(&self, instance: Instance, bal: Ballot, acc: NodeId) -> u32 {
+        self.open
+            .get(&instance)
+            .and_then(|st| st.ballots.get(&bal))
+            .and_then(|votes| votes.get(acc as usize))
+            .and_then(|v| v.as_ref())
+            .map_or(0, |v| v.len())
+    }
+
     pub fn blocked(&self) -> bool {
         self.open.range(self.next + 1..).next().is_some()
     }
@@ -264,32 +298,38 @@ impl<C: CStruct> Learner<C> {
         }
         let votes = st.ballots.entry(bal).or_insert_with(|| vec![None; n]);
         let vote = &mut votes[acc as usize];
-        match vote {
-            None if base == 0 => *vote = Some(VoteLog::from_commands(bal, cmds)),
-            None => {
+        let applied = match vote {
+            None if base == 0 => {
+                *vote = Some(VoteLog::from_commands(bal, cmds));
+                Ok(())
+            }
+            None => Err(0),
+            Some(v) => v.apply_delta(base, cmds),
+        };
+        if let Err(have) = applied {
+            if st.early.len() >= EARLY_KEPT {
+                // The acceptor's answer covers the early deltas too.
+                st.early.retain(|e| e.bal != bal || e.acc != acc);
                 out.send(
                     acc,
                     Message::Resend {
                         bal,
                         instance,
-                        have: 0,
+                        have,
                     },
                 );
-                return None;
+            } else {
+                st.early.push(Early {
+                    bal,
+                    acc,
+                    base,
+                    cmds: cmds.to_vec(),
+                    fast,
+                    since: now,
+                });
+                st.unlearned_since.get_or_insert(now);
             }
-            Some(v) => {
-                if let Err(have) = v.apply_delta(base, cmds) {
-                    out.send(
-                        acc,
-                        Message::Resend {
-                            bal,
-                            instance,
-                            have,
-                        },
-                    );
-                    return None;
-                }
-            }
+            return None;
         }
         if !fast {
             st.suggested.extend(cmds.iter().map(|c| (bal, c.id)));
@@ -302,7 +342,48 @@ impl<C: CStruct> Learner<C> {
         }
         let collision = self.detect_collision(instance, bal, acc, cmds);
         self.learn(instance, bal, acc, cmds, now, out);
-        collision
+        match self.take_early(instance, bal, acc) {
+            Some(e) => {
+                let later = self.on_phase2b(bal, acc, instance, e.base, &e.cmds, e.fast, now, out);
+                collision.or(later)
+            }
+            None => collision,
+        }
+    }
+
+    /// Asks again for the deltas that early ones have waited for since an
+    /// earlier tick: those were lost, not late.
+    fn ask_for_missing_deltas(&mut self, now: u64, out: &mut Outbox) {
+        for (&instance, st) in self.open.iter_mut() {
+            while let Some(at) = st.early.iter().position(|e| e.since < now) {
+                let (bal, acc) = (st.early[at].bal, st.early[at].acc);
+                st.early.retain(|e| e.bal != bal || e.acc != acc);
+                let have = st
+                    .ballots
+                    .get(&bal)
+                    .and_then(|votes| votes[acc as usize].as_ref())
+                    .map_or(0, |v| v.len());
+                out.send(
+                    acc,
+                    Message::Resend {
+                        bal,
+                        instance,
+                        have,
+                    },
+                );
+            }
+        }
+    }
+
+    /// An early delta of this vote that now extends it, if one waits.
+    fn take_early(&mut self, instance: Instance, bal: Ballot, acc: NodeId) -> Option<Early> {
+        let st = self.open.get_mut(&instance)?;
+        let len = st.ballots.get(&bal)?[acc as usize].as_ref()?.len();
+        let at = st
+            .early
+            .iter()
+            .position(|e| e.bal == bal && e.acc == acc && e.base <= len)?;
+        Some(st.early.swap_remove(at))
     }
 
     fn detect_collision(
@@ -551,6 +632,7 @@ impl<C: CStruct> Learner<C> {
     /// leader or has seen votes it could not learn from for a while (lost
     /// messages, a restart).
     pub fn tick(&mut self, now: u64, sync_ticks: u64, out: &mut Outbox) {
+        self.ask_for_missing_deltas(now, out);
         if now < self.last_sync + sync_ticks {
             return;
         }

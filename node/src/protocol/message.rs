@@ -3,7 +3,7 @@
 //! grows within a ballot, so a message carries `log[base..]`.
 
 use super::ballot::{Ballot, NodeId};
-use crate::command::Command;
+use crate::command::{CmdId, Command, Digest};
 use serde::{Deserialize, Serialize};
 
 /// An instance of the consensus algorithm: the part of the command history
@@ -124,6 +124,18 @@ pub enum Message {
         mbal: Ballot,
         closed_below: Instance,
     },
+    /// A [`Message::Phase2b`] broadcast to every learner, naming its
+    /// commands by id and digest: every node received the commands already,
+    /// from their proposer or leader (`protocol::payloads`). A learner
+    /// lacking one asks with `Resend` and gets the full `Phase2b`.
+    Phase2bIds {
+        bal: Ballot,
+        acc: NodeId,
+        instance: Instance,
+        base: u32,
+        cmds: Vec<(CmdId, Digest)>,
+        fast: bool,
+    },
 }
 
 impl Message {
@@ -145,6 +157,20 @@ impl Message {
             Message::SnapshotChunk { .. } => "snapshot-chunk",
             Message::Heartbeat { .. } => "heartbeat",
             Message::HeartbeatAck { .. } => "heartbeat-ack",
+            Message::Phase2bIds { .. } => "2b-ids",
+        }
+    }
+
+    /// How many commands the message carries whole (their payloads).
+    pub fn commands_carried(&self) -> usize {
+        match self {
+            Message::Propose { cmds }
+            | Message::Phase2a { cmds, .. }
+            | Message::Phase2b { cmds, .. } => cmds.len(),
+            Message::Chosen { value, .. } => value.len(),
+            Message::Phase2Start { values, .. } => values.iter().map(|s| s.value.len()).sum(),
+            Message::Phase1b { votes, .. } => votes.iter().map(|v| v.vote.len()).sum(),
+            _ => 0,
         }
     }
 }

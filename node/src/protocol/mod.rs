@@ -23,11 +23,13 @@
 
 pub mod acceptor;
 pub mod ballot;
+mod fence;
 pub mod leader;
 pub mod learned_log;
 pub mod learner;
 pub mod message;
 pub mod outbox;
+mod payloads;
 mod planted;
 pub mod proposer;
 mod replica;

@@ -21,7 +21,12 @@ struct Pending {
 pub struct Proposer {
     pending: BTreeMap<CmdId, Pending>,
     unsent: Vec<Command>,
+    /// Checkpoints go out even while client commands are held.
+    unsent_checkpoints: Vec<Command>,
     max_batch: usize,
+    /// Client commands wait in `unsent` while a checkpoint closes the open
+    /// instance (`fence`).
+    held: bool,
 }
 
 impl Proposer {
@@ -29,7 +34,9 @@ impl Proposer {
         Proposer {
             pending: BTreeMap::new(),
             unsent: Vec::new(),
+            unsent_checkpoints: Vec::new(),
             max_batch: max_batch.max(1),
+            held: false,
         }
     }
 
@@ -39,12 +46,29 @@ impl Proposer {
         if self.pending.contains_key(&cmd.id) {
             return;
         }
-        self.unsent.push(cmd.clone());
+        self.queue(cmd.clone());
         self.pending.insert(cmd.id, Pending { cmd, sent_at: now });
     }
 
+    /// Holds client commands back from the next flush on, or lets them go.
+    pub fn hold(&mut self, held: bool) {
+        self.held = held;
+    }
+
+    fn queue(&mut self, cmd: Command) {
+        if cmd.is_checkpoint() {
+            self.unsent_checkpoints.push(cmd);
+        } else {
+            self.unsent.push(cmd);
+        }
+    }
+
     pub fn flush(&mut self, out: &mut Outbox) {
-        while !self.unsent.is_empty() {
+        if !self.unsent_checkpoints.is_empty() {
+            let cmds = std::mem::take(&mut self.unsent_checkpoints);
+            out.broadcast(Message::Propose { cmds });
+        }
+        while !self.held && !self.unsent.is_empty() {
             let n = self.unsent.len().min(self.max_batch);
             let cmds: Vec<Command> = self.unsent.drain(..n).collect();
             out.broadcast(Message::Propose { cmds });
@@ -56,13 +80,20 @@ impl Proposer {
         self.pending.remove(id);
     }
 
-    /// Resends every proposal not learned within `retry_ticks`.
+    /// Resends every proposal not learned within `retry_ticks`; while
+    /// client commands are held, only checkpoints (a held command may not
+    /// have been sent at all: it waits in `unsent` already).
     pub fn tick(&mut self, now: u64, retry_ticks: u64, out: &mut Outbox) {
+        let held = self.held;
+        let mut due = Vec::new();
         for p in self.pending.values_mut() {
-            if now >= p.sent_at + retry_ticks {
+            if now >= p.sent_at + retry_ticks && (!held || p.cmd.is_checkpoint()) {
                 p.sent_at = now;
-                self.unsent.push(p.cmd.clone());
+                due.push(p.cmd.clone());
             }
+        }
+        for cmd in due {
+            self.queue(cmd);
         }
         self.flush(out);
     }
@@ -72,6 +103,7 @@ impl Proposer {
     pub fn retain(&mut self, mut keep: impl FnMut(&CmdId) -> bool) {
         self.pending.retain(|id, _| keep(id));
         self.unsent.retain(|c| keep(&c.id));
+        self.unsent_checkpoints.retain(|c| keep(&c.id));
     }
 
     pub fn pending(&self) -> usize {

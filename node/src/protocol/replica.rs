@@ -3,11 +3,13 @@
 
 use super::acceptor::Acceptor;
 use super::ballot::{node_name, Ballot, NodeId, QuorumError, Quorums};
+use super::fence::Fence;
 use super::leader::{Leader, OneB, StartError};
 use super::learned_log::{Compacted, LearnedLog};
 use super::learner::{Collision, Learner};
 use super::message::{Instance, Message, Record};
 use super::outbox::{Dest, Effect, Installed, Outbox};
+use super::payloads::{NamedVote, Payloads};
 use super::planted::{planted, Planted};
 use super::proposer::Proposer;
 use super::session::IdStatus;
@@ -129,6 +131,11 @@ pub struct Stats {
     pub snapshots_refused: u64,
     /// Messages from peers refused whole by [`validate::check`].
     pub refused: u64,
+    /// 2bs naming a command this node had not seen (or had dropped), so
+    /// that it asked the acceptor for the commands whole.
+    pub payloads_missed: u64,
+    /// Commands carried whole in messages this node sent to peers.
+    pub commands_sent: u64,
 }
 
 impl Stats {
@@ -153,6 +160,8 @@ impl Stats {
         self.snapshots_installed += s.snapshots_installed;
         self.snapshots_refused += s.snapshots_refused;
         self.refused += s.refused;
+        self.payloads_missed += s.payloads_missed;
+        self.commands_sent += s.commands_sent;
     }
 }
 
@@ -206,6 +215,12 @@ pub struct Replica<C> {
     recovered_app: Option<Vec<u8>>,
     /// The instance this node last proposed a checkpoint for, and when.
     checkpoint_for: Option<(Instance, u64)>,
+    /// Proposals held back while a checkpoint closes the open instance.
+    fence: Fence,
+    /// The commands this node has seen, which 2bs name by id, and the
+    /// instance the learner had closed below when it last dropped old ones.
+    payloads: Payloads,
+    payloads_turned: Instance,
     /// Snapshots sent to and received from peers.
     transfer: Transfer,
     /// The peer whose snapshot this node last installed.
@@ -256,6 +271,9 @@ impl<C: CStruct> Replica<C> {
             snapshot_at: 0,
             recovered_app: None,
             checkpoint_for: None,
+            fence: Fence::default(),
+            payloads: Payloads::default(),
+            payloads_turned: 0,
             transfer: Transfer::default(),
             snapshot_source: None,
             installing: false,
@@ -548,6 +566,11 @@ impl<C: CStruct> Replica<C> {
         self.snapshot_source
     }
 
+    /// How many commands (and 2bs waiting for theirs) this node keeps for the 2bs that name them.
+    pub fn payloads_held(&self) -> usize {
+        self.payloads.len()
+    }
+
     /// How many per-instance entries the acceptor and learner hold: what
     /// a message naming far instances would make grow.
     pub fn held_instances(&self) -> usize {
@@ -579,8 +602,114 @@ impl<C: CStruct> Replica<C> {
     pub fn propose(&mut self, cmd: Command) {
         self.proposer.propose(cmd, self.now);
         let mut out = Outbox::default();
-        self.proposer.flush(&mut out);
+        self.flush_proposals(&mut out);
         self.absorb(out, true);
+    }
+
+    /// Receipt of a 2b, its commands whole.
+    #[allow(clippy::too_many_arguments)]
+    fn on_phase2b(
+        &mut self,
+        bal: Ballot,
+        acc: NodeId,
+        instance: Instance,
+        base: u32,
+        cmds: &[Command],
+        fast: bool,
+        out: &mut Outbox,
+    ) {
+        let collision = self
+            .learner
+            .on_phase2b(bal, acc, instance, base, cmds, fast, self.now, out);
+        if let Some(c) = collision {
+            self.on_collision(c, out);
+        }
+        self.after_learning(out);
+    }
+
+    /// Receipt of a 2b naming its commands (`payloads`): taken if they are
+    /// all known, else it waits for them.
+    fn on_named_vote(&mut self, vote: NamedVote, out: &mut Outbox) {
+        match self.payloads.resolve(&vote.refs) {
+            Some(cmds) => self.on_phase2b(
+                vote.bal,
+                vote.acc,
+                vote.instance,
+                vote.base,
+                &cmds,
+                vote.fast,
+                out,
+            ),
+            None => {
+                if let Err(vote) = self.payloads.wait(vote) {
+                    self.ask_for_payloads(vote, out);
+                }
+            }
+        }
+    }
+
+    /// Asks the acceptor for a vote whose commands this node lacks, from
+    /// what the learner holds of it, so the answer leaves no gap.
+    fn ask_for_payloads(&mut self, vote: NamedVote, out: &mut Outbox) {
+        self.stats.payloads_missed += 1;
+        let have = self
+            .learner
+            .vote_len(vote.instance, vote.bal, vote.acc)
+            .min(vote.base);
+        out.send(
+            vote.acc,
+            Message::Resend {
+                bal: vote.bal,
+                instance: vote.instance,
+                have,
+            },
+        );
+    }
+
+    /// Takes the waiting 2bs whose commands arrived.
+    fn take_ready_votes(&mut self, out: &mut Outbox) {
+        for (v, cmds) in self.payloads.ready() {
+            if v.instance >= self.learner.closed_below() {
+                self.on_phase2b(v.bal, v.acc, v.instance, v.base, &cmds, v.fast, out);
+            }
+        }
+    }
+
+    /// Keeps the commands a message carries, for the 2bs that will name
+    /// them (`payloads`); drops the older ones once an instance closed.
+    fn remember_payloads(&mut self, msg: &Message) -> bool {
+        let closed = self.learner.closed_below();
+        if closed > self.payloads_turned {
+            self.payloads_turned = closed;
+            self.payloads.turn();
+        }
+        match msg {
+            Message::Propose { cmds }
+            | Message::Phase2a { cmds, .. }
+            | Message::Phase2b { cmds, .. } => self.payloads.remember_all(cmds),
+            Message::Phase2Start { values, .. } => {
+                for s in values {
+                    self.payloads.remember_all(&s.value);
+                }
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    /// Sends the proposals waiting, unless a checkpoint is closing the
+    /// open instance (`fence`): then only checkpoints go.
+    fn flush_proposals(&mut self, out: &mut Outbox) {
+        let fast = self.config.fast && self.acceptor.mbal().fast;
+        let held = self.fence.holds(
+            fast,
+            self.learner.closed_below(),
+            self.learner.open_len(),
+            self.config.checkpoint_every,
+            self.now,
+        );
+        self.proposer.hold(held);
+        self.proposer.flush(out);
     }
 
     /// The storage reports that the first `upto` writes handed out are
@@ -618,6 +747,11 @@ impl<C: CStruct> Replica<C> {
         // must find it all still held.
         let out = std::mem::take(&mut self.out);
         self.stats.messages += out.messages.len() as u64;
+        self.stats.commands_sent += out
+            .messages
+            .iter()
+            .map(|(_, m)| m.commands_carried() as u64)
+            .sum::<u64>();
         out
     }
 
@@ -626,6 +760,10 @@ impl<C: CStruct> Replica<C> {
         self.now += 1;
         let now = self.now;
         let mut out = Outbox::default();
+        self.flush_proposals(&mut out);
+        for vote in self.payloads.overdue(now) {
+            self.ask_for_payloads(vote, &mut out);
+        }
         self.proposer.tick(now, self.config.retry_ticks, &mut out);
         self.learner.tick(now, self.config.sync_ticks, &mut out);
         self.transfer.tick(now, &mut out);
@@ -764,12 +902,21 @@ impl<C: CStruct> Replica<C> {
                 return;
             }
         }
+        // In a fast ballot, only once the commands racing the checkpoint
+        // have landed (`fence`); a blocked learner cannot wait.
+        let quiet = self.learner.unlearned_since().is_none();
+        if bal.fast
+            && !self.learner.blocked()
+            && !self.fence.checkpoint_ready(instance, self.now, quiet)
+        {
+            return;
+        }
         self.checkpoint_for = Some((instance, self.now));
         self.stats.checkpoints_proposed += 1;
         let cmd = Command::checkpoint(self.leader.next_checkpoint_id());
         if bal.fast {
             self.proposer.propose(cmd, self.now);
-            self.proposer.flush(out);
+            self.flush_proposals(out);
         } else {
             self.leader.phase2a_classic(&[cmd], out);
         }
@@ -791,6 +938,9 @@ impl<C: CStruct> Replica<C> {
             return;
         }
         let mut out = Outbox::default();
+        if self.remember_payloads(&msg) && self.payloads.is_waiting() {
+            self.take_ready_votes(&mut out);
+        }
         match msg {
             Message::Propose { mut cmds } => {
                 // Voting later in the same burst is voting a little later,
@@ -859,14 +1009,27 @@ impl<C: CStruct> Replica<C> {
                 base,
                 cmds,
                 fast,
+            } => self.on_phase2b(bal, acc, instance, base, &cmds, fast, &mut out),
+            Message::Phase2bIds {
+                bal,
+                acc,
+                instance,
+                base,
+                cmds: ids,
+                fast,
             } => {
-                let collision = self
-                    .learner
-                    .on_phase2b(bal, acc, instance, base, &cmds, fast, self.now, &mut out);
-                if let Some(c) = collision {
-                    self.on_collision(c, &mut out);
+                if instance >= self.learner.closed_below() {
+                    let vote = NamedVote {
+                        bal,
+                        acc,
+                        instance,
+                        base,
+                        refs: ids,
+                        fast,
+                        since: self.now,
+                    };
+                    self.on_named_vote(vote, &mut out);
                 }
-                self.after_learning(&mut out);
             }
             Message::Resend {
                 bal,
@@ -976,6 +1139,8 @@ impl<C: CStruct> Replica<C> {
                 }
             }
         }
+        // The open instance may have closed: what the fence held goes now.
+        self.flush_proposals(&mut out);
         self.absorb(out, true);
     }
 
@@ -1037,7 +1202,12 @@ impl<C: CStruct> Replica<C> {
                 }
                 Effect::Send(dest, msg) => {
                     if planted!(self.config.planted, ReplyBeforeDurable)
-                        && matches!(msg, Message::Phase1b { .. } | Message::Phase2b { .. })
+                        && matches!(
+                            msg,
+                            Message::Phase1b { .. }
+                                | Message::Phase2b { .. }
+                                | Message::Phase2bIds { .. }
+                        )
                     {
                         self.route(Held::Send(dest, msg));
                     } else {

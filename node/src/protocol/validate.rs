@@ -153,6 +153,9 @@ pub fn check(w: &Window, from: NodeId, msg: &Message) -> Result<(), String> {
         }
         Message::Phase2b {
             bal, acc, instance, ..
+        }
+        | Message::Phase2bIds {
+            bal, acc, instance, ..
         } => {
             w.acceptor(from, *acc)?;
             w.ballot(*bal)?;
