@@ -12,6 +12,7 @@ pub mod local;
 pub mod netfault;
 pub mod nfqueue;
 pub mod relay;
+pub mod shell;
 
 use anyhow::{bail, Result};
 use docker::DockerCluster;
