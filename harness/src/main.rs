@@ -311,15 +311,7 @@ fn real_main(cli: Cli) -> Result<i32> {
             jitter_us,
             reorder,
             seed,
-        } => {
-            let faults = LinkFaults {
-                delay: Duration::from_micros(delay_us),
-                jitter: Duration::from_micros(jitter_us),
-                reorder,
-                ..LinkFaults::default()
-            };
-            nfqueue::serve_until_signalled(faults, seed).map(|()| 0)
-        }
+        } => serve_nfqueue(delay_us, jitter_us, reorder, seed),
         Cmd::Serve { store, port } => gpaxos_harness::serve::serve(&store, port).map(|()| 0),
         Cmd::Analyze { run } => analyze(&run),
         Cmd::Bench(a) => {
@@ -353,6 +345,17 @@ fn real_main(cli: Cli) -> Result<i32> {
         }
         Cmd::Soak(a) => soak(a).map(|()| 0),
     }
+}
+
+/// `nfqueue`: holds this host's queued packets back until SIGTERM.
+fn serve_nfqueue(delay_us: u64, jitter_us: u64, reorder: f64, seed: u64) -> Result<i32> {
+    let faults = LinkFaults {
+        delay: Duration::from_micros(delay_us),
+        jitter: Duration::from_micros(jitter_us),
+        reorder,
+        ..LinkFaults::default()
+    };
+    nfqueue::serve_until_signalled(faults, seed).map(|()| 0)
 }
 
 /// `analyze`: the run's verdict again, written as the run wrote it.

@@ -20,12 +20,14 @@ const MIN_REORDER_WINDOW: Duration = Duration::from_millis(5);
 /// The default `pfifo_fast` priomap, over the first three bands.
 const PRIOMAP: &str = "1 2 2 2 1 2 0 0 1 1 1 1 1 1 1 1";
 
-/// A script that prints `yes` if the host's kernel has netem: it adds a
-/// netem qdisc to `lo` and removes it at once. A host whose `lo` already
-/// has a root qdisc of its own says `no` and is left alone.
+/// A script that prints `yes` if the host's kernel has netem and prio
+/// (kernels without `sch_netem` often lack `sch_prio` too): it puts both
+/// on `lo` and removes them at once. A host whose `lo` already has a root
+/// qdisc of its own says `no` and is left alone.
 pub fn probe_script() -> &'static str {
-    "if tc qdisc add dev lo root netem delay 0ms 2>/dev/null; then \
-     tc qdisc del dev lo root; echo yes; else echo no; fi\n"
+    "if tc qdisc add dev lo root handle 1: prio 2>/dev/null; then \
+     if tc qdisc add dev lo parent 1:1 netem delay 0ms 2>/dev/null; then n=yes; else n=no; fi; \
+     tc qdisc del dev lo root; echo $n; else echo no; fi\n"
 }
 
 /// The egress device toward `peer`, into `$dev`.
