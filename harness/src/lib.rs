@@ -12,6 +12,7 @@ pub mod runner;
 pub mod serve;
 pub mod sim;
 pub mod soak;
+pub mod ssh;
 pub mod store;
 pub mod suite;
 pub mod workload;

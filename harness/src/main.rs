@@ -3,12 +3,14 @@ use clap::{Parser, Subcommand};
 use gpaxos_checker::check::{check_file, check_history, CheckOptions};
 use gpaxos_checker::{History, Verdict};
 use gpaxos_harness::bench::{self, BenchConfig, Mode};
-use gpaxos_harness::cluster::{docker, Backend};
+use gpaxos_harness::cluster::relay::LinkFaults;
+use gpaxos_harness::cluster::{docker, nfqueue, Backend};
 use gpaxos_harness::exit::{self, bad_argument};
 use gpaxos_harness::judge;
 use gpaxos_harness::nemesis::Kind;
 use gpaxos_harness::runner::{self, TestConfig};
 use gpaxos_harness::sim::{self, Faults, SimConfig};
+use gpaxos_harness::ssh::{self as ssh_backend, SshSetup};
 use gpaxos_harness::suite;
 use gpaxos_harness::workload::WorkloadKind;
 use std::path::{Path, PathBuf};
@@ -80,12 +82,29 @@ enum Cmd {
     Test(TestArgs),
     /// A matrix of test runs: `ci` runs every nemesis kind with every
     /// workload on local clusters, each run at least 20 s; `docker` runs
-    /// shorter ones on the compose containers.
+    /// shorter ones on the compose containers; `ssh` short ones on the
+    /// hosts of --nodes-file.
     Suite {
-        /// The suite: ci or docker.
+        /// The suite: ci, docker or ssh.
         name: String,
         #[arg(long, default_value = "store")]
         store: PathBuf,
+        #[command(flatten)]
+        ssh: SshArgs,
+    },
+    /// Serves an NFQUEUE in this host's network until SIGTERM, holding
+    /// packets back as told: the ssh backend runs it on hosts whose kernel
+    /// has no tc netem.
+    #[command(hide = true)]
+    Nfqueue {
+        #[arg(long, default_value_t = 0)]
+        delay_us: u64,
+        #[arg(long, default_value_t = 0)]
+        jitter_us: u64,
+        #[arg(long, default_value_t = 0.0)]
+        reorder: f64,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
     },
     /// Serves the store's runs (reports, histories, logs) over HTTP.
     Serve {
@@ -104,17 +123,43 @@ enum Cmd {
     },
 }
 
+/// How the ssh backend reaches its hosts.
+#[derive(clap::Args, Clone, Default)]
+pub struct SshArgs {
+    /// The ssh backend's hosts, as Jepsen's --nodes-file: one node a line,
+    /// `name host[:port]` (`n1 10.0.0.11:7000`; port 7000 if none), `#`
+    /// comments; the names are n1 to nN.
+    #[arg(long)]
+    nodes_file: Option<PathBuf>,
+    /// The user the harness logs in as; it must be able to run iptables
+    /// (and tc) on the hosts.
+    #[arg(long, default_value = "root")]
+    ssh_user: String,
+    /// The private key to log in with (default: ssh's own defaults).
+    #[arg(long)]
+    ssh_key: Option<PathBuf>,
+    #[arg(long, default_value_t = 22)]
+    ssh_port: u16,
+    /// The directory on each host that holds its node's binary, keys, data
+    /// and log (one subdirectory per node, emptied at the start of a run).
+    #[arg(long, default_value = "/tmp/gpaxos")]
+    remote_dir: String,
+}
+
 #[derive(clap::Args, Clone)]
 pub struct TestArgs {
     /// Where the cluster runs. `local`: node processes on loopback behind
     /// the harness's UDP relays. `docker`: the five containers of
     /// docker-compose.yml (image from docker/build.sh), faulted with
-    /// iptables and tc netem in their network namespaces; needs root.
-    /// (`sim` is the `sim` command.)
+    /// iptables in their network namespaces; needs root. `ssh`: the hosts
+    /// of --nodes-file, driven over SSH and faulted with iptables (and tc
+    /// netem) on them. (`sim` is the `sim` command.)
     #[arg(long, value_enum, default_value_t = Backend::Local)]
     backend: Backend,
-    #[arg(long, default_value_t = 5)]
-    nodes: usize,
+    /// Nodes in the cluster (default 5; with --backend ssh, the nodes
+    /// file's).
+    #[arg(long)]
+    nodes: Option<usize>,
     #[arg(long, value_enum, default_value_t = WorkloadKind::Kv)]
     workload: WorkloadKind,
     /// Fault kinds, mixed: partition,kill,pause,loss,delay,duplicate,reorder,torn-wal,lag, or all, or none.
@@ -152,6 +197,8 @@ pub struct TestArgs {
     /// feature accept it, and the run should then fail.
     #[arg(long, hide = true)]
     planted_bug: Option<String>,
+    #[command(flatten)]
+    ssh: SshArgs,
 }
 
 #[derive(clap::Args)]
@@ -258,7 +305,13 @@ fn real_main(cli: Cli) -> Result<i32> {
             Ok(if report.failures.is_empty() { 0 } else { 1 })
         }
         Cmd::Test(a) => test(a).map(Verdict::exit_code),
-        Cmd::Suite { name, store } => suite(&name, store),
+        Cmd::Suite { name, store, ssh } => suite(&name, store, ssh),
+        Cmd::Nfqueue {
+            delay_us,
+            jitter_us,
+            reorder,
+            seed,
+        } => serve_nfqueue(delay_us, jitter_us, reorder, seed),
         Cmd::Serve { store, port } => gpaxos_harness::serve::serve(&store, port).map(|()| 0),
         Cmd::Analyze { run } => analyze(&run),
         Cmd::Bench(a) => {
@@ -292,6 +345,17 @@ fn real_main(cli: Cli) -> Result<i32> {
         }
         Cmd::Soak(a) => soak(a).map(|()| 0),
     }
+}
+
+/// `nfqueue`: holds this host's queued packets back until SIGTERM.
+fn serve_nfqueue(delay_us: u64, jitter_us: u64, reorder: f64, seed: u64) -> Result<i32> {
+    let faults = LinkFaults {
+        delay: Duration::from_micros(delay_us),
+        jitter: Duration::from_micros(jitter_us),
+        reorder,
+        ..LinkFaults::default()
+    };
+    nfqueue::serve_until_signalled(faults, seed).map(|()| 0)
 }
 
 /// `analyze`: the run's verdict again, written as the run wrote it.
@@ -376,7 +440,19 @@ fn soak(a: SoakArgs) -> Result<()> {
 }
 
 /// Runs `--test-count` tests; the worst verdict of them.
-fn test(a: TestArgs) -> Result<Verdict> {
+fn test(mut a: TestArgs) -> Result<Verdict> {
+    let ssh = ssh_setup(&a)?;
+    let n = match (&ssh, a.nodes) {
+        (Some(s), Some(n)) if n != s.nodes.len() => {
+            return Err(bad_argument(format!(
+                "--nodes {n}, but the nodes file names {} nodes",
+                s.nodes.len()
+            )))
+        }
+        (Some(s), _) => s.nodes.len(),
+        (None, n) => n.unwrap_or(5),
+    };
+    a.nodes = Some(n);
     if a.backend == Backend::Docker {
         if a.planted_bug.is_some() || a.node_config.is_some() {
             return Err(bad_argument(
@@ -384,15 +460,14 @@ fn test(a: TestArgs) -> Result<Verdict> {
                  backend runs the nodes with docker-compose.yml's settings: use --backend local",
             ));
         }
-        if a.nodes != docker::NODES {
+        if n != docker::NODES {
             return Err(bad_argument(format!(
-                "the docker backend is the {} nodes of docker-compose.yml; got --nodes {}",
+                "the docker backend is the {} nodes of docker-compose.yml; got --nodes {n}",
                 docker::NODES,
-                a.nodes
             )));
         }
     }
-    if a.nodes == 0
+    if n == 0
         || a.concurrency == 0
         || a.time_limit <= 0.0
         || a.nemesis_interval <= 0.0
@@ -433,12 +508,13 @@ fn test(a: TestArgs) -> Result<Verdict> {
         let prefix = match a.backend {
             Backend::Local => "",
             Backend::Docker => "docker-",
+            Backend::Ssh => "ssh-",
         };
         let cfg = TestConfig {
             name: format!("{prefix}{:?}-{}", a.workload, a.nemesis.replace(',', "+"))
                 .to_lowercase(),
             backend: a.backend,
-            nodes: a.nodes,
+            nodes: n,
             workload: a.workload,
             nemesis: nemesis.clone(),
             nemesis_interval: a.nemesis_interval,
@@ -449,13 +525,14 @@ fn test(a: TestArgs) -> Result<Verdict> {
             seed,
             store: a.store.clone(),
             node_config: node_config.clone(),
+            ssh: ssh.clone(),
         };
         eprintln!(
             "test {}/{}: {:?} backend, {} nodes, {:?}, nemesis {}, {} s, seed {seed}",
             i + 1,
             a.test_count.max(1),
             a.backend,
-            a.nodes,
+            n,
             a.workload,
             a.nemesis,
             a.time_limit
@@ -478,7 +555,7 @@ fn node_config_text(a: &TestArgs) -> Result<Option<String>> {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| bad_argument(format!("--node-config {}: {e}", path.display())))?;
             if let Err(e) = gpaxos_node::config_file::ConfigFile::parse(&text)
-                .and_then(|c| c.protocol(a.nodes).map(|_| ()))
+                .and_then(|c| c.protocol(a.nodes.unwrap_or(5)).map(|_| ()))
             {
                 return Err(bad_argument(format!(
                     "--node-config {}: {e:#}",
@@ -512,13 +589,14 @@ fn pascal(kebab: &str) -> String {
 /// The CI matrix: every workload, with every nemesis kind coming round once
 /// in each run (9 kinds at 2.5 s per fault and per heal, the lagging node's
 /// four extra steps: 55 s of faults).
-fn suite(name: &str, store: PathBuf) -> Result<i32> {
+fn suite(name: &str, store: PathBuf, ssh: SshArgs) -> Result<i32> {
     match name {
         "ci" => {}
         "docker" => return suite_docker(store),
+        "ssh" => return suite_ssh(store, ssh),
         _ => {
             return Err(bad_argument(format!(
-                "unknown suite {name:?}: the suites are: ci, docker"
+                "unknown suite {name:?}: the suites are: ci, docker, ssh"
             )))
         }
     }
@@ -534,7 +612,7 @@ fn suite(name: &str, store: PathBuf) -> Result<i32> {
         .map(|(i, workload)| {
             let args = TestArgs {
                 backend: Backend::Local,
-                nodes: 5,
+                nodes: Some(5),
                 workload,
                 nemesis: "all".into(),
                 nemesis_interval: 2.5,
@@ -547,6 +625,7 @@ fn suite(name: &str, store: PathBuf) -> Result<i32> {
                 store: dir.clone(),
                 node_config: Some(config.clone()),
                 planted_bug: None,
+                ssh: SshArgs::default(),
             };
             (format!("{workload:?} with every nemesis"), args)
         })
@@ -580,7 +659,7 @@ fn suite_docker(store: PathBuf) -> Result<i32> {
         .map(|(i, (workload, nemesis))| {
             let args = TestArgs {
                 backend: Backend::Docker,
-                nodes: docker::NODES,
+                nodes: Some(docker::NODES),
                 workload,
                 nemesis: nemesis.into(),
                 nemesis_interval: 3.0,
@@ -593,9 +672,100 @@ fn suite_docker(store: PathBuf) -> Result<i32> {
                 store: dir.clone(),
                 node_config: None,
                 planted_bug: None,
+                ssh: SshArgs::default(),
             };
             (format!("{workload:?} with {nemesis}"), args)
         })
         .collect();
     Ok(suite::run("docker", runs, &dir, test)?.exit_code())
+}
+
+/// The ssh backend's setup from the flags, checked here so that a bad
+/// nodes file, a missing key or a host that does not let us in is a bad
+/// argument (exit 254) named before anything starts.
+fn ssh_setup(a: &TestArgs) -> Result<Option<SshSetup>> {
+    let s = &a.ssh;
+    if a.backend != Backend::Ssh {
+        if s.nodes_file.is_some() {
+            return Err(bad_argument("--nodes-file needs --backend ssh"));
+        }
+        return Ok(None);
+    }
+    let Some(file) = &s.nodes_file else {
+        return Err(bad_argument(
+            "--backend ssh needs --nodes-file (one `name host[:port]` a line)",
+        ));
+    };
+    let nodes = ssh_backend::nodes_file::load(file).map_err(|e| bad_argument(format!("{e:#}")))?;
+    if let Some(key) = &s.ssh_key {
+        if !key.is_file() {
+            return Err(bad_argument(format!(
+                "--ssh-key {}: no such file",
+                key.display()
+            )));
+        }
+    }
+    if !s.remote_dir.starts_with('/') || s.remote_dir.trim_matches('/').is_empty() {
+        return Err(bad_argument(format!(
+            "--remote-dir {:?} must be an absolute directory other than /",
+            s.remote_dir
+        )));
+    }
+    let setup = SshSetup {
+        nodes_file: file.clone(),
+        nodes,
+        options: ssh_backend::remote::SshOptions {
+            user: s.ssh_user.clone(),
+            key: s
+                .ssh_key
+                .as_ref()
+                .map(|k| std::path::absolute(k).unwrap_or(k.clone())),
+            port: s.ssh_port,
+            remote_dir: s.remote_dir.clone(),
+        },
+    };
+    ssh_backend::check_reachable(&setup).map_err(|e| bad_argument(format!("{e:#}")))?;
+    Ok(Some(setup))
+}
+
+/// The ssh matrix: three short runs on the hosts of --nodes-file, every
+/// process and network fault once, one of them with kills and pauses
+/// together with partitions.
+fn suite_ssh(store: PathBuf, ssh: SshArgs) -> Result<i32> {
+    if ssh.nodes_file.is_none() {
+        return Err(bad_argument(
+            "suite ssh needs --nodes-file (scripts/ssh-hosts.sh up makes one)",
+        ));
+    }
+    let runs = [
+        (WorkloadKind::Kv, "partition,kill,pause"),
+        (WorkloadKind::Bank, "loss,delay,torn-wal"),
+        (WorkloadKind::Set, "duplicate,reorder,partition"),
+    ];
+    let dir = store.join("suite-ssh");
+    let runs = runs
+        .into_iter()
+        .enumerate()
+        .map(|(i, (workload, nemesis))| {
+            let args = TestArgs {
+                backend: Backend::Ssh,
+                nodes: None,
+                workload,
+                nemesis: nemesis.into(),
+                nemesis_interval: 2.5,
+                time_limit: 20.0,
+                rate: 100.0,
+                concurrency: 8,
+                conflict: 0.2,
+                test_count: 1,
+                seed: Some(3000 + i as u64),
+                store: dir.clone(),
+                node_config: None,
+                planted_bug: None,
+                ssh: ssh.clone(),
+            };
+            (format!("{workload:?} with {nemesis}"), args)
+        })
+        .collect();
+    Ok(suite::run("ssh", runs, &dir, test)?.exit_code())
 }

@@ -9,7 +9,6 @@ use rand::rngs::SmallRng;
 use rand::seq::SliceRandom;
 use rand::Rng;
 use serde::Serialize;
-use std::io::Write;
 use std::time::Duration;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -259,12 +258,11 @@ fn inject_process(
             // ends in half a frame, which recovery must cut off.
             let v = rng.gen_range(0..n);
             cluster.kill(v)?;
-            let log = cluster.data_dir(v)?.join("wal.log");
             let junk: Vec<u8> = (0..rng.gen_range(1..40)).map(|_| rng.gen()).collect();
-            let mut f = std::fs::OpenOptions::new().append(true).open(&log)?;
             // A frame header promising more bytes than follow.
-            f.write_all(&(4096u32).to_le_bytes())?;
-            f.write_all(&junk)?;
+            let mut tail = (4096u32).to_le_bytes().to_vec();
+            tail.extend_from_slice(&junk);
+            cluster.append_to_wal(v, &tail)?;
             Ok((
                 Active::Killed(vec![v]),
                 format!(

@@ -1,5 +1,5 @@
 //! `gpaxos-harness test`: one Jepsen-style run against a cluster of either
-//! backend (local processes or the compose containers).
+//! backend (local processes, the compose containers, or hosts over SSH).
 //!
 //! Clients run a workload; the nemesis injects a fault every interval and
 //! heals it; learners are observed every second. At the time limit the
@@ -13,6 +13,7 @@ use crate::judge::{self, Summary};
 use crate::nemesis::{self, Kind};
 use crate::observe::Observer;
 use crate::record;
+use crate::ssh::SshSetup;
 use crate::store::RunDir;
 use crate::workload::{Workload, WorkloadKind, ACCOUNTS, OPENING_BALANCE};
 use anyhow::Result;
@@ -51,6 +52,9 @@ pub struct TestConfig {
     pub store: PathBuf,
     /// Text of the nodes' TOML configuration, if any.
     pub node_config: Option<String>,
+    /// The ssh backend's hosts and how to reach them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ssh: Option<SshSetup>,
 }
 
 struct Shared {
@@ -172,7 +176,7 @@ pub async fn run(cfg: TestConfig, interrupted: Arc<AtomicBool>) -> Result<Summar
     }
     // The docker backend opens the bank's accounts with
     // docker/compose.bank.yml instead.
-    if cfg.workload == WorkloadKind::Bank && cfg.backend == Backend::Local {
+    if cfg.workload == WorkloadKind::Bank && cfg.backend != Backend::Docker {
         // The nodes open the accounts at the balance the history's `init`
         // record declares to the checker.
         let accounts: Vec<String> = ACCOUNTS
@@ -191,6 +195,7 @@ pub async fn run(cfg: TestConfig, interrupted: Arc<AtomicBool>) -> Result<Summar
         cfg.node_config.as_deref(),
         cfg.seed,
         cfg.workload == WorkloadKind::Bank,
+        cfg.ssh.as_ref(),
     )?;
     let creds = certs::load_client(&cluster.tls_dir())?;
     let addrs = cluster.addrs();

@@ -20,12 +20,13 @@
 use super::netfault::{self, Ns};
 use super::nfqueue::Queue;
 use super::relay::{Grudge, LinkFaults};
+use super::shell::{run, run_in};
 use anyhow::{anyhow, bail, Context, Result};
 use gpaxos_node::protocol::node_name;
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The nodes of docker-compose.yml.
@@ -125,39 +126,6 @@ pub fn preflight(root: &Path) -> std::result::Result<(), Unavailable> {
         ));
     }
     Ok(())
-}
-
-/// Runs `prog args` bounded by `secs` seconds; its stdout, or an error
-/// with its stderr.
-pub(super) fn run(prog: &str, args: &[&str], secs: u64) -> Result<String> {
-    run_in(None, prog, args, secs)
-}
-
-fn run_in(dir: Option<&Path>, prog: &str, args: &[&str], secs: u64) -> Result<String> {
-    let mut cmd = Command::new("timeout");
-    cmd.args(["-k", "5", &secs.to_string(), prog])
-        .args(args)
-        .stdin(Stdio::null());
-    if let Some(d) = dir {
-        cmd.current_dir(d);
-    }
-    let out: Output = cmd
-        .output()
-        .with_context(|| format!("running {prog} (is it installed?)"))?;
-    if out.status.success() {
-        return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
-    }
-    let err = String::from_utf8_lossy(&out.stderr);
-    let err = err.trim();
-    if out.status.code() == Some(124) {
-        bail!("`{prog} {}` timed out after {secs} s", args.join(" "));
-    }
-    bail!(
-        "`{prog} {}` failed ({}): {}",
-        args.join(" "),
-        out.status,
-        if err.is_empty() { "no message" } else { err }
-    )
 }
 
 /// `$COMPOSE`, else `docker compose` (v2) if present, else `docker-compose`.
@@ -288,7 +256,7 @@ impl DockerCluster {
         let mut all: Vec<&str> = self.compose[1..].iter().map(String::as_str).collect();
         all.extend(self.files.iter().map(String::as_str));
         all.extend_from_slice(args);
-        run_in(Some(&self.root), &self.compose[0], &all, secs)
+        run_in(&self.root, &self.compose[0], &all, secs)
     }
 
     fn wait_healthy(&self) -> Result<()> {
@@ -547,7 +515,7 @@ impl DockerCluster {
             return Ok(());
         };
         let f = self.faults;
-        if !f.delay.is_zero() || !f.jitter.is_zero() || f.reorder > 0.0 {
+        if netfault::holds(&f) {
             // One queue per namespace: the old one must let go first.
             self.queues[i] = None;
         }

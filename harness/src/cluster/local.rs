@@ -37,6 +37,24 @@ pub fn free_ports(n: usize) -> Result<Vec<u16>> {
     sockets.iter().map(|s| Ok(s.local_addr()?.port())).collect()
 }
 
+/// Makes a cluster CA and certificates for `n` nodes and a client in
+/// `tls` with `gpaxos-node certs`: `tls/<node>` holds all node `<node>` is
+/// given, the CA's key stays in `tls/ca`.
+pub fn make_certs(bin: &Path, tls: &Path, n: usize) -> Result<()> {
+    let names: Vec<String> = (0..n as u32).map(node_name).collect();
+    let status = Command::new(bin)
+        .args(["certs", "--out"])
+        .arg(tls)
+        .args(["--nodes", &names.join(",")])
+        .stdout(Stdio::null())
+        .status()
+        .context("running gpaxos-node certs")?;
+    if !status.success() {
+        bail!("gpaxos-node certs failed");
+    }
+    Ok(())
+}
+
 pub struct LocalCluster {
     bin: PathBuf,
     dir: PathBuf,
@@ -66,17 +84,7 @@ impl LocalCluster {
     ) -> Result<LocalCluster> {
         let bin = node_binary()?;
         std::fs::create_dir_all(dir.join("nodes"))?;
-        let names: Vec<String> = (0..n as u32).map(node_name).collect();
-        let status = Command::new(&bin)
-            .args(["certs", "--out"])
-            .arg(dir.join("tls"))
-            .args(["--nodes", &names.join(",")])
-            .stdout(Stdio::null())
-            .status()
-            .context("running gpaxos-node certs")?;
-        if !status.success() {
-            bail!("gpaxos-node certs failed");
-        }
+        make_certs(&bin, &dir.join("tls"), n)?;
         let config = match config {
             Some(text) => {
                 let p = dir.join("node.toml");

@@ -2,7 +2,8 @@
 //! UDP relays between them, one per directed link, that carry packet
 //! faults; `docker`: the containers of `docker-compose.yml`, faulted from
 //! the host with `iptables` in their network namespaces (`netfault`,
-//! `nfqueue`).
+//! `nfqueue`); `ssh`: real hosts named in a nodes file, driven over SSH
+//! and faulted with the same `iptables` rules.
 //!
 //! [`Cluster`] is what the runner and the nemesis see: the same kills,
 //! pauses, partitions (by [`Grudge`]) and packet faults on either backend.
@@ -12,12 +13,16 @@ pub mod local;
 pub mod netfault;
 pub mod nfqueue;
 pub mod relay;
+pub mod shell;
+pub mod ssh;
 
+use crate::ssh::SshSetup;
 use anyhow::{bail, Result};
 use docker::DockerCluster;
 use local::LocalCluster;
 use relay::{Grudge, LinkFaults};
 use serde::Serialize;
+use ssh::SshCluster;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -30,18 +35,22 @@ pub enum Backend {
     Local,
     /// The five containers of docker-compose.yml.
     Docker,
+    /// Real hosts named in a nodes file, driven over SSH.
+    Ssh,
 }
 
 /// A running cluster of either backend.
 pub enum Cluster {
     Local(LocalCluster),
     Docker(DockerCluster),
+    Ssh(SshCluster),
 }
 
 impl Cluster {
     /// Starts a cluster for the run in `dir`. `config` is the text of a node
-    /// TOML configuration (local only: containers run with the compose
-    /// file's settings); `bank` asks for the bank's opening balances.
+    /// TOML configuration (not docker: containers run with the compose
+    /// file's settings); `bank` asks for the bank's opening balances;
+    /// `ssh` names the hosts of the ssh backend.
     pub fn start(
         backend: Backend,
         dir: &Path,
@@ -49,8 +58,21 @@ impl Cluster {
         config: Option<&str>,
         seed: u64,
         bank: bool,
+        ssh: Option<&SshSetup>,
     ) -> Result<Cluster> {
         match backend {
+            Backend::Ssh => {
+                let Some(setup) = ssh else {
+                    bail!("the ssh backend needs a nodes file (--nodes-file)");
+                };
+                if n != setup.nodes.len() {
+                    bail!(
+                        "the nodes file names {} nodes; got --nodes {n}",
+                        setup.nodes.len()
+                    );
+                }
+                Ok(Cluster::Ssh(SshCluster::start(dir, setup, config, seed)?))
+            }
             Backend::Local => Ok(Cluster::Local(LocalCluster::start_with(
                 dir,
                 n,
@@ -79,6 +101,7 @@ impl Cluster {
         match self {
             Cluster::Local(c) => c.n(),
             Cluster::Docker(c) => c.n(),
+            Cluster::Ssh(c) => c.n(),
         }
     }
 
@@ -87,6 +110,7 @@ impl Cluster {
         match self {
             Cluster::Local(c) => c.addrs().to_vec(),
             Cluster::Docker(c) => c.addrs().to_vec(),
+            Cluster::Ssh(c) => c.addrs().to_vec(),
         }
     }
 
@@ -95,6 +119,7 @@ impl Cluster {
         match self {
             Cluster::Local(c) => c.tls_dir(),
             Cluster::Docker(c) => c.tls_dir(),
+            Cluster::Ssh(c) => c.tls_dir(),
         }
     }
 
@@ -103,6 +128,7 @@ impl Cluster {
         match self {
             Cluster::Local(_) => "SIGKILL",
             Cluster::Docker(_) => "docker kill -s KILL",
+            Cluster::Ssh(_) => "SIGKILL over ssh",
         }
     }
 
@@ -111,6 +137,7 @@ impl Cluster {
         match self {
             Cluster::Local(_) => "SIGSTOP",
             Cluster::Docker(_) => "docker pause",
+            Cluster::Ssh(_) => "SIGSTOP over ssh",
         }
     }
 
@@ -119,7 +146,7 @@ impl Cluster {
     pub fn has_network_faults(&self) -> bool {
         match self {
             Cluster::Local(c) => c.relays().is_some(),
-            Cluster::Docker(_) => true,
+            Cluster::Docker(_) | Cluster::Ssh(_) => true,
         }
     }
 
@@ -128,6 +155,7 @@ impl Cluster {
         match self {
             Cluster::Local(c) => c.kill(i),
             Cluster::Docker(c) => c.kill(i),
+            Cluster::Ssh(c) => c.kill(i),
         }
     }
 
@@ -136,6 +164,7 @@ impl Cluster {
         match self {
             Cluster::Local(c) => c.restart(i),
             Cluster::Docker(c) => c.restart(i),
+            Cluster::Ssh(c) => c.restart(i),
         }
     }
 
@@ -146,6 +175,7 @@ impl Cluster {
                 Ok(())
             }
             Cluster::Docker(c) => c.pause(i),
+            Cluster::Ssh(c) => c.pause(i),
         }
     }
 
@@ -157,6 +187,7 @@ impl Cluster {
                 Ok(())
             }
             Cluster::Docker(c) => c.resume(i),
+            Cluster::Ssh(c) => c.resume(i),
         }
     }
 
@@ -165,15 +196,31 @@ impl Cluster {
         match self {
             Cluster::Local(c) => c.exited(),
             Cluster::Docker(c) => c.exited(),
+            Cluster::Ssh(c) => c.exited(),
         }
     }
 
-    /// Node `i`'s data directory as the harness reaches it.
+    /// Node `i`'s data directory as the harness reaches it (not on the
+    /// ssh backend's hosts).
     pub fn data_dir(&self, i: usize) -> Result<PathBuf> {
         match self {
             Cluster::Local(c) => Ok(c.data_dir(i)),
             Cluster::Docker(c) => c.data_dir(i),
+            Cluster::Ssh(_) => bail!("an ssh node's data is on its host"),
         }
+    }
+
+    /// Appends `bytes` to node `i`'s write-ahead log (the torn-log
+    /// nemesis, on a node that is down).
+    pub fn append_to_wal(&self, i: usize, bytes: &[u8]) -> Result<()> {
+        if let Cluster::Ssh(c) = self {
+            return c.append_to_wal(i, bytes);
+        }
+        use std::io::Write;
+        let log = self.data_dir(i)?.join("wal.log");
+        let mut f = std::fs::OpenOptions::new().append(true).open(&log)?;
+        f.write_all(bytes)?;
+        Ok(())
     }
 
     /// Cuts exactly the links of `grudge` (with `(j, i)` in it, node `i`
@@ -188,6 +235,7 @@ impl Cluster {
                 None => bail!("partitions need the harness's relays"),
             },
             Cluster::Docker(c) => c.partition(grudge),
+            Cluster::Ssh(c) => c.partition(grudge),
         }
     }
 
@@ -202,6 +250,7 @@ impl Cluster {
                 None => bail!("packet faults need the harness's relays"),
             },
             Cluster::Docker(c) => c.set_link_faults(faults),
+            Cluster::Ssh(c) => c.set_link_faults(faults),
         }
     }
 
@@ -216,6 +265,7 @@ impl Cluster {
                 Ok(None)
             }
             Cluster::Docker(c) => c.heal_network(),
+            Cluster::Ssh(c) => c.heal_network(),
         }
     }
 }

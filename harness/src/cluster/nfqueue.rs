@@ -4,6 +4,10 @@
 //! order reorders them. Used by the docker backend on kernels built without
 //! `sch_netem` (such as this project's CI machine).
 //!
+//! On a host reached over SSH the harness cannot enter the namespace;
+//! there its own binary, installed on the host, serves the queue
+//! ([`serve_until_signalled`], the hidden `gpaxos-harness nfqueue`).
+//!
 //! One [`Queue`] serves one container: a thread that enters the
 //! container's network namespace (queues are per namespace), binds queue 0
 //! over a raw netfilter netlink socket, and accepts each packet once its
@@ -106,6 +110,34 @@ impl Drop for Queue {
             let _ = t.join();
         }
     }
+}
+
+/// Set by SIGTERM or SIGINT: the queue lets its packets go and ends.
+static SIGNALLED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    SIGNALLED.store(true, Ordering::Relaxed);
+}
+
+/// Serves queue [`QUEUE_NUM`] in this process's own network namespace
+/// until SIGTERM or SIGINT, then releases every held packet. Prints
+/// `bound` once packets can be queued, which the ssh backend waits for.
+pub fn serve_until_signalled(faults: LinkFaults, seed: u64) -> Result<()> {
+    let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+    // SAFETY: the handler only stores to an atomic, which is signal-safe.
+    unsafe {
+        libc::signal(libc::SIGTERM, handler);
+        libc::signal(libc::SIGINT, handler);
+    }
+    let sock = bind().context("binding an NFQUEUE on this host")?;
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout();
+        writeln!(out, "bound")?;
+        out.flush()?;
+    }
+    serve(&sock, faults, SmallRng::seed_from_u64(seed), &SIGNALLED);
+    Ok(())
 }
 
 fn attr(buf: &mut Vec<u8>, kind: u16, payload: &[u8]) {
