@@ -236,8 +236,8 @@ struct SoakArgs {
 struct BenchArgs {
     #[arg(long, default_value_t = 5)]
     nodes: usize,
-    /// Concurrent clients, one run each: 16,64
-    #[arg(long, value_delimiter = ',', default_value = "16,64")]
+    /// Concurrent clients, one run each: 16,64,500
+    #[arg(long, value_delimiter = ',', default_value = "16,64,500")]
     clients: Vec<usize>,
     #[arg(
         long,
@@ -262,6 +262,11 @@ struct BenchArgs {
     /// Where the clusters' directories, bench.json and bench.svg go.
     #[arg(long, default_value = "store/bench")]
     out: PathBuf,
+    /// Also run five etcd members on loopback and `etcdctl check perf
+    /// --load=l` (500 clients, 60 s) against them (Debian's etcd-server
+    /// and etcd-client).
+    #[arg(long)]
+    etcd: bool,
 }
 
 fn main() {
@@ -334,7 +339,11 @@ fn real_main(cli: Cli) -> Result<i32> {
                 value_size: a.value_size,
                 conflicts: a.conflict,
                 link_delay: Duration::from_secs_f64(a.link_delay_ms / 1000.0),
+                etcd: a.etcd,
             };
+            if a.etcd {
+                bench::etcd::available().map_err(|e| bad_argument(e.to_string()))?;
+            }
             let _ = std::fs::remove_dir_all(&a.out);
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

@@ -2,6 +2,9 @@
 //! ballots over command histories against classic ballots over sequences
 //! (the Multi-Paxos baseline), with fsync on.
 
+pub mod etcd;
+mod plot;
+
 use crate::cluster::local::LocalCluster;
 use anyhow::Result;
 use gpaxos_node::client::Client;
@@ -45,6 +48,8 @@ pub struct BenchConfig {
     pub conflicts: Vec<f64>,
     /// One-way delay added to every node-to-node link by the relays.
     pub link_delay: Duration,
+    /// Also measure five etcd members (`etcd::run`).
+    pub etcd: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -64,7 +69,17 @@ pub struct BenchResult {
     pub fast_path: f64,
     pub collisions: u64,
     pub recoveries: u64,
+    pub mode_switches: u64,
     pub checkpoints: u64,
+    /// 2bs naming a command a node lacked, asked for whole.
+    pub payloads_missed: u64,
+}
+
+/// Everything one `bench` invocation measured: `bench.json`.
+#[derive(Clone, Debug, Serialize)]
+pub struct BenchReport {
+    pub runs: Vec<BenchResult>,
+    pub etcd: Option<etcd::EtcdResult>,
 }
 
 /// What every client of one run shares.
@@ -186,93 +201,102 @@ pub async fn run_one(
         fast_path: stats.learned_fast as f64 / learned as f64,
         collisions: stats.collisions,
         recoveries: stats.recoveries,
+        mode_switches: stats.mode_switches,
         checkpoints: stats.checkpoints_learned / cfg.nodes as u64,
+        payloads_missed: stats.payloads_missed,
     })
 }
 
-pub async fn run(dir: &Path, cfg: &BenchConfig) -> Result<Vec<BenchResult>> {
-    let mut results = Vec::new();
+pub async fn run(dir: &Path, cfg: &BenchConfig) -> Result<BenchReport> {
+    let mut runs = Vec::new();
     for &conflict in &cfg.conflicts {
         for &mode in &cfg.modes {
             for &clients in &cfg.clients {
                 let sub = dir.join(format!("{mode:?}-{clients}-{conflict}").to_lowercase());
                 let r = run_one(&sub, cfg, mode, clients, conflict).await?;
-                println!(
-                    "{:<8} {:>4} clients  conflict {:>4.2}  {:>8.0} ops/s  p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>7.2} ms  errors {}  fast path {:.1}%  collisions {}  recoveries {}  checkpoints {}",
-                    format!("{mode:?}").to_lowercase(),
-                    clients,
-                    conflict,
-                    r.ops_per_sec,
-                    r.p50_ms,
-                    r.p99_ms,
-                    r.max_ms,
-                    r.errors,
-                    r.fast_path * 100.0,
-                    r.collisions,
-                    r.recoveries,
-                    r.checkpoints
-                );
-                results.push(r);
+                println!("{}", line(&r));
+                runs.push(r);
             }
         }
     }
+    let etcd = if cfg.etcd {
+        let dir = dir.join("etcd");
+        let r = tokio::task::spawn_blocking(move || etcd::run(&dir)).await??;
+        println!(
+            "etcd {:<3} 500 clients  {:>8.0} writes/s  slowest {:.0} ms  (etcdctl check perf --load=l: {})",
+            r.version,
+            r.writes_per_sec,
+            r.slowest_ms,
+            if r.passed { "PASS" } else { "FAIL" }
+        );
+        Some(r)
+    } else {
+        None
+    };
+    let report = BenchReport { runs, etcd };
+    for line in compare(&report) {
+        println!("{line}");
+    }
     std::fs::write(
         dir.join("bench.json"),
-        serde_json::to_string_pretty(&results)?,
+        serde_json::to_string_pretty(&report)?,
     )?;
-    std::fs::write(dir.join("bench.svg"), svg(&results))?;
-    Ok(results)
+    std::fs::write(dir.join("bench.svg"), plot::svg(&report))?;
+    Ok(report)
 }
 
-/// A bar chart of p50 and p99 latency per run, with throughput written
-/// under each pair: readable in any browser, no plotting crate needed.
-pub fn svg(results: &[BenchResult]) -> String {
-    let (w, h, left, bottom) = (
-        120.0 * results.len().max(1) as f64 + 80.0,
-        360.0,
-        60.0,
-        70.0,
-    );
-    let top = results.iter().map(|r| r.p99_ms).fold(1.0, f64::max) * 1.1;
-    let y = |ms: f64| h - bottom - (ms / top) * (h - bottom - 20.0);
-    let mut out = format!(
-        "<svg xmlns='http://www.w3.org/2000/svg' width='{w}' height='{h}' font-family='sans-serif' font-size='11'>\n\
-         <text x='{left}' y='14' font-size='13'>latency per run: p50 (dark), p99 (light); ms</text>\n\
-         <line x1='{left}' y1='{}' x2='{}' y2='{}' stroke='black'/>\n",
-        h - bottom,
-        w - 10.0,
-        h - bottom
-    );
-    for i in 0..=4 {
-        let ms = top * i as f64 / 4.0;
-        out += &format!("<text x='5' y='{:.0}'>{ms:.1}</text>\n", y(ms) + 4.0);
+fn line(r: &BenchResult) -> String {
+    format!(
+        "{:<8} {:>4} clients  conflict {:>4.2}  {:>8.0} ops/s  p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>7.2} ms  errors {}  fast path {:.1}%  collisions {}  recoveries {}  mode switches {}  checkpoints {}",
+        format!("{:?}", r.mode).to_lowercase(),
+        r.clients,
+        r.conflict,
+        r.ops_per_sec,
+        r.p50_ms,
+        r.p99_ms,
+        r.max_ms,
+        r.errors,
+        r.fast_path * 100.0,
+        r.collisions,
+        r.recoveries,
+        r.mode_switches,
+        r.checkpoints
+    )
+}
+
+/// The comparisons issue 13 asks for, from this invocation's runs: fast
+/// against classic at each concurrency, and both against etcd at its 500
+/// clients.
+pub fn compare(report: &BenchReport) -> Vec<String> {
+    let mut out = Vec::new();
+    let find = |mode, clients, conflict| {
+        report
+            .runs
+            .iter()
+            .find(|r| r.mode == mode && r.clients == clients && r.conflict == conflict)
+    };
+    for r in report.runs.iter().filter(|r| r.mode == Mode::Fast) {
+        if let Some(c) = find(Mode::Classic, r.clients, r.conflict) {
+            out.push(format!(
+                "fast/classic {:>4} clients conflict {:.2}: throughput x{:.2}, p50 x{:.2}",
+                r.clients,
+                r.conflict,
+                r.ops_per_sec / c.ops_per_sec,
+                r.p50_ms / c.p50_ms
+            ));
+        }
     }
-    for (i, r) in results.iter().enumerate() {
-        let x = left + 10.0 + 120.0 * i as f64;
-        let color = if r.mode == Mode::Fast {
-            ("#1f6fb4", "#9cc5ea")
-        } else {
-            ("#b4521f", "#eab39c")
-        };
-        out += &format!(
-            "<rect x='{x:.0}' y='{:.1}' width='40' height='{:.1}' fill='{}'/>\n\
-             <rect x='{:.0}' y='{:.1}' width='40' height='{:.1}' fill='{}'/>\n\
-             <text x='{x:.0}' y='{:.0}'>{:?} {}c {:.0}%</text>\n\
-             <text x='{x:.0}' y='{:.0}'>{:.0} ops/s</text>\n",
-            y(r.p50_ms),
-            h - bottom - y(r.p50_ms),
-            color.0,
-            x + 42.0,
-            y(r.p99_ms),
-            h - bottom - y(r.p99_ms),
-            color.1,
-            h - bottom + 16.0,
-            r.mode,
-            r.clients,
-            r.conflict * 100.0,
-            h - bottom + 30.0,
-            r.ops_per_sec
-        );
+    if let Some(e) = &report.etcd {
+        for r in report.runs.iter().filter(|r| r.clients == 500) {
+            out.push(format!(
+                "{}/etcd 500 clients conflict {:.2}: throughput x{:.2}, slowest {:.0} ms against {:.0} ms",
+                format!("{:?}", r.mode).to_lowercase(),
+                r.conflict,
+                r.ops_per_sec / e.writes_per_sec,
+                r.max_ms,
+                e.slowest_ms
+            ));
+        }
     }
-    out + "</svg>\n"
+    out
 }
