@@ -417,6 +417,32 @@ impl<C: CStruct> Acceptor<C> {
         }
     }
 
+    /// A `Close` from the leader of fast ballot `m`: the commands of
+    /// `upto` this acceptor has not voted for, then the checkpoint, into
+    /// `instance`. Each is a proposed command, so this is `Phase2bFast`
+    /// for them in that order; an acceptor elsewhere (another ballot or
+    /// open instance) votes the checkpoint as any proposal.
+    pub fn close(
+        &mut self,
+        m: Ballot,
+        instance: Instance,
+        upto: &[Command],
+        ckpt: &Command,
+        out: &mut Outbox,
+    ) {
+        if self.mbal != m || self.open_instance() != Some(instance) {
+            self.phase2b_fast(std::slice::from_ref(ckpt), out);
+            return;
+        }
+        let mut cmds: Vec<Command> = upto
+            .iter()
+            .filter(|c| !c.is_checkpoint())
+            .cloned()
+            .collect();
+        cmds.push(ckpt.clone());
+        self.phase2b_fast(&cmds, out);
+    }
+
     /// The lowest instance in which the acceptor may fast-vote: one it has
     /// voted in within its current ballot and that no checkpoint closed.
     pub fn open_instance(&self) -> Option<Instance> {

@@ -20,7 +20,7 @@ use super::planted::{planted, Planted};
 use super::session::Sessions;
 use super::snapshot;
 use super::vote::VoteLog;
-use crate::command::{CmdId, Command, FastHash};
+use crate::command::{CmdId, Command, Digest, FastHash};
 use crate::cstruct::CStruct;
 use std::collections::{BTreeMap, HashSet};
 
@@ -178,8 +178,32 @@ impl<C: CStruct> Learner<C> {
         self.open.get(&self.next).map_or(0, |s| s.learned.len())
     }
 
-    /// Whether anything is known of an instance after the lowest open one:
-    /// it cannot be handed out until the open instance closes.
+    /// The commands learned so far in the lowest open instance, in the
+    /// order learned, by id and digest (what a leader closes it after,
+    /// `Message::Close`).
+    pub fn open_refs(&self) -> Vec<(CmdId, Digest)> {
+        self.open.get(&self.next).map_or_else(Vec::new, |s| {
+            s.order.iter().map(|(c, _)| (c.id, c.digest())).collect()
+        })
+    }
+
+    /// Whether a vote delta waits here for an earlier one in the lowest
+    /// open instance: a vote not yet seen, so the instance is not quiet.
+    pub fn open_has_early(&self) -> bool {
+        self.open
+            .get(&self.next)
+            .is_some_and(|st| !st.early.is_empty())
+    }
+
+    /// Whether some acceptor's vote in `instance` and ballot `bal` that
+    /// this learner holds has `id`.
+    pub fn voted(&self, instance: Instance, bal: Ballot, id: &CmdId) -> bool {
+        self.open
+            .get(&instance)
+            .and_then(|st| st.ballots.get(&bal))
+            .is_some_and(|votes| votes.iter().flatten().any(|v| v.val.contains(id)))
+    }
+
     /// The length of the vote of acceptor `acc` in ballot `bal` that this
     /// learner holds for `instance` (0 for none).
     pub fn vote_len(&self, instance: Instance, bal: Ballot, acc: NodeId) -> u32 {
@@ -191,6 +215,8 @@ impl<C: CStruct> Learner<C> {
             .map_or(0, |v| v.len())
     }
 
+    /// Whether anything is known of an instance after the lowest open one:
+    /// it cannot be handed out until the open instance closes.
     pub fn blocked(&self) -> bool {
         self.open.range(self.next + 1..).next().is_some()
     }
@@ -327,7 +353,6 @@ impl<C: CStruct> Learner<C> {
                     fast,
                     since: now,
                 });
-                st.unlearned_since.get_or_insert(now);
             }
             return None;
         }

@@ -136,6 +136,29 @@ pub enum Message {
         cmds: Vec<(CmdId, Digest)>,
         fast: bool,
     },
+    /// The leader of fast ballot `bal` closes `instance` with the
+    /// checkpoint `ckpt` after the commands `upto` (by id and digest), the
+    /// ones its learner learned there: an acceptor appends those it has
+    /// not voted for, then the checkpoint, so that the acceptors close the
+    /// instance after the same commands, whatever order the proposals and
+    /// the checkpoint reached them in (`protocol::closing`).
+    Close {
+        bal: Ballot,
+        instance: Instance,
+        upto: Vec<(CmdId, Digest)>,
+        ckpt: Command,
+    },
+    /// The leader of fast ballot `bal` will close `instance`: an acceptor
+    /// votes into it only commands another acceptor voted there, and
+    /// answers with `ClosingAck` (`protocol::closing`).
+    Closing { bal: Ballot, instance: Instance },
+    /// Acceptor `acc` holds back new commands from `instance`; every vote
+    /// it sent before this went ahead of it on the same stream.
+    ClosingAck {
+        bal: Ballot,
+        acc: NodeId,
+        instance: Instance,
+    },
 }
 
 impl Message {
@@ -158,6 +181,9 @@ impl Message {
             Message::Heartbeat { .. } => "heartbeat",
             Message::HeartbeatAck { .. } => "heartbeat-ack",
             Message::Phase2bIds { .. } => "2b-ids",
+            Message::Close { .. } => "close",
+            Message::Closing { .. } => "closing",
+            Message::ClosingAck { .. } => "closing-ack",
         }
     }
 
@@ -168,6 +194,7 @@ impl Message {
             | Message::Phase2a { cmds, .. }
             | Message::Phase2b { cmds, .. } => cmds.len(),
             Message::Chosen { value, .. } => value.len(),
+            Message::Close { .. } => 1,
             Message::Phase2Start { values, .. } => values.iter().map(|s| s.value.len()).sum(),
             Message::Phase1b { votes, .. } => votes.iter().map(|v| v.vote.len()).sum(),
             _ => 0,

@@ -23,6 +23,7 @@
 
 pub mod acceptor;
 pub mod ballot;
+mod closing;
 mod fence;
 pub mod leader;
 pub mod learned_log;

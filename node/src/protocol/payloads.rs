@@ -128,6 +128,11 @@ impl Payloads {
         overdue
     }
 
+    /// Whether a 2b for `instance` waits for its commands.
+    pub fn waiting_for(&self, instance: Instance) -> bool {
+        self.waiting.iter().any(|v| v.instance == instance)
+    }
+
     pub fn is_waiting(&self) -> bool {
         !self.waiting.is_empty()
     }

@@ -50,6 +50,14 @@ impl Proposer {
         self.pending.insert(cmd.id, Pending { cmd, sent_at: now });
     }
 
+    /// Keeps `cmd` for retries without sending it now: the leader sent it
+    /// itself (a checkpoint in a `Close`), and a retry is a plain proposal.
+    pub fn track(&mut self, cmd: Command, now: u64) {
+        self.pending
+            .entry(cmd.id)
+            .or_insert(Pending { cmd, sent_at: now });
+    }
+
     /// Holds client commands back from the next flush on, or lets them go.
     pub fn hold(&mut self, held: bool) {
         self.held = held;

@@ -3,6 +3,7 @@
 
 use super::acceptor::Acceptor;
 use super::ballot::{node_name, Ballot, NodeId, QuorumError, Quorums};
+use super::closing::Closing;
 use super::fence::Fence;
 use super::leader::{Leader, OneB, StartError};
 use super::learned_log::{Compacted, LearnedLog};
@@ -165,6 +166,15 @@ impl Stats {
     }
 }
 
+/// A `Close` message's content (`Replica::try_close`).
+#[derive(Debug)]
+struct PendingClose {
+    bal: Ballot,
+    instance: Instance,
+    upto: Vec<(crate::command::CmdId, crate::command::Digest)>,
+    ckpt: Command,
+}
+
 #[derive(Debug)]
 enum Held {
     Send(Dest, Message),
@@ -217,6 +227,13 @@ pub struct Replica<C> {
     checkpoint_for: Option<(Instance, u64)>,
     /// Proposals held back while a checkpoint closes the open instance.
     fence: Fence,
+    /// New commands this acceptor holds back from an instance its leader
+    /// is closing.
+    closing: Closing,
+    /// A `Close` naming commands this node has not received yet, waiting
+    /// for them (their proposals are queued behind other traffic), and
+    /// since when.
+    pending_close: Option<(PendingClose, u64)>,
     /// The commands this node has seen, which 2bs name by id, and the
     /// instance the learner had closed below when it last dropped old ones.
     payloads: Payloads,
@@ -272,6 +289,8 @@ impl<C: CStruct> Replica<C> {
             recovered_app: None,
             checkpoint_for: None,
             fence: Fence::default(),
+            closing: Closing::default(),
+            pending_close: None,
             payloads: Payloads::default(),
             payloads_turned: 0,
             transfer: Transfer::default(),
@@ -606,6 +625,26 @@ impl<C: CStruct> Replica<C> {
         self.absorb(out, true);
     }
 
+    /// Votes the pending `Close` once every command it names is known
+    /// here, or, `anyway`, the checkpoint alone (a command whose proposal
+    /// never came cannot be appended; the instance may then collide).
+    fn try_close(&mut self, anyway: bool, out: &mut Outbox) {
+        let Some((close, _)) = &self.pending_close else {
+            return;
+        };
+        let upto = match self.payloads.resolve(&close.upto) {
+            Some(cmds) => cmds,
+            None if anyway => Vec::new(),
+            None => return,
+        };
+        let Some((c, _)) = self.pending_close.take() else {
+            return;
+        };
+        self.acceptor.close(c.bal, c.instance, &upto, &c.ckpt, out);
+        let held = self.closing.lower();
+        self.acceptor.phase2b_fast(&held, out);
+    }
+
     /// Receipt of a 2b, its commands whole.
     #[allow(clippy::too_many_arguments)]
     fn on_phase2b(
@@ -623,6 +662,13 @@ impl<C: CStruct> Replica<C> {
             .on_phase2b(bal, acc, instance, base, cmds, fast, self.now, out);
         if let Some(c) = collision {
             self.on_collision(c, out);
+        }
+        if self.closing.gate(bal) == Some(instance) && self.closing.held() > 0 {
+            // Asked of the learner, not of this 2b: deltas that waited for
+            // it (`learner::Early`) may have come in with it.
+            let learner = &self.learner;
+            let go = self.closing.release(|id| learner.voted(instance, bal, id));
+            self.acceptor.phase2b_fast(&go, out);
         }
         self.after_learning(out);
     }
@@ -692,6 +738,7 @@ impl<C: CStruct> Replica<C> {
                     self.payloads.remember_all(&s.value);
                 }
             }
+            Message::Close { ckpt, .. } => self.payloads.remember(ckpt),
             _ => return false,
         }
         true
@@ -764,6 +811,18 @@ impl<C: CStruct> Replica<C> {
         for vote in self.payloads.overdue(now) {
             self.ask_for_payloads(vote, &mut out);
         }
+        let overdue = self
+            .pending_close
+            .as_ref()
+            .is_some_and(|(_, since)| now >= since + super::fence::MAX_HOLD_TICKS);
+        self.try_close(overdue, &mut out);
+        if self
+            .closing
+            .stale(self.acceptor.mbal(), self.acceptor.open_instance(), now)
+        {
+            let held = self.closing.lower();
+            self.acceptor.phase2b_fast(&held, &mut out);
+        }
         self.proposer.tick(now, self.config.retry_ticks, &mut out);
         self.learner.tick(now, self.config.sync_ticks, &mut out);
         self.transfer.tick(now, &mut out);
@@ -802,6 +861,16 @@ impl<C: CStruct> Replica<C> {
         } else {
             t
         }
+    }
+
+    /// [`Self::alive`] as a bit per acceptor.
+    fn alive_mask(&self) -> u64 {
+        let window = 3 * self.config.heartbeat_ticks + 1;
+        (0..self.acks.len())
+            .filter(|&i| {
+                i as NodeId == self.id || self.acks[i].is_some_and(|t| t + window >= self.now)
+            })
+            .fold(0, |m, i| m | 1 << i)
     }
 
     /// Acceptors that answered a heartbeat recently, this one included.
@@ -904,19 +973,34 @@ impl<C: CStruct> Replica<C> {
         }
         // In a fast ballot, only once the commands racing the checkpoint
         // have landed (`fence`); a blocked learner cannot wait.
-        let quiet = self.learner.unlearned_since().is_none();
-        if bal.fast
-            && !self.learner.blocked()
-            && !self.fence.checkpoint_ready(instance, self.now, quiet)
-        {
-            return;
+        if bal.fast && !self.learner.blocked() {
+            if !self.fence.announced(instance) {
+                self.fence.announce(instance, self.now);
+                out.broadcast(Message::Closing { bal, instance });
+                return;
+            }
+            // Quiet: every vote seen is learned, and none waits unseen.
+            let quiet = self.learner.unlearned_since().is_none()
+                && !self.learner.open_has_early()
+                && !self.payloads.waiting_for(instance);
+            if !self
+                .fence
+                .checkpoint_ready(instance, self.now, quiet, self.alive_mask())
+            {
+                return;
+            }
         }
         self.checkpoint_for = Some((instance, self.now));
         self.stats.checkpoints_proposed += 1;
         let cmd = Command::checkpoint(self.leader.next_checkpoint_id());
         if bal.fast {
-            self.proposer.propose(cmd, self.now);
-            self.flush_proposals(out);
+            out.broadcast(Message::Close {
+                bal,
+                instance,
+                upto: self.learner.open_refs(),
+                ckpt: cmd.clone(),
+            });
+            self.proposer.track(cmd, self.now);
         } else {
             self.leader.phase2a_classic(&[cmd], out);
         }
@@ -938,8 +1022,11 @@ impl<C: CStruct> Replica<C> {
             return;
         }
         let mut out = Outbox::default();
-        if self.remember_payloads(&msg) && self.payloads.is_waiting() {
-            self.take_ready_votes(&mut out);
+        if self.remember_payloads(&msg) {
+            if self.payloads.is_waiting() {
+                self.take_ready_votes(&mut out);
+            }
+            self.try_close(false, &mut out);
         }
         match msg {
             Message::Propose { mut cmds } => {
@@ -1029,6 +1116,37 @@ impl<C: CStruct> Replica<C> {
                         since: self.now,
                     };
                     self.on_named_vote(vote, &mut out);
+                }
+            }
+            Message::Close {
+                bal,
+                instance,
+                upto,
+                ckpt,
+            } => {
+                self.observe(bal, true);
+                let close = PendingClose {
+                    bal,
+                    instance,
+                    upto,
+                    ckpt,
+                };
+                self.pending_close = Some((close, self.now));
+                self.try_close(false, &mut out);
+            }
+            Message::Closing { bal, instance } => {
+                self.observe(bal, true);
+                if self.acceptor.mbal() == bal && self.acceptor.open_instance() == Some(instance) {
+                    self.closing.raise(bal, instance, self.now);
+                    let acc = self.id;
+                    out.send(from, Message::ClosingAck { bal, acc, instance });
+                }
+            }
+            Message::ClosingAck { bal, acc, instance } => {
+                // The leader of ballot 0 never ran phase 1, so the ballot
+                // names its leader rather than the phase.
+                if bal.leader == self.id {
+                    self.fence.on_ack(instance, acc, self.now);
                 }
             }
             Message::Resend {
@@ -1146,9 +1264,22 @@ impl<C: CStruct> Replica<C> {
 
     /// `Phase2bFast` and `Phase2aClassic` for the proposals of a burst.
     fn vote_proposals(&mut self) {
-        let cmds = std::mem::take(&mut self.proposals);
+        let mut cmds = std::mem::take(&mut self.proposals);
         self.stats.max_batch = self.stats.max_batch.max(cmds.len() as u64);
         let mut out = Outbox::default();
+        let mbal = self.acceptor.mbal();
+        if let Some(instance) = self.closing.gate(mbal) {
+            // Into a closing instance only what another acceptor put there.
+            let (mut go, held): (Vec<Command>, Vec<Command>) = cmds
+                .into_iter()
+                .partition(|c| c.is_checkpoint() || self.learner.voted(instance, mbal, &c.id));
+            for c in held {
+                if let Err(c) = self.closing.hold(c) {
+                    go.push(c);
+                }
+            }
+            cmds = go;
+        }
         self.acceptor.phase2b_fast(&cmds, &mut out);
         self.leader.phase2a_classic(&cmds, &mut out);
         self.absorb(out, true);

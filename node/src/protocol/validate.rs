@@ -161,6 +161,33 @@ pub fn check(w: &Window, from: NodeId, msg: &Message) -> Result<(), String> {
             w.ballot(*bal)?;
             w.instance(*instance)
         }
+        Message::Close {
+            bal,
+            instance,
+            ckpt,
+            ..
+        } => {
+            w.leader(from, *bal)?;
+            if !bal.fast {
+                return Err("a close in a classic ballot".into());
+            }
+            if !ckpt.is_checkpoint() {
+                return Err("a close whose checkpoint is another command".into());
+            }
+            w.instance(*instance)
+        }
+        Message::Closing { bal, instance } => {
+            w.leader(from, *bal)?;
+            if !bal.fast {
+                return Err("a closing in a classic ballot".into());
+            }
+            w.instance(*instance)
+        }
+        Message::ClosingAck { bal, acc, instance } => {
+            w.acceptor(from, *acc)?;
+            w.ballot(*bal)?;
+            w.instance(*instance)
+        }
         Message::Resend { bal, instance, .. } => {
             w.ballot(*bal)?;
             w.instance(*instance)
