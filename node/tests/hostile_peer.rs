@@ -5,7 +5,7 @@
 //! learn nothing that was never proposed, and hold state that does not grow
 //! with the numbers the attack carries.
 
-use gpaxos_node::command::{Command, Op};
+use gpaxos_node::command::{CmdId, Command, Op};
 use gpaxos_node::cstruct::History;
 use gpaxos_node::protocol::{Ballot, Config, InstanceVote, Message, NodeId, Replica, Suggestion};
 use std::collections::VecDeque;
@@ -443,4 +443,47 @@ fn votes_naming_unknown_commands_learn_nothing_and_hold_little() {
     }
     let after = c.serve(100, 20);
     c.assert_live(&after, what);
+}
+
+/// Issue 13's closing messages from a peer that does not lead: a `Closing`
+/// and a `Close` in the hostile node's own fast ballot, naming commands
+/// nobody proposed, and answers in other acceptors' names. The cluster
+/// stays live and learns nothing that was not proposed.
+#[test]
+fn closing_messages_from_a_peer_that_does_not_lead_change_nothing() {
+    let mut c = running();
+    let instance = c.nodes[0].closed_below();
+    let bal = Ballot {
+        round: c.nodes[0].mbal().round + 1,
+        leader: HOSTILE,
+        fast: true,
+    };
+    let forged = put(8_888);
+    c.attack(Message::Closing { bal, instance });
+    c.attack(Message::Close {
+        bal,
+        instance,
+        upto: vec![(forged.id, forged.digest())],
+        ckpt: Command::checkpoint(CmdId {
+            client: u64::MAX - 1,
+            seq: 1,
+        }),
+    });
+    c.attack(Message::ClosingAck {
+        bal: c.nodes[0].mbal(),
+        acc: 0,
+        instance,
+    });
+    let what = "closing messages from n5";
+    let after = c.serve(100, 20);
+    c.assert_live(&after, what);
+    c.assert_bounded(what);
+    for i in c.honest() {
+        assert!(
+            !c.learned[i].iter().any(|l| l.id == forged.id),
+            "n{} learned a command nobody proposed",
+            i + 1
+        );
+    }
+    assert!(c.refused() > 0, "the answer in n1's name is refused");
 }
