@@ -9,6 +9,7 @@
 mod common;
 
 use common::{observe_until_stopped, worker, Recorder, WORKERS};
+use gpaxos_checker::consensus::Property;
 use gpaxos_checker::history::History;
 use gpaxos_checker::{consensus, execution, Verdict};
 use gpaxos_harness::cluster::local::LocalCluster;
@@ -34,15 +35,30 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// Client ids of the commands n5 proposes itself, in ballots it leads.
+/// Paxos does not stand against a member that leads dishonestly: a 2a of
+/// n5's own ballot above the others' makes them vote its command (a
+/// leader may skip phase 1 at its own risk), which is then proposed, by
+/// n5, though no client invoked it. Those commands are told apart; a
+/// forged vote's command (`attacks`) never is.
+const OWN: std::ops::Range<u64> = 1 << 62..1 << 63;
+
 fn cmd(rng: &mut SmallRng) -> Command {
     Command::new(
-        rng.gen(),
+        rng.gen_range(0..OWN.start),
         rng.gen(),
         Op::Put {
             key: format!("h{}", rng.gen::<u8>()),
             value: "x".into(),
         },
     )
+}
+
+/// A command n5 proposes in a 2a of a ballot it leads (`OWN`).
+fn own_cmd(rng: &mut SmallRng) -> Command {
+    let mut c = cmd(rng);
+    c.id.client = rng.gen_range(OWN);
+    c
 }
 
 fn ballot(rng: &mut SmallRng, near: Ballot) -> Ballot {
@@ -148,7 +164,7 @@ fn random_message(rng: &mut SmallRng, seen: Ballot) -> Message {
             bal,
             instance: instance(rng),
             base: rng.gen_range(0..4),
-            cmds: vec![cmd(rng)],
+            cmds: vec![own_cmd(rng)],
         },
         3 => Message::Phase2b {
             bal,
@@ -294,7 +310,18 @@ async fn a_hostile_member_does_not_stop_the_other_four() {
     assert!(oks > 100, "the four honest nodes served too little: {oks}");
     let c = consensus::check(&history);
     let e = execution::check(&history);
-    assert_eq!(c.verdict, Verdict::Valid, "consensus: {:?}", c.violations);
+    let own = |id: &gpaxos_checker::history::CmdId| {
+        id.0.split('.')
+            .next()
+            .and_then(|client| client.parse::<u64>().ok())
+            .is_some_and(|client| OWN.contains(&client))
+    };
+    let real: Vec<_> = c
+        .violations
+        .iter()
+        .filter(|v| !(v.property == Property::Nontriviality && v.commands.iter().all(own)))
+        .collect();
+    assert!(real.is_empty(), "consensus: {real:?}");
     assert_eq!(e.verdict, Verdict::Valid, "execution: {:?}", e.mismatches);
     drop(cluster);
     let _ = std::fs::remove_dir_all(&dir);
