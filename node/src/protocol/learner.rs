@@ -336,14 +336,7 @@ impl<C: CStruct> Learner<C> {
             if st.early.len() >= EARLY_KEPT {
                 // The acceptor's answer covers the early deltas too.
                 st.early.retain(|e| e.bal != bal || e.acc != acc);
-                out.send(
-                    acc,
-                    Message::Resend {
-                        bal,
-                        instance,
-                        have,
-                    },
-                );
+                ask_again(acc, bal, instance, have, out);
             } else {
                 st.early.push(Early {
                     bal,
@@ -388,14 +381,7 @@ impl<C: CStruct> Learner<C> {
                     .get(&bal)
                     .and_then(|votes| votes[acc as usize].as_ref())
                     .map_or(0, |v| v.len());
-                out.send(
-                    acc,
-                    Message::Resend {
-                        bal,
-                        instance,
-                        have,
-                    },
-                );
+                ask_again(acc, bal, instance, have, out);
             }
         }
     }
@@ -685,4 +671,17 @@ impl<C: CStruct> Learner<C> {
             self.syncs_without_progress = 0;
         }
     }
+}
+
+/// Asks acceptor `acc` again for its vote in `instance` and `bal` from
+/// position `have` on.
+fn ask_again(acc: NodeId, bal: Ballot, instance: Instance, have: u32, out: &mut Outbox) {
+    out.send(
+        acc,
+        Message::Resend {
+            bal,
+            instance,
+            have,
+        },
+    );
 }

@@ -641,8 +641,70 @@ impl<C: CStruct> Replica<C> {
             return;
         };
         self.acceptor.close(c.bal, c.instance, &upto, &c.ckpt, out);
+        self.lower_closing_gate(out);
+    }
+
+    /// Lowers this acceptor's closing gate and votes what it held back,
+    /// into the instance open now.
+    fn lower_closing_gate(&mut self, out: &mut Outbox) {
         let held = self.closing.lower();
         self.acceptor.phase2b_fast(&held, out);
+    }
+
+    /// The messages of the fast path's machinery (issue 13): 2bs naming
+    /// their commands (`payloads`) and an instance's closing (`closing`).
+    fn step_fast_path(&mut self, from: NodeId, msg: Message, out: &mut Outbox) {
+        match msg {
+            Message::Phase2bIds {
+                bal,
+                acc,
+                instance,
+                base,
+                cmds: ids,
+                fast,
+            } if instance >= self.learner.closed_below() => {
+                let vote = NamedVote {
+                    bal,
+                    acc,
+                    instance,
+                    base,
+                    refs: ids,
+                    fast,
+                    since: self.now,
+                };
+                self.on_named_vote(vote, out);
+            }
+            Message::Close {
+                bal,
+                instance,
+                upto,
+                ckpt,
+            } => {
+                self.observe(bal, true);
+                let close = PendingClose {
+                    bal,
+                    instance,
+                    upto,
+                    ckpt,
+                };
+                self.pending_close = Some((close, self.now));
+                self.try_close(false, out);
+            }
+            Message::Closing { bal, instance } => {
+                self.observe(bal, true);
+                if self.acceptor.mbal() == bal && self.acceptor.open_instance() == Some(instance) {
+                    self.closing.raise(bal, instance, self.now);
+                    let acc = self.id;
+                    out.send(from, Message::ClosingAck { bal, acc, instance });
+                }
+            }
+            // The leader of ballot 0 never ran phase 1, so the ballot names
+            // its leader rather than the phase.
+            Message::ClosingAck { bal, acc, instance } if bal.leader == self.id => {
+                self.fence.on_ack(instance, acc, self.now);
+            }
+            _ => {}
+        }
     }
 
     /// Receipt of a 2b, its commands whole.
@@ -820,8 +882,7 @@ impl<C: CStruct> Replica<C> {
             .closing
             .stale(self.acceptor.mbal(), self.acceptor.open_instance(), now)
         {
-            let held = self.closing.lower();
-            self.acceptor.phase2b_fast(&held, &mut out);
+            self.lower_closing_gate(&mut out);
         }
         self.proposer.tick(now, self.config.retry_ticks, &mut out);
         self.learner.tick(now, self.config.sync_ticks, &mut out);
@@ -863,7 +924,8 @@ impl<C: CStruct> Replica<C> {
         }
     }
 
-    /// [`Self::alive`] as a bit per acceptor.
+    /// The acceptors that answered a heartbeat recently, this one
+    /// included, a bit each.
     fn alive_mask(&self) -> u64 {
         let window = 3 * self.config.heartbeat_ticks + 1;
         (0..self.acks.len())
@@ -875,12 +937,7 @@ impl<C: CStruct> Replica<C> {
 
     /// Acceptors that answered a heartbeat recently, this one included.
     fn alive(&self) -> usize {
-        let window = 3 * self.config.heartbeat_ticks + 1;
-        self.acks
-            .iter()
-            .enumerate()
-            .filter(|(i, t)| *i as NodeId == self.id || t.is_some_and(|t| t + window >= self.now))
-            .count()
+        self.alive_mask().count_ones() as usize
     }
 
     fn start_ballot(&mut self, fast: bool, out: &mut Outbox) {
@@ -1097,58 +1154,10 @@ impl<C: CStruct> Replica<C> {
                 cmds,
                 fast,
             } => self.on_phase2b(bal, acc, instance, base, &cmds, fast, &mut out),
-            Message::Phase2bIds {
-                bal,
-                acc,
-                instance,
-                base,
-                cmds: ids,
-                fast,
-            } => {
-                if instance >= self.learner.closed_below() {
-                    let vote = NamedVote {
-                        bal,
-                        acc,
-                        instance,
-                        base,
-                        refs: ids,
-                        fast,
-                        since: self.now,
-                    };
-                    self.on_named_vote(vote, &mut out);
-                }
-            }
-            Message::Close {
-                bal,
-                instance,
-                upto,
-                ckpt,
-            } => {
-                self.observe(bal, true);
-                let close = PendingClose {
-                    bal,
-                    instance,
-                    upto,
-                    ckpt,
-                };
-                self.pending_close = Some((close, self.now));
-                self.try_close(false, &mut out);
-            }
-            Message::Closing { bal, instance } => {
-                self.observe(bal, true);
-                if self.acceptor.mbal() == bal && self.acceptor.open_instance() == Some(instance) {
-                    self.closing.raise(bal, instance, self.now);
-                    let acc = self.id;
-                    out.send(from, Message::ClosingAck { bal, acc, instance });
-                }
-            }
-            Message::ClosingAck { bal, acc, instance } => {
-                // The leader of ballot 0 never ran phase 1, so the ballot
-                // names its leader rather than the phase.
-                if bal.leader == self.id {
-                    self.fence.on_ack(instance, acc, self.now);
-                }
-            }
+            msg @ (Message::Phase2bIds { .. }
+            | Message::Close { .. }
+            | Message::Closing { .. }
+            | Message::ClosingAck { .. }) => self.step_fast_path(from, msg, &mut out),
             Message::Resend {
                 bal,
                 instance,
