@@ -22,7 +22,8 @@
 #     `gpaxos-node run --help` and `health --help`) agree; then the five
 #     nodes run locally with the manifests' arguments and their Secrets'
 #     files, each readiness probe runs against its node, and a client with
-#     the client Secret puts and gets;
+#     the client Secret puts and gets, and (not in the self-test's copies)
+#     `gpaxos-harness test --backend external` runs 5 s of kv against them;
 #  4. the self-test (selftest.py, skipped with --no-self-test or
 #     --manifests): broken copies of the manifests, each of which this
 #     script must refuse for the reason planted.
@@ -115,8 +116,19 @@ fi
 bash "$here/client.sh" pod-manifest put k v >"$tmp/client-pod.json" || die "client.sh pod-manifest failed"
 
 say "schemas (Kubernetes 1.30.0 and 1.37.0, strict) and consistency of $manifests"
+# The harness's clients against the nodes (the README's `--backend
+# external`): on the real manifests only, not on each self-test copy.
+harness_args=()
+if [ "$self_test" = 1 ]; then
+    harness="$(dirname "$bin")/gpaxos-harness"
+    if [ ! -x "$harness" ]; then
+        say "$harness is missing: cargo build --release -p gpaxos-harness"
+        cargo build --release -p gpaxos-harness --bin gpaxos-harness || die "cannot build gpaxos-harness"
+    fi
+    harness_args=(--harness "$harness")
+fi
 "$py" "$here/consistency.py" --manifests "$manifests" --secrets "$secrets" --bin "$bin" \
-    --client-pod "$tmp/client-pod.json" --dockerfile "$root/docker/Dockerfile" ||
+    --client-pod "$tmp/client-pod.json" --dockerfile "$root/docker/Dockerfile" "${harness_args[@]}" ||
     die "the manifests in $manifests are not consistent (see above)"
 
 # kubectl's built-in kustomize renders the kustomization offline, where

@@ -650,6 +650,8 @@ def run_nodes(args, stss, nodes, materials, client_pod):
                         fail("client (run locally)", f"{shlex.join(op)} -> exit {r.returncode}, {r.stdout.strip()!r} (want {want!r}) {r.stderr.strip()[-300:]}")
                         break
                     print(f"    client with Secret {CLIENT_SECRET}: {shlex.join(op)} -> {r.stdout.strip()}")
+                if not failures and args.harness:
+                    run_harness(args.harness, cluster, ctls, tmp)
         finally:
             for node, p, log in procs:
                 p.kill()
@@ -662,6 +664,20 @@ def run_nodes(args, stss, nodes, materials, client_pod):
                     print(f"---- {node}'s log (last lines)\n{tail}", file=sys.stderr)
 
 
+def run_harness(harness, cluster, ctls, tmp):
+    """The README's way of pointing the harness's clients at the cluster:
+    `gpaxos-harness test --backend external` with the client Secret, a
+    short kv run that must be valid."""
+    cmd = [harness, "test", "--backend", "external", "--cluster", cluster, "--tls", ctls,
+           "--nemesis", "none", "--time-limit", "5", "--store", os.path.join(tmp, "store")]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+    lines = [l for l in r.stdout.splitlines() if l.startswith(("operations", "verdict"))]
+    if r.returncode != 0:
+        fail("harness (run locally)", f"gpaxos-harness test --backend external -> exit {r.returncode}\n{r.stdout[-1500:]}{r.stderr[-800:]}")
+        return
+    print(f"    gpaxos-harness test --backend external with Secret {CLIENT_SECRET}: " + "; ".join(" ".join(l.split()) for l in lines))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--manifests", required=True)
@@ -670,6 +686,7 @@ def main():
     ap.add_argument("--client-pod")
     ap.add_argument("--dockerfile", required=True)
     ap.add_argument("--no-run", action="store_true", help="do not start the nodes")
+    ap.add_argument("--harness", help="gpaxos-harness: also run a short external-backend test against the nodes")
     args = ap.parse_args()
     n = check(args)
     if failures:

@@ -3,6 +3,7 @@ use clap::{Parser, Subcommand};
 use gpaxos_checker::check::{check_file, check_history, CheckOptions};
 use gpaxos_checker::{History, Verdict};
 use gpaxos_harness::bench::{self, BenchConfig, Mode};
+use gpaxos_harness::cluster::external::ExternalSetup;
 use gpaxos_harness::cluster::relay::LinkFaults;
 use gpaxos_harness::cluster::{docker, nfqueue, Backend};
 use gpaxos_harness::exit::{self, bad_argument};
@@ -153,9 +154,19 @@ pub struct TestArgs {
     /// docker-compose.yml (image from docker/build.sh), faulted with
     /// iptables in their network namespaces; needs root. `ssh`: the hosts
     /// of --nodes-file, driven over SSH and faulted with iptables (and tc
-    /// netem) on them. (`sim` is the `sim` command.)
+    /// netem) on them. `external`: a cluster the harness did not start
+    /// (--cluster, --tls), with clients and checks but no faults. (`sim` is
+    /// the `sim` command.)
     #[arg(long, value_enum, default_value_t = Backend::Local)]
     backend: Backend,
+    /// The external backend's nodes, as the node's own flag:
+    /// n1=HOST:PORT,n2=HOST:PORT,... (each node's client address).
+    #[arg(long)]
+    cluster: Option<String>,
+    /// The external backend's client certificate: a directory holding
+    /// ca.pem, client.pem and client.key (as `gpaxos-node certs` writes).
+    #[arg(long)]
+    tls: Option<PathBuf>,
     /// Nodes in the cluster (default 5; with --backend ssh, the nodes
     /// file's).
     #[arg(long)]
@@ -451,14 +462,17 @@ fn soak(a: SoakArgs) -> Result<()> {
 /// Runs `--test-count` tests; the worst verdict of them.
 fn test(mut a: TestArgs) -> Result<Verdict> {
     let ssh = ssh_setup(&a)?;
-    let n = match (&ssh, a.nodes) {
-        (Some(s), Some(n)) if n != s.nodes.len() => {
-            return Err(bad_argument(format!(
-                "--nodes {n}, but the nodes file names {} nodes",
-                s.nodes.len()
-            )))
+    let external = external_setup(&a)?;
+    let named = match (&ssh, &external) {
+        (Some(s), _) => Some((s.nodes.len(), "the nodes file names")),
+        (_, Some(e)) => Some((e.addrs()?.len(), "--cluster names")),
+        _ => None,
+    };
+    let n = match (named, a.nodes) {
+        (Some((len, what)), Some(n)) if n != len => {
+            return Err(bad_argument(format!("--nodes {n}, but {what} {len} nodes")))
         }
-        (Some(s), _) => s.nodes.len(),
+        (Some((len, _)), _) => len,
         (None, n) => n.unwrap_or(5),
     };
     a.nodes = Some(n);
@@ -518,6 +532,7 @@ fn test(mut a: TestArgs) -> Result<Verdict> {
             Backend::Local => "",
             Backend::Docker => "docker-",
             Backend::Ssh => "ssh-",
+            Backend::External => "external-",
         };
         let cfg = TestConfig {
             name: format!("{prefix}{:?}-{}", a.workload, a.nemesis.replace(',', "+"))
@@ -535,7 +550,11 @@ fn test(mut a: TestArgs) -> Result<Verdict> {
             store: a.store.clone(),
             node_config: node_config.clone(),
             ssh: ssh.clone(),
+            external: external.clone(),
         };
+        if let Err(e) = runner::check_external(&cfg) {
+            return Err(bad_argument(format!("{e:#}")));
+        }
         eprintln!(
             "test {}/{}: {:?} backend, {} nodes, {:?}, nemesis {}, {} s, seed {seed}",
             i + 1,
@@ -634,6 +653,8 @@ fn suite(name: &str, store: PathBuf, ssh: SshArgs) -> Result<i32> {
                 store: dir.clone(),
                 node_config: Some(config.clone()),
                 planted_bug: None,
+                cluster: None,
+                tls: None,
                 ssh: SshArgs::default(),
             };
             (format!("{workload:?} with every nemesis"), args)
@@ -681,12 +702,33 @@ fn suite_docker(store: PathBuf) -> Result<i32> {
                 store: dir.clone(),
                 node_config: None,
                 planted_bug: None,
+                cluster: None,
+                tls: None,
                 ssh: SshArgs::default(),
             };
             (format!("{workload:?} with {nemesis}"), args)
         })
         .collect();
     Ok(suite::run("docker", runs, &dir, test)?.exit_code())
+}
+
+/// The external backend's setup from the flags, checked here so that a
+/// bad map or a missing certificate is a usage error.
+fn external_setup(a: &TestArgs) -> Result<Option<ExternalSetup>> {
+    if a.backend != Backend::External {
+        if a.cluster.is_some() || a.tls.is_some() {
+            return Err(bad_argument("--cluster and --tls need --backend external"));
+        }
+        return Ok(None);
+    }
+    let (Some(cluster), Some(tls)) = (&a.cluster, &a.tls) else {
+        return Err(bad_argument(
+            "--backend external needs --cluster n1=HOST:PORT,... and --tls DIR (ca.pem, client.pem, client.key)",
+        ));
+    };
+    ExternalSetup::parse(cluster, tls)
+        .map(Some)
+        .map_err(|e| bad_argument(format!("{e:#}")))
 }
 
 /// The ssh backend's setup from the flags, checked here so that a bad
@@ -771,6 +813,8 @@ fn suite_ssh(store: PathBuf, ssh: SshArgs) -> Result<i32> {
                 store: dir.clone(),
                 node_config: None,
                 planted_bug: None,
+                cluster: None,
+                tls: None,
                 ssh: ssh.clone(),
             };
             (format!("{workload:?} with {nemesis}"), args)

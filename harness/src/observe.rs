@@ -7,6 +7,7 @@
 //! of a long run finds the start compacted away and can judge nothing.
 
 use gpaxos_node::client::Client;
+use gpaxos_node::protocol::node_name;
 use gpaxos_node::Command;
 
 /// How far the observer has read one learner's sequence.
@@ -18,23 +19,53 @@ struct Cursor {
     rewrites: u64,
 }
 
-/// What one read of a learner found: its sequence from `from` on.
+/// What one read of a learner found: its sequence from `from` on,
+/// counted from where the learner stood when the observer began (see
+/// [`Observer::start_at_end`]).
 pub struct Observation {
     pub node: usize,
     pub from: u64,
     pub cmds: Vec<Command>,
 }
 
-/// Follows every learner of a cluster from position 0 on.
+/// Follows every learner of a cluster from position 0 on (or from where
+/// it stood, after [`Observer::start_at_end`]).
 pub struct Observer {
     cursors: Vec<Cursor>,
+    /// Each learner's length when the run began: positions below it
+    /// predate the run and are not recorded.
+    base: Vec<u64>,
 }
 
 impl Observer {
     pub fn new(nodes: usize) -> Observer {
         Observer {
             cursors: vec![Cursor::default(); nodes],
+            base: vec![0; nodes],
         }
+    }
+
+    /// Moves every cursor to where its learner stands now: a run against a
+    /// cluster that learned commands before it reads only what is learned
+    /// during the run, and records positions from there, so the checker
+    /// judges the run's part of each sequence as it would a whole one.
+    /// Every learner must answer, or its earlier commands would be read as
+    /// this run's.
+    pub async fn start_at_end(&mut self, admin: &mut Client) -> anyhow::Result<()> {
+        for (node, cursor) in self.cursors.iter_mut().enumerate() {
+            let page = admin.learned_page(node, u64::MAX, 0).await.map_err(|e| {
+                anyhow::anyhow!(
+                    "learner {} did not answer where its sequence stands: {e}",
+                    node_name(node as u32)
+                )
+            })?;
+            *cursor = Cursor {
+                next: page.total,
+                rewrites: page.rewrites,
+            };
+            self.base[node] = page.total;
+        }
+        Ok(())
     }
 
     /// Reads every learner from its cursor and hands `record` what is new.
@@ -60,7 +91,17 @@ impl Observer {
             };
             let next = from + cmds.len() as u64;
             if !cmds.is_empty() || is_final || from < cursor.next {
-                record(Observation { node, from, cmds });
+                // A learner rewritten or shortened below its base shows
+                // what it holds from the base on, as a cut to position 0.
+                let base = self.base[node];
+                let skip = base.saturating_sub(from).min(cmds.len() as u64) as usize;
+                let mut cmds = cmds;
+                cmds.drain(..skip);
+                record(Observation {
+                    node,
+                    from: from.saturating_sub(base),
+                    cmds,
+                });
             }
             *cursor = Cursor { next, rewrites };
             lens.push(total);

@@ -8,6 +8,7 @@
 //! checker judges `history.jsonl`, and `judge` writes everything of that
 //! one result.
 
+use crate::cluster::external::ExternalSetup;
 use crate::cluster::{Backend, Cluster};
 use crate::judge::{self, Summary};
 use crate::nemesis::{self, Kind};
@@ -55,6 +56,9 @@ pub struct TestConfig {
     /// The ssh backend's hosts and how to reach them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ssh: Option<SshSetup>,
+    /// The external backend's cluster and client certificate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external: Option<ExternalSetup>,
 }
 
 struct Shared {
@@ -166,7 +170,32 @@ fn leader_of(status: &gpaxos_node::client::Status) -> Option<usize> {
         .map(|n| n - 1)
 }
 
+/// What a run against a cluster it did not start cannot do: fault it,
+/// configure its nodes, or open the bank's accounts; and a `set` run needs
+/// one key no earlier run wrote. Only kv keys can be made the run's own.
+pub fn check_external(cfg: &TestConfig) -> Result<()> {
+    if cfg.backend != Backend::External {
+        return Ok(());
+    }
+    if !cfg.nemesis.is_empty() {
+        anyhow::bail!(
+            "the external backend injects no faults into a cluster it did not start: use --nemesis none"
+        );
+    }
+    if cfg.node_config.is_some() {
+        anyhow::bail!("the external backend runs no nodes: --node-config and --planted-bug need a backend that starts them");
+    }
+    if cfg.workload != WorkloadKind::Kv {
+        anyhow::bail!(
+            "the external backend runs the kv workload only: bank needs accounts opened at the balances \
+             the history declares, set a key no earlier run wrote"
+        );
+    }
+    Ok(())
+}
+
 pub async fn run(cfg: TestConfig, interrupted: Arc<AtomicBool>) -> Result<Summary> {
+    check_external(&cfg)?;
     let mut cfg = cfg;
     if cfg.backend == Backend::Docker && cfg.node_config.is_some() {
         anyhow::bail!(
@@ -188,15 +217,7 @@ pub async fn run(cfg: TestConfig, interrupted: Arc<AtomicBool>) -> Result<Summar
     }
     let run = RunDir::create(&cfg.store, &cfg.name)?;
     run.write_json("test.json", &cfg)?;
-    let mut cluster = Cluster::start(
-        cfg.backend,
-        &run.path,
-        cfg.nodes,
-        cfg.node_config.as_deref(),
-        cfg.seed,
-        cfg.workload == WorkloadKind::Bank,
-        cfg.ssh.as_ref(),
-    )?;
+    let mut cluster = Cluster::start(&cfg, &run.path)?;
     let creds = certs::load_client(&cluster.tls_dir())?;
     let addrs = cluster.addrs();
     let shared = Arc::new(Shared {
@@ -229,10 +250,22 @@ pub async fn run(cfg: TestConfig, interrupted: Arc<AtomicBool>) -> Result<Summar
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let mut observer = Observer::new(cfg.nodes);
+    if cfg.backend == Backend::External {
+        // The run starts where the learners agree: a learner still
+        // catching up on earlier commands would show them as this run's.
+        settle(&mut admin, cfg.nodes, Duration::from_secs(10)).await;
+        observer.start_at_end(&mut admin).await?;
+    }
+    let incompatible_before = incompatible_counts(&mut admin, cfg.nodes).await;
     let workload = Workload {
         kind: cfg.workload,
         conflict: cfg.conflict,
         keys: 3,
+        namespace: match cfg.backend {
+            Backend::External => format!("r{:x}-", shared.nonce),
+            _ => String::new(),
+        },
     };
     let pace = (cfg.rate > 0.0).then(|| Duration::from_secs_f64(cfg.concurrency as f64 / cfg.rate));
     let mut tasks = Vec::new();
@@ -248,7 +281,6 @@ pub async fn run(cfg: TestConfig, interrupted: Arc<AtomicBool>) -> Result<Summar
     }
 
     let mut rng = SmallRng::seed_from_u64(cfg.seed);
-    let mut observer = Observer::new(cfg.nodes);
     let deadline = shared.start + Duration::from_secs_f64(cfg.time_limit);
     let interval = Duration::from_secs_f64(cfg.nemesis_interval);
     let mut next_fault = Instant::now() + interval;
@@ -385,24 +417,9 @@ pub async fn run(cfg: TestConfig, interrupted: Arc<AtomicBool>) -> Result<Summar
     }
     // Wait until every learner shows the same length, then take the final
     // observations.
-    let settle = Instant::now() + Duration::from_secs(30);
-    loop {
-        let mut lens = Vec::new();
-        for i in 0..cfg.nodes {
-            lens.push(
-                admin
-                    .learned(i, u64::MAX, 0)
-                    .await
-                    .map_or(u64::MAX, |(t, _)| t),
-            );
-        }
-        if lens.windows(2).all(|w| w[0] == w[1]) || Instant::now() > settle {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    settle(&mut admin, cfg.nodes, Duration::from_secs(30)).await;
     observe(&shared, &mut admin, &mut observer, true).await;
-    record_self_reports(&shared, &mut admin, cfg.nodes).await;
+    record_self_reports(&shared, &mut admin, &incompatible_before).await;
     drop(cluster);
 
     // One result, from the history alone: `analyze` judges it the same way.
@@ -415,19 +432,55 @@ pub async fn run(cfg: TestConfig, interrupted: Arc<AtomicBool>) -> Result<Summar
     judge::write_verdict(&shared.run.path, &result, &history)
 }
 
+/// Waits (at most `limit`) until every learner shows the same length.
+async fn settle(admin: &mut Client, nodes: usize, limit: Duration) {
+    let until = Instant::now() + limit;
+    loop {
+        let mut lens = Vec::new();
+        for i in 0..nodes {
+            lens.push(
+                admin
+                    .learned(i, u64::MAX, 0)
+                    .await
+                    .map_or(u64::MAX, |(t, _)| t),
+            );
+        }
+        if lens.windows(2).all(|w| w[0] == w[1]) || Instant::now() > until {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// Each node's count of chosen values its learner refused, where it
+/// answers: a cluster the run did not start may have counted some before.
+async fn incompatible_counts(admin: &mut Client, nodes: usize) -> Vec<u64> {
+    let mut counts = Vec::new();
+    for i in 0..nodes {
+        counts.push(
+            admin
+                .status(i)
+                .await
+                .map_or(0, |s| s.stats.incompatible_learned),
+        );
+    }
+    counts
+}
+
 /// Each node's own invariant check, into the history (the checker's
 /// self-report check reads it): a learner that was shown a chosen value
 /// incompatible with what it had learned (Proposition 1 says chosen values
 /// are compatible) refused it and counted it.
-async fn record_self_reports(shared: &Shared, admin: &mut Client, nodes: usize) {
-    for i in 0..nodes {
+async fn record_self_reports(shared: &Shared, admin: &mut Client, before: &[u64]) {
+    for (i, before) in before.iter().enumerate() {
         let Ok(s) = admin.status(i).await else {
             continue;
         };
-        if s.stats.incompatible_learned > 0 {
+        let during = s.stats.incompatible_learned.saturating_sub(*before);
+        if during > 0 {
             let report = format!(
-                "Consistency: {}'s learner was shown {} chosen value(s) incompatible with what it had learned",
-                s.node, s.stats.incompatible_learned
+                "Consistency: {}'s learner was shown {during} chosen value(s) incompatible with what it had learned",
+                s.node
             );
             shared.run.record(record::nemesis(
                 shared.now(),

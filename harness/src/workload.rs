@@ -57,6 +57,9 @@ pub struct Workload {
     pub conflict: f64,
     /// kv keys are drawn from this many per-process keys plus `shared-0..`.
     pub keys: usize,
+    /// Put before every kv key: empty on a cluster the run started, the
+    /// run's own prefix on one that may hold earlier runs' keys.
+    pub namespace: String,
 }
 
 impl Workload {
@@ -66,9 +69,13 @@ impl Workload {
         match self.kind {
             WorkloadKind::Kv => {
                 let key = if rng.gen_bool(self.conflict.clamp(0.0, 1.0)) {
-                    format!("shared-{}", rng.gen_range(0..self.keys.max(1)))
+                    format!(
+                        "{}shared-{}",
+                        self.namespace,
+                        rng.gen_range(0..self.keys.max(1))
+                    )
                 } else {
-                    format!("p{process}")
+                    format!("{}p{process}", self.namespace)
                 };
                 match rng.gen_range(0..10) {
                     0..=3 => Op::Get { key },

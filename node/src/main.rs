@@ -1,14 +1,15 @@
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::{Parser, Subcommand};
 use gpaxos_node::app::Reply;
 use gpaxos_node::client::Client;
 use gpaxos_node::config_file::{CStructKind, ConfigFile};
 use gpaxos_node::cstruct::{History, Sequence};
 use gpaxos_node::net::certs;
+use gpaxos_node::net::cluster_arg::{parse_cluster, parse_node, resolve};
 use gpaxos_node::protocol::NodeId;
 use gpaxos_node::server::{self, ServerConfig};
 use gpaxos_node::Op;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 /// A Generalized Paxos node serving a replicated kv / bank state machine
@@ -136,53 +137,6 @@ enum ClientOp {
         #[arg(long, default_value_t = 1000)]
         max: u32,
     },
-}
-
-/// Parses `n1=HOST:PORT,...` into addresses in node order.
-fn parse_cluster(s: &str) -> Result<Vec<String>> {
-    let mut nodes: Vec<(usize, String)> = Vec::new();
-    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (name, addr) = part
-            .split_once('=')
-            .with_context(|| format!("{part:?} is not NAME=HOST:PORT"))?;
-        let i = parse_node(name)?;
-        if !addr.contains(':') {
-            bail!("{part:?}: the address needs a port");
-        }
-        if nodes.iter().any(|(j, _)| *j == i) {
-            bail!("node {name} is listed twice");
-        }
-        nodes.push((i, addr.to_owned()));
-    }
-    nodes.sort();
-    for (expected, (i, _)) in nodes.iter().enumerate() {
-        if *i != expected {
-            bail!(
-                "the cluster must name n1 to n{} without gaps; n{} is missing",
-                nodes.len(),
-                expected + 1
-            );
-        }
-    }
-    if nodes.is_empty() {
-        bail!("--cluster names no node");
-    }
-    Ok(nodes.into_iter().map(|(_, a)| a).collect())
-}
-
-fn parse_node(name: &str) -> Result<usize> {
-    name.strip_prefix('n')
-        .and_then(|n| n.parse::<usize>().ok())
-        .filter(|&n| n >= 1)
-        .map(|n| n - 1)
-        .with_context(|| format!("{name:?} is not a node name (n1, n2, ...)"))
-}
-
-fn resolve(addr: &str) -> Result<SocketAddr> {
-    addr.to_socket_addrs()
-        .with_context(|| format!("resolving {addr}"))?
-        .next()
-        .with_context(|| format!("{addr} resolves to no address"))
 }
 
 fn print_reply(reply: &Reply) {

@@ -3,12 +3,14 @@
 //! faults; `docker`: the containers of `docker-compose.yml`, faulted from
 //! the host with `iptables` in their network namespaces (`netfault`,
 //! `nfqueue`); `ssh`: real hosts named in a nodes file, driven over SSH
-//! and faulted with the same `iptables` rules.
+//! and faulted with the same `iptables` rules; `external`: a cluster the
+//! harness did not start, which it runs clients against but does not fault.
 //!
 //! [`Cluster`] is what the runner and the nemesis see: the same kills,
 //! pauses, partitions (by [`Grudge`]) and packet faults on either backend.
 
 pub mod docker;
+pub mod external;
 pub mod local;
 pub mod netfault;
 pub mod nfqueue;
@@ -16,9 +18,10 @@ pub mod relay;
 pub mod shell;
 pub mod ssh;
 
-use crate::ssh::SshSetup;
+use crate::runner::TestConfig;
 use anyhow::{bail, Result};
 use docker::DockerCluster;
+use external::{no_faults, ExternalCluster};
 use local::LocalCluster;
 use relay::{Grudge, LinkFaults};
 use serde::Serialize;
@@ -37,32 +40,29 @@ pub enum Backend {
     Docker,
     /// Real hosts named in a nodes file, driven over SSH.
     Ssh,
+    /// A cluster the harness did not start (--cluster, --tls): clients and
+    /// checks, no faults.
+    External,
 }
 
-/// A running cluster of either backend.
+/// A running cluster of any backend.
 pub enum Cluster {
     Local(LocalCluster),
     Docker(DockerCluster),
     Ssh(SshCluster),
+    External(ExternalCluster),
 }
 
 impl Cluster {
-    /// Starts a cluster for the run in `dir`. `config` is the text of a node
-    /// TOML configuration (not docker: containers run with the compose
-    /// file's settings); `bank` asks for the bank's opening balances;
-    /// `ssh` names the hosts of the ssh backend.
-    pub fn start(
-        backend: Backend,
-        dir: &Path,
-        n: usize,
-        config: Option<&str>,
-        seed: u64,
-        bank: bool,
-        ssh: Option<&SshSetup>,
-    ) -> Result<Cluster> {
-        match backend {
+    /// Starts (or, for `external`, reaches) the cluster of the run `cfg`
+    /// in `dir`. Docker containers run with the compose file's settings,
+    /// so they take no node configuration.
+    pub fn start(cfg: &TestConfig, dir: &Path) -> Result<Cluster> {
+        let n = cfg.nodes;
+        let config = cfg.node_config.as_deref();
+        match cfg.backend {
             Backend::Ssh => {
-                let Some(setup) = ssh else {
+                let Some(setup) = &cfg.ssh else {
                     bail!("the ssh backend needs a nodes file (--nodes-file)");
                 };
                 if n != setup.nodes.len() {
@@ -71,13 +71,21 @@ impl Cluster {
                         setup.nodes.len()
                     );
                 }
-                Ok(Cluster::Ssh(SshCluster::start(dir, setup, config, seed)?))
+                Ok(Cluster::Ssh(SshCluster::start(
+                    dir, setup, config, cfg.seed,
+                )?))
+            }
+            Backend::External => {
+                let Some(setup) = &cfg.external else {
+                    bail!("the external backend needs --cluster and --tls");
+                };
+                Ok(Cluster::External(ExternalCluster::connect(setup)?))
             }
             Backend::Local => Ok(Cluster::Local(LocalCluster::start_with(
                 dir,
                 n,
                 config,
-                Some(seed),
+                Some(cfg.seed),
             )?)),
             Backend::Docker => {
                 if config.is_some() {
@@ -92,7 +100,8 @@ impl Cluster {
                         docker::NODES
                     );
                 }
-                Ok(Cluster::Docker(DockerCluster::up(dir, bank, seed)?))
+                let bank = cfg.workload == crate::workload::WorkloadKind::Bank;
+                Ok(Cluster::Docker(DockerCluster::up(dir, bank, cfg.seed)?))
             }
         }
     }
@@ -102,6 +111,7 @@ impl Cluster {
             Cluster::Local(c) => c.n(),
             Cluster::Docker(c) => c.n(),
             Cluster::Ssh(c) => c.n(),
+            Cluster::External(c) => c.n(),
         }
     }
 
@@ -111,6 +121,7 @@ impl Cluster {
             Cluster::Local(c) => c.addrs().to_vec(),
             Cluster::Docker(c) => c.addrs().to_vec(),
             Cluster::Ssh(c) => c.addrs().to_vec(),
+            Cluster::External(c) => c.addrs().to_vec(),
         }
     }
 
@@ -120,6 +131,7 @@ impl Cluster {
             Cluster::Local(c) => c.tls_dir(),
             Cluster::Docker(c) => c.tls_dir(),
             Cluster::Ssh(c) => c.tls_dir(),
+            Cluster::External(c) => c.tls_dir(),
         }
     }
 
@@ -129,6 +141,7 @@ impl Cluster {
             Cluster::Local(_) => "SIGKILL",
             Cluster::Docker(_) => "docker kill -s KILL",
             Cluster::Ssh(_) => "SIGKILL over ssh",
+            Cluster::External(_) => "no kill (external)",
         }
     }
 
@@ -138,6 +151,7 @@ impl Cluster {
             Cluster::Local(_) => "SIGSTOP",
             Cluster::Docker(_) => "docker pause",
             Cluster::Ssh(_) => "SIGSTOP over ssh",
+            Cluster::External(_) => "no pause (external)",
         }
     }
 
@@ -147,6 +161,7 @@ impl Cluster {
         match self {
             Cluster::Local(c) => c.relays().is_some(),
             Cluster::Docker(_) | Cluster::Ssh(_) => true,
+            Cluster::External(_) => false,
         }
     }
 
@@ -156,6 +171,7 @@ impl Cluster {
             Cluster::Local(c) => c.kill(i),
             Cluster::Docker(c) => c.kill(i),
             Cluster::Ssh(c) => c.kill(i),
+            Cluster::External(_) => no_faults(),
         }
     }
 
@@ -165,6 +181,7 @@ impl Cluster {
             Cluster::Local(c) => c.restart(i),
             Cluster::Docker(c) => c.restart(i),
             Cluster::Ssh(c) => c.restart(i),
+            Cluster::External(_) => Ok(()),
         }
     }
 
@@ -176,6 +193,7 @@ impl Cluster {
             }
             Cluster::Docker(c) => c.pause(i),
             Cluster::Ssh(c) => c.pause(i),
+            Cluster::External(_) => no_faults(),
         }
     }
 
@@ -188,6 +206,7 @@ impl Cluster {
             }
             Cluster::Docker(c) => c.resume(i),
             Cluster::Ssh(c) => c.resume(i),
+            Cluster::External(_) => Ok(()),
         }
     }
 
@@ -197,6 +216,7 @@ impl Cluster {
             Cluster::Local(c) => c.exited(),
             Cluster::Docker(c) => c.exited(),
             Cluster::Ssh(c) => c.exited(),
+            Cluster::External(_) => Vec::new(),
         }
     }
 
@@ -207,6 +227,7 @@ impl Cluster {
             Cluster::Local(c) => Ok(c.data_dir(i)),
             Cluster::Docker(c) => c.data_dir(i),
             Cluster::Ssh(_) => bail!("an ssh node's data is on its host"),
+            Cluster::External(_) => bail!("an external node's data is out of the harness's reach"),
         }
     }
 
@@ -236,6 +257,7 @@ impl Cluster {
             },
             Cluster::Docker(c) => c.partition(grudge),
             Cluster::Ssh(c) => c.partition(grudge),
+            Cluster::External(_) => no_faults(),
         }
     }
 
@@ -251,6 +273,7 @@ impl Cluster {
             },
             Cluster::Docker(c) => c.set_link_faults(faults),
             Cluster::Ssh(c) => c.set_link_faults(faults),
+            Cluster::External(_) => no_faults(),
         }
     }
 
@@ -266,6 +289,7 @@ impl Cluster {
             }
             Cluster::Docker(c) => c.heal_network(),
             Cluster::Ssh(c) => c.heal_network(),
+            Cluster::External(_) => Ok(None),
         }
     }
 }

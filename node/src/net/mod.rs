@@ -25,6 +25,7 @@
 mod acceptor;
 pub mod certs;
 mod client_stream;
+pub mod cluster_arg;
 mod dialer;
 pub mod framing;
 mod peer;
