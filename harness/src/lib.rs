@@ -7,6 +7,7 @@ pub use gpaxos_checker::exit;
 pub mod judge;
 pub mod nemesis;
 pub mod observe;
+pub mod progress;
 pub mod record;
 pub mod runner;
 pub mod serve;

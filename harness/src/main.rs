@@ -69,6 +69,15 @@ enum Cmd {
         /// Where the histories of failing seeds are written.
         #[arg(long, default_value = "store/sim")]
         store: PathBuf,
+        /// Stops at the first failing seed (seeds already running finish)
+        /// and prints its replay command.
+        #[arg(long)]
+        fail_fast: bool,
+        /// Runs the nodes with a deliberate protocol mistake (kebab-case
+        /// name of a `PlantedBug`); only builds with the node's
+        /// `planted-bugs` feature (test builds) accept it.
+        #[arg(long, hide = true)]
+        planted_bug: Option<String>,
     },
     /// Measures throughput and latency of a local cluster (fsync on), fast
     /// ballots against classic ones.
@@ -300,6 +309,8 @@ fn real_main(cli: Cli) -> Result<i32> {
             long_every,
             threads,
             store,
+            fail_fast,
+            planted_bug,
         } => {
             if !(0.0..=1.0).contains(&conflict) {
                 return Err(bad_argument(format!(
@@ -314,9 +325,19 @@ fn real_main(cli: Cli) -> Result<i32> {
             cfg.protocol.checkpoint_every = checkpoint_every;
             cfg.protocol.snapshot_every = snapshot_every;
             cfg.long_every = long_every;
+            if let Some(bug) = &planted_bug {
+                cfg.protocol.planted = planted_protocol(bug, nodes)?.planted;
+                cfg.planted_bug = Some(bug.clone());
+            }
             let threads = threads
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-            let report = sim::sweep(&cfg, start_seed..start_seed + seeds, threads, &store)?;
+            let report = sim::sweep(
+                &cfg,
+                start_seed..start_seed + seeds,
+                threads,
+                &store,
+                fail_fast,
+            )?;
             print!("{report}");
             Ok(if report.failures.is_empty() { 0 } else { 1 })
         }
@@ -599,6 +620,21 @@ fn node_config_text(a: &TestArgs) -> Result<Option<String>> {
         text = Some(text.map_or(line.clone(), |t| format!("{t}\n{line}")));
     }
     Ok(text)
+}
+
+/// The protocol configuration with planted bug `kebab`, through the node's
+/// own configuration file reader (which knows the field only in builds with
+/// the `planted-bugs` feature).
+fn planted_protocol(kebab: &str, nodes: usize) -> Result<gpaxos_node::protocol::Config> {
+    let text = format!("planted_bug = {:?}\n", pascal(kebab));
+    gpaxos_node::config_file::ConfigFile::parse(&text)
+        .and_then(|c| c.protocol(nodes))
+        .map(|(config, _, _)| config)
+        .map_err(|e| {
+            bad_argument(format!(
+                "--planted-bug {kebab}: {e:#} (planted bugs exist only in test builds of the harness)"
+            ))
+        })
 }
 
 /// `fast-learner-classic-quorum` -> `FastLearnerClassicQuorum`.

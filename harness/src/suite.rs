@@ -56,8 +56,14 @@ pub fn run<A>(
 ) -> Result<Outcome> {
     let started = Instant::now();
     let mut entries = Vec::new();
-    for (run, args) in runs {
+    let total = runs.len();
+    for (k, (run, args)) in runs.into_iter().enumerate() {
         let run_started = Instant::now();
+        eprintln!(
+            "suite {suite}: run {} of {total}: {run} ({:.0} s so far)",
+            k + 1,
+            started.elapsed().as_secs_f64()
+        );
         // A panic is one run failing (the hook has printed it), not the
         // end of the suite.
         let (verdict, error) = match catch_unwind(AssertUnwindSafe(|| one(args))) {

@@ -209,9 +209,17 @@ pub async fn run_one(
 
 pub async fn run(dir: &Path, cfg: &BenchConfig) -> Result<BenchReport> {
     let mut runs = Vec::new();
+    let total = cfg.conflicts.len() * cfg.modes.len() * cfg.clients.len();
     for &conflict in &cfg.conflicts {
         for &mode in &cfg.modes {
             for &clients in &cfg.clients {
+                eprintln!(
+                    "bench: run {} of {total}: {mode:?}, {clients} clients, conflict {conflict} \
+                     ({:.0} s warm-up, {:.0} s measured)",
+                    runs.len() + 1,
+                    cfg.warmup.as_secs_f64(),
+                    cfg.duration.as_secs_f64()
+                );
                 let sub = dir.join(format!("{mode:?}-{clients}-{conflict}").to_lowercase());
                 let r = run_one(&sub, cfg, mode, clients, conflict).await?;
                 println!("{}", line(&r));

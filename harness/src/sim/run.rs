@@ -6,6 +6,7 @@ use super::disk::Disk;
 use super::network::{LinkFaults, Network};
 use crate::record;
 use crate::workload::KvWorkload;
+use gpaxos_checker::consensus::{self, Property};
 use gpaxos_checker::history::History as CheckedHistory;
 use gpaxos_node::app::{Reply, StateMachine};
 use gpaxos_node::cstruct::History;
@@ -63,6 +64,9 @@ pub struct SimConfig {
     /// Whether this run is a long seed (set by [`SimConfig::for_seed`]).
     pub long: bool,
     pub protocol: Config,
+    /// The planted bug's name as given (`--planted-bug`), for the replay
+    /// command.
+    pub planted_bug: Option<String>,
 }
 
 impl SimConfig {
@@ -94,6 +98,7 @@ impl SimConfig {
             long: false,
             max_us: 120_000 * MS,
             protocol,
+            planted_bug: None,
         })
     }
 }
@@ -132,6 +137,9 @@ pub struct SimOutcome {
     /// Set when the run was cut off at `max_us` before every operation
     /// completed and every learner caught up.
     pub timed_out: bool,
+    /// Set when the run stopped early because its history already broke a
+    /// safety property (at `sim_time_us`).
+    pub stopped_at_violation: bool,
     /// Each node's protocol state at the end, for a run that timed out.
     pub diagnosis: Vec<String>,
 }
@@ -290,9 +298,24 @@ pub fn run_seed(cfg: &SimConfig, seed: u64) -> SimOutcome {
     // A seed's run must repeat in any process: no hash order may vary.
     gpaxos_node::command::fix_hash_key(0x6770_6178_6f73);
     let mut sim = Sim::new(cfg.for_seed(seed), seed);
-    let timed_out = !sim.run();
-    sim.finish(seed, timed_out)
+    let end = sim.run();
+    sim.finish(seed, end)
 }
+
+/// How a seed's run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum End {
+    /// Every operation completed and every learner caught up.
+    Done,
+    /// Cut off at `max_us`.
+    TimedOut,
+    /// Stopped early: a safety violation was already in the history.
+    Violation,
+}
+
+/// Simulated time between safety checks of a run that is not done after
+/// its final heal.
+const CHECK_EVERY_US: u64 = 1_000 * MS;
 
 impl Sim {
     fn new(cfg: SimConfig, seed: u64) -> Sim {
@@ -412,22 +435,51 @@ impl Sim {
         self.now = until;
     }
 
-    /// Runs to completion; false if cut off at `max_us`.
-    fn run(&mut self) -> bool {
+    /// Runs to completion, to `max_us`, or until a safety violation is
+    /// certain.
+    fn run(&mut self) -> End {
+        let mut next_check = u64::MAX;
         while let Some(Reverse(q)) = self.queue.pop() {
             self.now = q.at;
             if self.now > self.cfg.max_us {
-                return false;
+                return End::TimedOut;
             }
             let observe = matches!(q.event, Event::Observe);
             self.handle(q.event);
             // Checked when learners are observed: comparing every learned
             // sequence after every event would dominate the run.
-            if observe && self.healed && self.done() {
-                return true;
+            if !(observe && self.healed) {
+                continue;
+            }
+            if self.done() {
+                return End::Done;
+            }
+            // A run that does not finish soon after the final heal is
+            // checked once a simulated second: a wedged cluster with a
+            // safety violation already observed stops here rather than at
+            // `max_us` (a passing seed is usually done before the first
+            // check, so sweeps hardly pay for it).
+            next_check = next_check.min(self.now + CHECK_EVERY_US);
+            if self.now >= next_check {
+                next_check = self.now + CHECK_EVERY_US;
+                if self.violation_certain() {
+                    return End::Violation;
+                }
             }
         }
-        false
+        End::TimedOut
+    }
+
+    /// Whether the history so far already breaks Nontriviality, Stability
+    /// or Consistency: those cannot be undone by anything later, unlike
+    /// Liveness or a client result not yet explained by a learned
+    /// sequence.
+    fn violation_certain(&mut self) -> bool {
+        self.observe(false);
+        consensus::check(&self.history)
+            .violations
+            .iter()
+            .any(|v| v.property != Property::Liveness)
     }
 
     /// Every operation was issued and completed, every node is up with
@@ -955,7 +1007,8 @@ impl Sim {
         }
     }
 
-    fn finish(mut self, seed: u64, timed_out: bool) -> SimOutcome {
+    fn finish(mut self, seed: u64, end: End) -> SimOutcome {
+        let timed_out = end == End::TimedOut;
         self.observe(true);
         let mut stats = Stats::default();
         let live: Vec<Stats> = self
@@ -993,6 +1046,35 @@ impl Sim {
             info: self.info,
             sim_time_us: self.now,
             timed_out,
+            stopped_at_violation: end == End::Violation,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What stops a failing seed early: a history that already breaks a
+    /// safety property. A learner shown to hold a command twice does.
+    #[test]
+    fn a_command_learned_twice_makes_the_violation_certain() {
+        let cfg = SimConfig::new(3, 50, 0.0, Faults::None).unwrap();
+        let mut sim = Sim::new(cfg, 1);
+        sim.run_until(2_000 * MS);
+        assert!(!sim.violation_certain(), "a clean run is not a violation");
+        let r = sim.nodes[0].replica.as_ref().expect("n1 is up");
+        let len = r.learned_len();
+        let first = r.learned_range(0, 1).expect("held")[0].clone();
+        assert!(len > 1, "n1 learned commands in 2 s");
+        sim.history.push(record::learned(
+            node_name(0),
+            sim.now * 1000 + 1,
+            len as usize,
+            &[first],
+            false,
+        ));
+        sim.nodes[0].observed = len as usize + 1;
+        assert!(sim.violation_certain());
     }
 }
