@@ -24,7 +24,7 @@ impl Verdict {
         }
     }
 
-    /// The process exit code of DESIGN.md section 3: 0, 1 or 2.
+    /// The process exit code of docs/DESIGN.md section 3: 0, 1 or 2.
     pub fn exit_code(self) -> i32 {
         match self {
             Verdict::Valid => 0,

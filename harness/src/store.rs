@@ -1,4 +1,4 @@
-//! The run directory (DESIGN.md section 4): `store/<test>/<timestamp>/`
+//! The run directory (docs/DESIGN.md section 4): `store/<test>/<timestamp>/`
 //! with `history.jsonl` appended while the run goes, `test.json`,
 //! `nodes/<n>.log`, and `store/latest`; `judge` adds the verdict's files.
 

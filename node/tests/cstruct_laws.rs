@@ -567,7 +567,7 @@ fn transfer(seq: u64, from: &str, to: &str) -> Command {
     )
 }
 
-/// PAPER.md trap 5. Per key, the common prefixes of `v` and `w` are
+/// docs/PAPER.md trap 5. Per key, the common prefixes of `v` and `w` are
 /// `k0: []` and `[t_(i-1)i, t_i(i+1)]` on each later key. `t_01` is not in
 /// `k0`'s, which removes it from `k1`'s, which removes `t_12` from `k2`'s,
 /// and so on down the chain to `p_4`; only `g` is left. The chain is long so

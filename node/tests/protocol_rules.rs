@@ -1,4 +1,4 @@
-//! The rules PAPER.md lists as traps, checked directly on the roles.
+//! The rules docs/PAPER.md lists as traps, checked directly on the roles.
 
 use gpaxos_node::cstruct::{CStruct, History};
 use gpaxos_node::protocol::acceptor::Acceptor;

@@ -1,5 +1,5 @@
 //! The recorded run: typed records of the JSON Lines history format
-//! (`docs/history-format.md`, DESIGN.md section 3).
+//! (`docs/history-format.md`, docs/DESIGN.md section 3).
 //!
 //! A history is the records in file order: the `init` record of bank runs,
 //! client events (`invoke | ok | fail | info`), nemesis events and learner

@@ -1,4 +1,4 @@
-//! The deterministic simulator backend (DESIGN.md section 5, `sim`).
+//! The deterministic simulator backend (docs/DESIGN.md section 5, `sim`).
 //!
 //! Every node's protocol core runs in one thread against a simulated
 //! network ([`network`]), simulated disks that lose unsynced writes on a

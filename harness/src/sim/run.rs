@@ -814,7 +814,7 @@ impl Sim {
             6 if self.lagging.is_none() && self.rng.gen_bool(0.5) => {
                 // Power loss: every node crashes at the same instant and
                 // loses whatever it had not synced. Only promises kept on
-                // disk survive (PAPER.md trap 9).
+                // disk survive (docs/PAPER.md trap 9).
                 for id in 0..n as NodeId {
                     // A node already down loses its page cache too.
                     self.nodes[id as usize].disk.power_loss();
@@ -830,7 +830,7 @@ impl Sim {
                 ));
             }
             6 => {
-                // A second would-be leader (Section 6.2; PAPER.md trap 8).
+                // A second would-be leader (Section 6.2; docs/PAPER.md trap 8).
                 let who = self.rng.gen_range(0..n) as NodeId;
                 if let Some(r) = self.nodes[who as usize].replica.as_mut() {
                     r.start_election();

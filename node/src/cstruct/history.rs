@@ -83,7 +83,7 @@ impl History {
     /// it sits at the same position in every other history's projection.
     /// Going through `self` in the order its commands were appended (a
     /// linearization) visits every command after its predecessors, so one
-    /// pass finds this greatest fix-point (PAPER.md trap 5): once a key has
+    /// pass finds this greatest fix-point (docs/PAPER.md trap 5): once a key has
     /// lost a command, every later command on that key is out, and with it,
     /// on its other keys, everything after it.
     fn common_prefix_ids(&self, others: &[&History]) -> IdSet {

@@ -170,7 +170,7 @@ impl<C: CStruct> Acceptor<C> {
         records
     }
 
-    /// `Phase1b(a, m)`: join ballot `m` iff `mbal[a] < m` (PAPER.md trap 1:
+    /// `Phase1b(a, m)`: join ballot `m` iff `mbal[a] < m` (docs/PAPER.md trap 1:
     /// the prose of Section 5.5 has the comparison reversed) and report
     /// `bal[a]`, `val[a]` of every instance.
     pub fn phase1b(&mut self, m: Ballot, out: &mut Outbox) {
@@ -367,7 +367,7 @@ impl<C: CStruct> Acceptor<C> {
     }
 
     /// `Phase2bFast(a, C)` for a batch of proposed commands. Enabled only if
-    /// the acceptor's ballot is fast (Sections 5.3 and 5.4; PAPER.md trap 2)
+    /// the acceptor's ballot is fast (Sections 5.3 and 5.4; docs/PAPER.md trap 2)
     /// and it has voted in it (`bal[a] = mbal[a]`). Each command goes to the
     /// lowest open instance; a checkpoint closes it and later commands go to
     /// the next one.

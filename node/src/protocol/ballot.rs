@@ -134,7 +134,7 @@ impl Quorums {
         Ok(Quorums { n, classic, fast })
     }
 
-    /// The size of an m-quorum: `Quorum(m)` depends on the ballot (PAPER.md
+    /// The size of an m-quorum: `Quorum(m)` depends on the ballot (docs/PAPER.md
     /// trap 3).
     pub fn size(&self, m: Ballot) -> usize {
         if m.fast {

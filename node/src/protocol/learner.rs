@@ -3,7 +3,7 @@
 //! A learner learns `v` when every acceptor of some m-quorum sent a 2b for
 //! ballot m whose value extends `v`; it then sets `learned := learned ⊔ v`.
 //! The largest such `v` for a quorum Q is the glb of Q's votes, so learning
-//! is: for each m-quorum, `learned ⊔= ⊓ {vote(a) : a ∈ Q}` (PAPER.md trap 4:
+//! is: for each m-quorum, `learned ⊔= ⊓ {vote(a) : a ∈ Q}` (docs/PAPER.md trap 4:
 //! the glb of a quorum, never one acceptor's value). The quorum size depends
 //! on the ballot (trap 3).
 //!

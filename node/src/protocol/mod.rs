@@ -14,7 +14,7 @@
 //!
 //! `drain` only hands out a message or a learned command once every write
 //! emitted before it has been reported durable, so an acceptor's 1b or 2b
-//! never leaves before the state it reports is on disk (PAPER.md trap 9),
+//! never leaves before the state it reports is on disk (docs/PAPER.md trap 9),
 //! whatever the driver does.
 //!
 //! When [`Replica::snapshot_due`] says so, the driver applies what it has

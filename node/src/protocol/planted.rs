@@ -8,16 +8,16 @@ pub enum PlantedBug {
     /// The acceptor sends its 1b/2b before the state it reports is durable.
     ReplyBeforeDurable,
     /// Phase1b joins a ballot lower than the one already promised
-    /// (PAPER.md trap 1).
+    /// (docs/PAPER.md trap 1).
     Phase1bJoinsLower,
     /// A learner accepts a classic-size quorum of 2b messages in a fast
-    /// ballot (PAPER.md trap 3).
+    /// ballot (docs/PAPER.md trap 3).
     FastLearnerClassicQuorum,
     /// ProvedSafe takes one acceptor's vote instead of the lub of the glbs
     /// (Definition 5).
     ProvedSafeOneVote,
     /// An acceptor appends proposals on its own in a classic ballot
-    /// (PAPER.md trap 2).
+    /// (docs/PAPER.md trap 2).
     FastVoteInClassic,
     /// A session's watermark is off by one: a retry of a client's latest
     /// command, chosen again in a later instance, runs twice.

@@ -1,5 +1,5 @@
 //! State transfer: a node that asks for instances its peers have compacted
-//! away gets a snapshot instead (DESIGN.md "State transfer", as Raft's
+//! away gets a snapshot instead (docs/DESIGN.md "State transfer", as Raft's
 //! InstallSnapshot). Messages only; the replica installs what arrives.
 //!
 //! 1. A lagging learner's `Sync` reaches a peer that no longer holds the

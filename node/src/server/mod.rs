@@ -217,7 +217,7 @@ const OWNER_FILE: &str = "node";
 
 /// Refuses a data directory that belongs to another node, or whose log
 /// vanished after the node first started there: an acceptor that came back
-/// with no memory of its promises could break them (PAPER.md trap 9), so it
+/// with no memory of its promises could break them (docs/PAPER.md trap 9), so it
 /// must not come back silently.
 /// Returns whether the directory is new to this node.
 fn check_data_dir(dir: &std::path::Path, name: &str) -> anyhow::Result<bool> {

@@ -3,7 +3,7 @@
 //! # Why
 //!
 //! An acceptor's 1b or 2b is a promise about its disk, not its memory
-//! (PAPER.md trap 9; Section 5.5: `mbal`, `bal` and `val` must survive a
+//! (docs/PAPER.md trap 9; Section 5.5: `mbal`, `bal` and `val` must survive a
 //! crash). If it answered from memory, crashed, and came back having
 //! forgotten, it could vote again in a way that contradicts what a quorum
 //! already counted, and two learners could learn incompatible c-structs.
