@@ -218,6 +218,7 @@ pub async fn run(cfg: TestConfig, interrupted: Arc<AtomicBool>) -> Result<Summar
     let run = RunDir::create(&cfg.store, &cfg.name)?;
     run.write_json("test.json", &cfg)?;
     let mut cluster = Cluster::start(&cfg, &run.path)?;
+    tracing::info!("setup: {} nodes started ({:?})", cfg.nodes, cfg.backend);
     let creds = certs::load_client(&cluster.tls_dir())?;
     let addrs = cluster.addrs();
     let shared = Arc::new(Shared {
@@ -279,6 +280,7 @@ pub async fn run(cfg: TestConfig, interrupted: Arc<AtomicBool>) -> Result<Summar
             cfg.seed ^ (p as u64 + 1).wrapping_mul(0x2545_f491_4f6c_dd1d),
         )));
     }
+    tracing::info!("clients started: {} processes", cfg.concurrency);
 
     let mut rng = SmallRng::seed_from_u64(cfg.seed);
     let deadline = shared.start + Duration::from_secs_f64(cfg.time_limit);
@@ -298,6 +300,7 @@ pub async fn run(cfg: TestConfig, interrupted: Arc<AtomicBool>) -> Result<Summar
                 // A node that dies on its own is a bug; the history says so
                 // (the checker's crash check reads it) and the node is
                 // started again.
+                tracing::warn!("node n{} exited on its own: {why}", i + 1);
                 shared
                     .run
                     .record(record::nemesis(shared.now(), CRASH, "start", Some(why)));
@@ -312,6 +315,7 @@ pub async fn run(cfg: TestConfig, interrupted: Arc<AtomicBool>) -> Result<Summar
             let (note, failed) = match nemesis::heal(a, &mut cluster) {
                 Ok(nemesis::Healed::Done(note)) => (note, None),
                 Ok(nemesis::Healed::Step(what, still)) => {
+                    tracing::info!("nemesis step: {}: {what}", kind.name());
                     shared.run.record(record::nemesis(
                         shared.now(),
                         kind.name(),
@@ -323,6 +327,14 @@ pub async fn run(cfg: TestConfig, interrupted: Arc<AtomicBool>) -> Result<Summar
                 }
                 Err(e) => (None, Some(e.to_string())),
             };
+            tracing::info!(
+                "nemesis stop: {} {}",
+                kind.name(),
+                note.as_deref().unwrap_or("")
+            );
+            if let Some(e) = &failed {
+                tracing::warn!("nemesis heal failed: {}: {e}", kind.name());
+            }
             shared.run.record(record::nemesis(
                 shared.now(),
                 kind.name(),
@@ -345,6 +357,7 @@ pub async fn run(cfg: TestConfig, interrupted: Arc<AtomicBool>) -> Result<Summar
         };
         match nemesis::inject(kind, &mut cluster, leader, &mut rng) {
             Ok((a, what)) => {
+                tracing::info!("nemesis start: {}: {what}", kind.name());
                 shared.run.record(record::nemesis(
                     shared.now(),
                     kind.name(),
@@ -356,6 +369,7 @@ pub async fn run(cfg: TestConfig, interrupted: Arc<AtomicBool>) -> Result<Summar
             Err(e) => {
                 // A nemesis that fails is reported, never skipped silently.
                 let msg = format!("{} could not be injected: {e:#}", kind.name());
+                tracing::warn!("nemesis failed: {msg}");
                 shared.run.record(record::nemesis(
                     shared.now(),
                     kind.name(),
@@ -374,11 +388,13 @@ pub async fn run(cfg: TestConfig, interrupted: Arc<AtomicBool>) -> Result<Summar
             Ok(nemesis::Healed::Done(note)) => note,
             _ => None,
         };
+        tracing::info!("nemesis stop: {} (at the time limit)", kind.name());
         shared
             .run
             .record(record::nemesis(shared.now(), kind.name(), "stop", note));
     }
     nemesis::heal_all(&mut cluster)?;
+    tracing::info!("final heal: every fault healed");
     shared
         .run
         .record(record::nemesis(shared.now(), "heal", "final", None));
@@ -400,6 +416,7 @@ pub async fn run(cfg: TestConfig, interrupted: Arc<AtomicBool>) -> Result<Summar
         .cloned()
         .collect();
     let process = shared.next_process.fetch_add(1, Ordering::Relaxed);
+    tracing::info!("final reads: {} keys", keys.len());
     for (i, op) in workload.final_reads(&keys).into_iter().enumerate() {
         if Instant::now() > reads_until {
             break;
@@ -424,6 +441,7 @@ pub async fn run(cfg: TestConfig, interrupted: Arc<AtomicBool>) -> Result<Summar
 
     // One result, from the history alone: `analyze` judges it the same way.
     let history = shared.run.history();
+    tracing::info!("checking: {} records", history.records.len());
     let result = check_history(
         &shared.run.path.join("history.jsonl").display().to_string(),
         &history,
