@@ -101,3 +101,28 @@ fn each_run_logs_its_phases_faults_and_verdict() {
     );
     let _ = std::fs::remove_dir_all(&store);
 }
+
+#[test]
+fn a_run_that_fails_logs_why() {
+    // No node binary: the run directory exists, the cluster cannot start.
+    let store = std::env::temp_dir().join(format!("gpaxos-harness-log-err-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&store);
+    let out = Command::new(env!("CARGO_BIN_EXE_gpaxos-harness"))
+        .args([
+            "test",
+            "--time-limit",
+            "1",
+            "--store",
+            store.to_str().unwrap(),
+        ])
+        .env("GPAXOS_NODE", store.join("no-such-node"))
+        .output()
+        .expect("the harness binary runs");
+    assert_eq!(out.status.code(), Some(255), "{out:?}");
+    let log = std::fs::read_to_string(store.join("latest/harness.log")).expect("harness.log");
+    in_order(
+        &log,
+        &["setup: run directory created", "ERROR", "the run failed: "],
+    );
+    let _ = std::fs::remove_dir_all(&store);
+}
