@@ -185,10 +185,26 @@ fn paths_out_of_the_store_are_refused() {
     let (code, _, _) = get(addr, "/no-such-run/");
     assert_eq!(code, 404);
     // Only GET and HEAD.
+    let answer = raw(addr, "DELETE /latest/harness.log");
+    assert!(answer.starts_with("HTTP/1.1 405"), "{answer}");
+    let answer = raw(addr, "HEAD /latest/harness.log");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        answer.ends_with("\r\n\r\n"),
+        "a head without a body: {answer}"
+    );
+}
+
+/// The whole answer to a request line sent as is.
+fn raw(addr: SocketAddr, request_line: &str) -> String {
     let mut s = TcpStream::connect(addr).unwrap();
-    s.write_all(b"DELETE /latest/harness.log HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "{request_line} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut text = String::new();
     s.read_to_string(&mut text).unwrap();
-    assert!(text.starts_with("HTTP/1.1 405"), "{text}");
+    text
 }
