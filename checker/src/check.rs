@@ -12,6 +12,7 @@ use crate::linear::jepsen::JepsenOps;
 use crate::linear::{
     self, BuildError, ClientOps, FailReading, LinearHistory, LinearResult, ModelKind, Options,
 };
+use crate::logging;
 use crate::report::timeline::Timeline;
 use crate::run::{self, RunChecks};
 use crate::verdict::Verdict;
@@ -176,6 +177,13 @@ impl NamedCheck {
 
 /// Runs every check that applies to a project history.
 pub fn check_history(file: &str, history: &History, options: &CheckOptions) -> FileResult {
+    logging::started(file, history.records.len());
+    let result = history_result(file, history, options);
+    logging::finished(&result);
+    result
+}
+
+fn history_result(file: &str, history: &History, options: &CheckOptions) -> FileResult {
     let started = Instant::now();
     let consensus = consensus::check(history);
     let execution = execution::check(history);
@@ -359,8 +367,15 @@ fn jepsen_result(file: &str, format: Format, l: LinearResult) -> FileResult {
 /// Reads and checks one file. A file that cannot be read or parsed gets the
 /// verdict `unknown` and the error.
 pub fn check_file(path: &Path, options: &CheckOptions) -> FileResult {
+    let result = file_result(path, options);
+    logging::finished(&result);
+    result
+}
+
+fn file_result(path: &Path, options: &CheckOptions) -> FileResult {
     let started = Instant::now();
     let file = path.display().to_string();
+    tracing::info!("checking {file}");
     let asked = options.format.unwrap_or(Format::Auto);
     // The report draws from the whole history, and the run checks read
     // every client event, so the history is read whole for them.
@@ -380,7 +395,7 @@ pub fn check_file(path: &Path, options: &CheckOptions) -> FileResult {
         Err(e) => return FileResult::failed(&file, asked, e.to_string(), started),
     };
     let mut result = match loaded {
-        Loaded::Jsonl(history) => check_history(&file, &history, options),
+        Loaded::Jsonl(history) => history_result(&file, &history, options),
         Loaded::Jepsen(events) => {
             match linear::from_jepsen_with(&file, &events, options.model, options.jepsen_fail) {
                 Ok(h) => {

@@ -22,6 +22,7 @@ pub mod generate;
 pub mod history;
 pub mod intern;
 pub mod linear;
+pub mod logging;
 pub mod report;
 pub mod run;
 pub mod verdict;

@@ -311,6 +311,17 @@ fn check(args: CheckArgs) -> Result<gpaxos_checker::Verdict> {
         },
         run: None,
     };
+    if let Some(out) = &args.out {
+        // The log goes beside the results, and is open before the first
+        // check so it holds every line of them.
+        gpaxos_checker::logging::to_file(out)
+            .with_context(|| format!("writing {}", out.display()))?;
+        tracing::info!(
+            "gpaxos-checker check: {} file(s), results to {}",
+            args.files.len(),
+            out.display()
+        );
+    }
     let rounds = args.bench.unwrap_or(1);
     let mut round_times = Vec::with_capacity(rounds);
     let mut file_times: Vec<Vec<Duration>> = vec![Vec::with_capacity(rounds); args.files.len()];
@@ -355,6 +366,14 @@ fn check(args: CheckArgs) -> Result<gpaxos_checker::Verdict> {
         report::write_results(out, &results)
             .with_context(|| format!("writing {}", out.display()))?;
         report::write_html(out, &results).with_context(|| format!("writing {}", out.display()))?;
+        tracing::info!(
+            "{} file(s): {} valid, {} invalid, {} unknown => {}; results.json and report.html written",
+            results.len(),
+            summary.valid,
+            summary.invalid,
+            summary.unknown,
+            summary.verdict()
+        );
     }
     Ok(summary.verdict())
 }

@@ -5,6 +5,7 @@ pub mod bench;
 pub mod cluster;
 pub use gpaxos_checker::exit;
 pub mod judge;
+pub mod logging;
 pub mod nemesis;
 pub mod observe;
 pub mod progress;

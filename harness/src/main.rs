@@ -8,6 +8,7 @@ use gpaxos_harness::cluster::relay::LinkFaults;
 use gpaxos_harness::cluster::{docker, nfqueue, Backend};
 use gpaxos_harness::exit::{self, bad_argument};
 use gpaxos_harness::judge;
+use gpaxos_harness::logging;
 use gpaxos_harness::nemesis::Kind;
 use gpaxos_harness::runner::{self, TestConfig};
 use gpaxos_harness::sim::{self, Faults, SimConfig};
@@ -291,6 +292,7 @@ struct BenchArgs {
 
 fn main() {
     let cli: Cli = exit::parse_or_exit();
+    gpaxos_harness::logging::init();
     exit::run_and_exit("gpaxos-harness", || real_main(cli))
 }
 
@@ -425,11 +427,16 @@ fn analyze(run: &Path) -> Result<i32> {
     };
     // The history is read once for the checks and the summary; one that
     // cannot be read is judged by check_file, which says why (unknown).
+    // The run's log gains the lines of this second judgement.
+    logging::append_run(&dir)?;
+    tracing::info!(history = %file.display(), "analyze: checking the stored run again");
     let (result, history) = match History::from_jsonl_path(&file) {
         Ok(h) => (check_history(&file.display().to_string(), &h, &options), h),
         Err(_) => (check_file(&file, &options), History::new()),
     };
-    let summary = judge::write_verdict(&dir, &result, &history)?;
+    let summary = judge::write_verdict(&dir, &result, &history);
+    log_verdict(&summary);
+    let summary = summary?;
     println!("{summary}");
     Ok(result.verdict.exit_code())
 }
@@ -586,7 +593,9 @@ fn test(mut a: TestArgs) -> Result<Verdict> {
             a.nemesis,
             a.time_limit
         );
-        let summary = rt.block_on(runner::run(cfg, interrupted.clone()))?;
+        let summary = rt.block_on(runner::run(cfg, interrupted.clone()));
+        log_verdict(&summary);
+        let summary = summary?;
         println!("{summary}");
         worst = worst.and(summary.verdict);
         if interrupted.load(Ordering::Relaxed) {
@@ -594,6 +603,23 @@ fn test(mut a: TestArgs) -> Result<Verdict> {
         }
     }
     Ok(worst)
+}
+
+/// The run's last lines in its harness.log (the verdict, or the error
+/// that ended it), then the log is closed: the next run opens its own.
+fn log_verdict(summary: &Result<judge::Summary>) {
+    match summary {
+        Ok(s) => tracing::info!(
+            "verdict: {} ({} ok, {} fail, {} info; {} faults)",
+            s.verdict,
+            s.ok,
+            s.fail,
+            s.info,
+            s.faults.len()
+        ),
+        Err(e) => tracing::error!("the run failed: {e:#}"),
+    }
+    logging::end_run();
 }
 
 /// The nodes' configuration: the `--node-config` file, checked here so a

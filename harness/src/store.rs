@@ -1,6 +1,7 @@
 //! The run directory (docs/DESIGN.md section 4): `store/<test>/<timestamp>/`
 //! with `history.jsonl` appended while the run goes, `test.json`,
-//! `nodes/<n>.log`, and `store/latest`; `judge` adds the verdict's files.
+//! `nodes/<n>.log`, `harness.log` (the harness's own log of the run, see
+//! `logging`), and `store/latest`; `judge` adds the verdict's files.
 
 use anyhow::{Context, Result};
 use gpaxos_checker::history::{History, Record};
@@ -27,6 +28,9 @@ impl RunDir {
         std::os::unix::fs::symlink(Path::new(test).join(&stamp), &latest)
             .with_context(|| format!("linking {}", latest.display()))?;
         let file = File::create(path.join("history.jsonl"))?;
+        // From here on the harness's log lines are this run's.
+        crate::logging::start_run(&path)?;
+        tracing::info!(dir = %path.display(), "setup: run directory created");
         Ok(RunDir {
             path,
             file: Mutex::new(BufWriter::new(file)),

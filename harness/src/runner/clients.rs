@@ -36,6 +36,7 @@ pub(super) fn workload(cfg: &TestConfig, shared: &Shared) -> Workload {
 
 /// Starts `cfg.concurrency` client processes, paced to `cfg.rate` overall.
 pub(super) fn start(cfg: &TestConfig, live: &Live, workload: &Workload) -> Vec<JoinHandle<()>> {
+    tracing::info!("clients started: {} processes", cfg.concurrency);
     let pace = (cfg.rate > 0.0).then(|| Duration::from_secs_f64(cfg.concurrency as f64 / cfg.rate));
     (0..cfg.concurrency)
         .map(|p| {

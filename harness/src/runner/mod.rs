@@ -175,6 +175,7 @@ pub async fn run(cfg: TestConfig, interrupted: Arc<AtomicBool>) -> Result<Summar
 
     // One result, from the history alone: `analyze` judges it the same way.
     let history = shared.run.history();
+    tracing::info!("checking: {} records", history.records.len());
     let result = check_history(
         &shared.run.path.join("history.jsonl").display().to_string(),
         &history,

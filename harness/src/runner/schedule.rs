@@ -68,6 +68,7 @@ pub(super) async fn drive(
 /// checker's crash check reads it) and the node is started again.
 fn restart_crashed(shared: &Shared, live: &mut Live) {
     for (i, why) in live.cluster.exited() {
+        tracing::warn!("node n{} exited on its own: {why}", i + 1);
         shared
             .run
             .record(record::nemesis(shared.now(), CRASH, "start", Some(why)));
@@ -81,6 +82,7 @@ fn heal(shared: &Shared, live: &mut Live, kind: Kind, a: Active) -> Option<(Kind
     let (note, failed) = match nemesis::heal(a, &mut live.cluster) {
         Ok(Healed::Done(note)) => (note, None),
         Ok(Healed::Step(what, still)) => {
+            tracing::info!("nemesis step: {}: {what}", kind.name());
             shared.run.record(record::nemesis(
                 shared.now(),
                 kind.name(),
@@ -92,6 +94,14 @@ fn heal(shared: &Shared, live: &mut Live, kind: Kind, a: Active) -> Option<(Kind
         }
         Err(e) => (None, Some(e.to_string())),
     };
+    tracing::info!(
+        "nemesis stop: {} {}",
+        kind.name(),
+        note.as_deref().unwrap_or("")
+    );
+    if let Some(e) = &failed {
+        tracing::warn!("nemesis heal failed: {}: {e}", kind.name());
+    }
     shared.run.record(record::nemesis(
         shared.now(),
         kind.name(),
@@ -118,6 +128,7 @@ impl Schedule {
         };
         match nemesis::inject(kind, &mut live.cluster, leader, &mut self.rng) {
             Ok((a, what)) => {
+                tracing::info!("nemesis start: {}: {what}", kind.name());
                 *shared.fault.lock().expect("fault lock") =
                     Some(format!("{}: {what}", kind.name()));
                 shared.run.record(record::nemesis(
@@ -131,6 +142,7 @@ impl Schedule {
             Err(e) => {
                 // A nemesis that fails is reported, never skipped silently.
                 let msg = format!("{} could not be injected: {e:#}", kind.name());
+                tracing::warn!("nemesis failed: {msg}");
                 shared.run.record(record::nemesis(
                     shared.now(),
                     kind.name(),

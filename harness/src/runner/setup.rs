@@ -34,6 +34,7 @@ pub(super) async fn start(cfg: &TestConfig) -> Result<Live> {
     let run = RunDir::create(&cfg.store, &cfg.name)?;
     run.write_json("test.json", cfg)?;
     let mut cluster = Cluster::start(cfg, &run.path)?;
+    tracing::info!("setup: {} nodes started ({:?})", cfg.nodes, cfg.backend);
     let creds = certs::load_client(&cluster.tls_dir())?;
     let addrs = cluster.addrs();
     let shared = Arc::new(Shared {

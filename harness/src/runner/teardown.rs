@@ -30,11 +30,13 @@ pub(super) async fn finish(
             Ok(Healed::Done(note)) => note,
             _ => None,
         };
+        tracing::info!("nemesis stop: {} (at the time limit)", kind.name());
         shared
             .run
             .record(record::nemesis(shared.now(), kind.name(), "stop", note));
     }
     nemesis::heal_all(&mut live.cluster)?;
+    tracing::info!("final heal: every fault healed");
     shared
         .run
         .record(record::nemesis(shared.now(), "heal", "final", None));
@@ -72,6 +74,7 @@ async fn final_reads(live: &Live, workload: &Workload) -> Result<()> {
         .cloned()
         .collect();
     let process = shared.next_process.fetch_add(1, Ordering::Relaxed);
+    tracing::info!("final reads: {} keys", keys.len());
     for (i, op) in workload.final_reads(&keys).into_iter().enumerate() {
         if Instant::now() > reads_until {
             break;
