@@ -3,7 +3,7 @@
 //! label before it, so that no two labels overlap however close the faults
 //! come.
 
-use super::svg::{escape, truncate, Scale};
+use super::svg::{escape, truncate, Scale, WIDTH};
 use super::timeline::Band;
 use std::fmt::Write;
 
@@ -22,6 +22,9 @@ const GAP: f64 = 6.0;
 pub struct Laid {
     pub x1: f64,
     pub x2: f64,
+    /// Where its label starts: at the band, or further left for a band so
+    /// near the right edge that its label would run off the drawing.
+    pub label_x: f64,
     /// Its label's row, 0 the top one.
     pub row: usize,
     pub text: String,
@@ -30,8 +33,12 @@ pub struct Laid {
 }
 
 impl Laid {
+    fn label_width(&self) -> f64 {
+        self.text.chars().count() as f64 * CHAR
+    }
+
     fn label_end(&self) -> f64 {
-        self.x1 + 1.0 + self.text.chars().count() as f64 * CHAR
+        self.label_x + self.label_width()
     }
 }
 
@@ -61,12 +68,15 @@ pub fn lay_out(bands: &[Band], scale: &Scale) -> Vec<Laid> {
         let mut band = Laid {
             x1,
             x2: scale.x(b.end).max(x1 + 2.0),
+            label_x: x1 + 1.0,
             row: 0,
             text: truncate(&b.label, LABEL_CHARS),
             title: b.label.clone(),
             colour,
         };
-        band.row = match row_ends.iter().position(|&end| end + GAP <= x1) {
+        band.label_x = band.label_x.min(WIDTH - 4.0 - band.label_width()).max(0.0);
+        let start = band.label_x;
+        band.row = match row_ends.iter().position(|&end| end + GAP <= start) {
             Some(r) => r,
             None => {
                 row_ends.push(f64::MIN);
@@ -105,7 +115,7 @@ pub fn draw(svg: &mut String, laid: &[Laid], top: f64, bottom: f64) {
             b.x1,
             y + 2.0,
             b.x1,
-            b.x1 + 1.0,
+            b.label_x,
             escape(&b.text),
             escape(&b.title),
         );
@@ -142,13 +152,21 @@ mod tests {
         );
         for (i, a) in laid.iter().enumerate() {
             for b in &laid[i + 1..] {
-                let apart = a.label_end() + GAP <= b.x1 || b.label_end() + GAP <= a.x1;
+                let apart = a.label_end() + GAP <= b.label_x || b.label_end() + GAP <= a.label_x;
                 assert!(a.row != b.row || apart, "{a:?} runs into {b:?}");
             }
         }
         assert_eq!(header(&laid), 3.0 * LABEL_ROW + 2.0);
         assert_ne!(laid[0].colour, laid[1].colour, "kinds get their colours");
         assert_eq!(laid[0].colour, laid[2].colour);
+    }
+
+    #[test]
+    fn a_label_at_the_right_edge_stays_on_the_drawing() {
+        let scale = Scale { from: 0, to: 1000 };
+        let laid = lay_out(&[band(1000, 1000, "self-report n1: chosen value")], &scale);
+        assert!(laid[0].label_end() <= WIDTH, "{:?}", laid[0]);
+        assert!(laid[0].label_x < laid[0].x1);
     }
 
     #[test]

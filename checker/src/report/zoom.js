@@ -49,10 +49,12 @@
         if (k < 0) { kinds.push(kind); k = kinds.length - 1; }
         var x1 = Math.max(LEFT, x(b[0])), x2 = Math.min(W - RIGHT, Math.max(x(b[1]), x1 + 2));
         var text = b[2].length > 44 ? b[2].slice(0, 43) + "…" : b[2];
-        var r = ends.findIndex(function (e) { return e + 6 <= x1; });
+        // A label near the right edge starts further left, to stay on.
+        var w = g.measureText(text).width, lx = Math.max(0, Math.min(x1 + 1, W - 4 - w));
+        var r = ends.findIndex(function (e) { return e + 6 <= lx; });
         if (r < 0) { ends.push(0); r = ends.length - 1; }
-        ends[r] = x1 + 1 + g.measureText(text).width;
-        placed.push([x1, x2, r, text, k]);
+        ends[r] = lx + w;
+        placed.push([x1, x2, r, text, k, lx]);
       });
       top = ends.length * LABEL_ROW + 8;
       return placed;
@@ -64,7 +66,7 @@
         g.fillStyle = BAND_FILLS[p[4] % 4];
         g.fillRect(p[0], top, p[1] - p[0], canvas.height - top - 28);
         g.fillStyle = BAND_INKS[p[4] % 4];
-        g.fillText(p[3], p[0] + 1, (p[2] + 1) * LABEL_ROW - 2);
+        g.fillText(p[3], p[5], (p[2] + 1) * LABEL_ROW - 2);
       });
     }
 
