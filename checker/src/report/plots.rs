@@ -151,6 +151,39 @@ fn legend_rows(entries: &[(String, String)]) -> usize {
     rows
 }
 
+/// Gridlines of a log axis: labelled ones at the powers of ten
+/// (`logtick`), faint ones at 2 and 5 times them.
+fn log_grid(svg: &mut String, t: &Timeline, (d0, d1): (i32, i32), y: &dyn Fn(u64) -> f64) {
+    for exp in d0..=d1 {
+        for (m, major) in [(1u64, true), (2, false), (5, false)] {
+            let v = 10u64.pow(exp.max(0) as u32) * m;
+            if (!major && exp == d1) || v == 0 {
+                continue;
+            }
+            let yy = y(v);
+            let (class, colour) = if major {
+                ("logtick", "#ccc")
+            } else {
+                ("minortick", "#eee")
+            };
+            let _ = write!(
+                svg,
+                r##"<line class="{class}" x1="{LEFT}" y1="{yy:.1}" x2="{:.1}" y2="{yy:.1}" stroke="{colour}"/>"##,
+                WIDTH - 10.0
+            );
+            if major {
+                let _ = write!(
+                    svg,
+                    r#"<text x="{:.1}" y="{:.1}" class="axis" text-anchor="end">{}</text>"#,
+                    LEFT - 4.0,
+                    yy + 3.0,
+                    power_label(t, exp)
+                );
+            }
+        }
+    }
+}
+
 /// Every completed operation's latency over the time it completed, on a
 /// log axis.
 pub fn latency_raw(t: &Timeline) -> String {
@@ -180,34 +213,7 @@ pub fn latency_raw(t: &Timeline) -> String {
         let frac = ((v as f64).log10() - d0 as f64) / (d1 - d0) as f64;
         bottom - (bottom - top) * frac.clamp(0.0, 1.0)
     };
-    for exp in d0..=d1 {
-        for (m, major) in [(1u64, true), (2, false), (5, false)] {
-            let v = 10u64.pow(exp.max(0) as u32) * m;
-            if (!major && exp == d1) || v == 0 {
-                continue;
-            }
-            let yy = y(v);
-            let (class, colour) = if major {
-                ("logtick", "#ccc")
-            } else {
-                ("minortick", "#eee")
-            };
-            let _ = write!(
-                f.svg,
-                r##"<line class="{class}" x1="{LEFT}" y1="{yy:.1}" x2="{:.1}" y2="{yy:.1}" stroke="{colour}"/>"##,
-                WIDTH - 10.0
-            );
-            if major {
-                let _ = write!(
-                    f.svg,
-                    r#"<text x="{:.1}" y="{:.1}" class="axis" text-anchor="end">{}</text>"#,
-                    LEFT - 4.0,
-                    yy + 3.0,
-                    power_label(t, exp)
-                );
-            }
-        }
-    }
+    log_grid(&mut f.svg, t, (d0, d1), &y);
     let total: usize = all.iter().map(|s| s.ops.len()).sum();
     let stride = total.div_ceil(MAX_POINTS).max(1);
     for s in &all {
@@ -253,6 +259,23 @@ pub fn nice_step(top: f64, ticks: f64) -> f64 {
         .unwrap_or(10.0 * p)
 }
 
+/// Labelled gridlines of a linear axis, every `step` up to `top`.
+fn linear_grid(svg: &mut String, top: f64, step: f64, y: &dyn Fn(f64) -> f64) {
+    let mut v = 0.0;
+    while v <= top + step / 2.0 {
+        let _ = write!(
+            svg,
+            r##"<line x1="{LEFT}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="#eee"/><text x="{:.1}" y="{:.1}" class="axis" text-anchor="end">{v}</text>"##,
+            y(v),
+            WIDTH - 10.0,
+            y(v),
+            LEFT - 4.0,
+            y(v) + 3.0
+        );
+        v += step;
+    }
+}
+
 /// Completions per second (per slice for histories without times) over
 /// time, one line per kind and outcome.
 pub fn rate(t: &Timeline) -> String {
@@ -287,19 +310,7 @@ pub fn rate(t: &Timeline) -> String {
     let mut f = frame(t, "rate", legend_rows(&entries));
     let (top, bottom) = (f.top, f.bottom);
     let y = |v: f64| bottom - (bottom - top) * (v / top_value);
-    let mut v = 0.0;
-    while v <= top_value + step / 2.0 {
-        let _ = write!(
-            f.svg,
-            r##"<line x1="{LEFT}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="#eee"/><text x="{:.1}" y="{:.1}" class="axis" text-anchor="end">{v}</text>"##,
-            y(v),
-            WIDTH - 10.0,
-            y(v),
-            LEFT - 4.0,
-            y(v) + 3.0
-        );
-        v += step;
-    }
+    linear_grid(&mut f.svg, top_value, step, &y);
     for (s, c) in all.iter().zip(&counts) {
         let points: Vec<String> = c
             .iter()
