@@ -21,6 +21,7 @@ pub mod fxhash;
 pub mod generate;
 pub mod history;
 pub mod intern;
+pub mod latency;
 pub mod linear;
 pub mod logging;
 pub mod report;

@@ -9,6 +9,7 @@ use crate::workload::WorkloadKind;
 use anyhow::{Context, Result};
 use gpaxos_checker::check::{CheckOptions, FileResult};
 use gpaxos_checker::history::{jepsen_write, EventKind, History, Record};
+use gpaxos_checker::report::timeline::Timeline;
 use gpaxos_checker::run::{RunChecks, CRASH, SELF_REPORT};
 use gpaxos_checker::{report, Verdict};
 use serde::{Deserialize, Serialize};
@@ -107,7 +108,7 @@ impl Summary {
             } else {
                 0.0
             },
-            latency_ms: latencies(history),
+            latency_ms: latencies(result, history),
             faults: faults(history),
             findings: result.findings(),
             checks: result
@@ -120,29 +121,14 @@ impl Summary {
 }
 
 /// p50, p95, p99 and max of the time from an invocation to its `ok` or
-/// `fail`, in milliseconds.
-fn latencies(history: &History) -> [f64; 4] {
-    let mut invoked: HashMap<&str, u64> = HashMap::new();
-    let mut lat = Vec::new();
-    for e in history.client_events() {
-        match e.kind {
-            EventKind::Invoke => {
-                invoked.insert(&e.command.id.0, e.time);
-            }
-            EventKind::Ok | EventKind::Fail => {
-                if let Some(t) = invoked.remove(e.command.id.0.as_str()) {
-                    lat.push(e.time.saturating_sub(t));
-                }
-            }
-            EventKind::Info => {}
-        }
-    }
-    lat.sort_unstable();
-    let q = |p: f64| {
-        lat.get(((lat.len().max(1) - 1) as f64 * p) as usize)
-            .map_or(0.0, |&ns| ns as f64 / 1e6)
+/// `fail`, in milliseconds: the report's own figures (`Timeline::of_history`
+/// gathers the same latencies into the same `gpaxos_checker::latency`).
+fn latencies(result: &FileResult, history: &History) -> [f64; 4] {
+    let percentiles = match &result.timeline {
+        Some(t) => t.percentiles,
+        None => Timeline::of_history(history, &Default::default()).percentiles,
     };
-    [q(0.5), q(0.95), q(0.99), q(1.0)]
+    percentiles.values().map(|ns| ns as f64 / 1e6)
 }
 
 /// One line per fault: when, what, and the note its heal left; nodes that
@@ -200,5 +186,64 @@ impl std::fmt::Display for Summary {
         }
         writeln!(f, "verdict      {}", self.verdict)?;
         write!(f, "report       {}", self.dir.join("report.html").display())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gpaxos_checker::check::check_history;
+
+    /// 400 puts on their own keys, latencies from 0.2 ms to seconds.
+    fn history() -> History {
+        let mut lines = Vec::new();
+        let mut t = 1_000u64;
+        for i in 0..400u64 {
+            let latency = 200_000 + (i * 7919 % 400) * (i * 7919 % 400) * 9_000;
+            let (p, id) = (i % 8, format!("{}.{i}", i % 8));
+            for (kind, at) in [("invoke", t), ("ok", t + latency)] {
+                lines.push(format!(
+                    r#"{{"type":"{kind}","process":{p},"time":{at},"id":"{id}","f":"put","key":"k{i}","value":"{i}"}}"#
+                ));
+            }
+            t += 1_000_000;
+        }
+        History::from_jsonl_str(&lines.join("\n")).unwrap()
+    }
+
+    /// The report's cell for `quantile`: its value in ns and its text.
+    fn report_cell(html: &str, quantile: &str) -> (u64, String) {
+        let at = html
+            .find(&format!("data-quantile=\"{quantile}\" data-value=\""))
+            .expect("the report shows the quantile");
+        let rest = &html[at..];
+        let value = rest.split('"').nth(3).unwrap().parse().unwrap();
+        let text = &rest[rest.find('>').unwrap() + 1..rest.find("</td>").unwrap()];
+        (value, text.to_owned())
+    }
+
+    #[test]
+    fn summary_and_report_show_the_same_p99() {
+        let history = history();
+        let result = check_history("h", &history, &check_options(WorkloadKind::Kv));
+        let summary = Summary::of(Path::new("."), &result, &history);
+        let html = report::html::render(std::slice::from_ref(&result));
+        for (i, quantile) in ["p50", "p95", "p99", "max"].iter().enumerate() {
+            let (ns, text) = report_cell(&html, quantile);
+            assert_eq!(summary.latency_ms[i], ns as f64 / 1e6, "{quantile}");
+            let line = summary.to_string();
+            assert!(
+                line.contains(&format!("{quantile} {text}")),
+                "summary says {line:?}, report says {text}"
+            );
+        }
+        // Without the report's timeline the summary finds the same figures.
+        let mut bare = result.clone();
+        bare.timeline = None;
+        assert_eq!(
+            Summary::of(Path::new("."), &bare, &history).latency_ms,
+            summary.latency_ms
+        );
+        assert!(summary.latency_ms[2] > 100.0, "{:?}", summary.latency_ms);
     }
 }

@@ -203,22 +203,23 @@ fn side_by_side(
     (right, right_label): (&KeyedHistory, String),
 ) -> SideBySide {
     let start = d.index.saturating_sub(CONTEXT);
-    let window = |h: &KeyedHistory| -> Vec<CmdId> {
+    let window = |h: &KeyedHistory| -> Vec<CmdIx> {
         let p = h.projection(d.key);
         let end = (d.index + CONTEXT + 1).min(p.len());
-        p.get(start..end)
-            .unwrap_or(&[])
-            .iter()
-            .map(|&c| table.id(c).clone())
-            .collect()
+        p.get(start..end).unwrap_or(&[]).to_vec()
     };
+    let (l, r) = (window(left), window(right));
+    let ids = |w: &[CmdIx]| w.iter().map(|&c| table.id(c).clone()).collect();
+    let ops = |w: &[CmdIx]| w.iter().map(|&c| describe(table, c)).collect();
     SideBySide {
         key: d.key.map(|k| table.key_name(k).to_owned()),
         left_label,
         right_label,
         start,
-        left: window(left),
-        right: window(right),
+        left: ids(&l),
+        right: ids(&r),
+        left_ops: ops(&l),
+        right_ops: ops(&r),
         marked: d.index - start,
     }
 }

@@ -44,6 +44,9 @@ pub struct SideBySide {
     pub start: usize,
     pub left: Vec<CmdId>,
     pub right: Vec<CmdId>,
+    /// What each command of `left` and `right` does, for people.
+    pub left_ops: Vec<String>,
+    pub right_ops: Vec<String>,
     pub marked: usize,
 }
 

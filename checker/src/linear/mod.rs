@@ -77,6 +77,9 @@ pub struct NonLinearizable {
     pub linearized: usize,
     /// Its last operations, in linearization order.
     pub prefix_tail: Vec<OpView>,
+    /// The state after each operation of `prefix_tail`, as Porcupine shows
+    /// a partial linearization.
+    pub prefix_states: Vec<String>,
     /// The state after that prefix.
     pub state: String,
     /// Every operation that could have gone next, and why it cannot; the
@@ -122,6 +125,7 @@ fn unexplained(partition: &Partition, operations: usize, depth: usize) -> NonLin
         operations,
         linearized: depth,
         prefix_tail: Vec::new(),
+        prefix_states: Vec::new(),
         state: String::new(),
         window: Vec::new(),
         blocking_line: None,
@@ -151,6 +155,7 @@ fn explain<M: Model>(
         .rev()
         .map(|&i| view(partition, values, &ops[i]))
         .collect();
+    let prefix_states = states_after(model, ops, &deepest.linearized, prefix_tail.len());
     let window: Vec<Blocked> = deepest
         .window
         .iter()
@@ -195,11 +200,37 @@ fn explain<M: Model>(
         operations: ops.len(),
         linearized: deepest.linearized.len(),
         prefix_tail,
+        prefix_states,
         state,
         window,
         blocking_line: deepest.blocking.map(|i| ops[i].line),
         message,
     }
+}
+
+/// The states after each of the last `last` operations of `order`, found
+/// by replaying the whole linearization from the initial state.
+fn states_after<M: Model>(
+    model: &mut M,
+    ops: &[Operation],
+    order: &[usize],
+    last: usize,
+) -> Vec<String> {
+    let mut state = model.init();
+    let mut shown = Vec::with_capacity(last);
+    for (n, &i) in order.iter().enumerate() {
+        let Some(next) = model.step(&state, &ops[i].action) else {
+            // The search found this order legal; a model that disagrees
+            // with itself is a bug, and the states after it mean nothing.
+            debug_assert!(false, "a linearized prefix must replay");
+            return Vec::new();
+        };
+        state = next;
+        if n + last >= order.len() {
+            shown.push(model.show(&state));
+        }
+    }
+    shown
 }
 
 fn check_with<M: Model>(

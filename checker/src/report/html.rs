@@ -1,13 +1,16 @@
-//! `report.html`: one page, no scripts and no network, that shows a person
-//! every verdict, every violation explained, and the run on a timeline.
+//! `report.html`: one page, nothing fetched, that shows a person every
+//! verdict, every violation explained, and the run on a timeline. The one
+//! script on it (inline) only draws the zoomable timeline.
 
 use super::svg::{self, escape};
-use super::timeline::{TimedOp, Timeline};
+use super::timeline::Timeline;
+use super::{divergence, linearization, plots, zoom};
 use crate::check::FileResult;
 use crate::check::NamedCheck;
-use crate::consensus::{ConsensusResult, SideBySide};
+use crate::consensus::ConsensusResult;
 use crate::execution::ExecutionResult;
-use crate::linear::{LinearResult, NonLinearizable};
+use crate::latency::QUANTILES;
+use crate::linear::LinearResult;
 use crate::verdict::Verdict;
 use std::fmt::Write;
 
@@ -24,6 +27,9 @@ th { background: #f4f4f4; } tr.marked td { background: #fde2e2; font-weight: 600
 svg { display: block; margin: 8px 0; background: #fcfcfc; border: 1px solid #eee; }
 svg text.axis { font: 10px sans-serif; fill: #555; } svg text.band { font: 9px sans-serif; fill: #a33; }
 svg text.oplabel { font: 9px monospace; fill: #111; }
+tr.differs td { background: #fff1d6; } tr.unplaced td { border-top: 2px solid #c53030; }
+.zoom canvas { border: 1px solid #eee; cursor: grab; display: block; margin: 4px 0; }
+.zoombar button { font-size: 12px; } .zoomtip { min-height: 1.4em; color: #333; }
 "#;
 
 fn badge(v: Verdict) -> String {
@@ -52,6 +58,9 @@ pub fn render(results: &[FileResult]) -> String {
     h.push_str("</table>");
     for (i, r) in results.iter().enumerate() {
         file(&mut h, i, r, r.timeline.as_ref());
+    }
+    if results.iter().any(|r| r.timeline.is_some()) {
+        let _ = write!(h, "<script>{}</script>", zoom::SCRIPT);
     }
     h.push_str("</body></html>\n");
     h
@@ -118,7 +127,7 @@ fn file(h: &mut String, i: usize, r: &FileResult, timeline: Option<&Timeline>) {
         linearizability(h, l, timeline);
     }
     if let Some(t) = timeline {
-        run(h, t);
+        run(h, i, t);
     }
 }
 
@@ -151,7 +160,7 @@ fn consensus(h: &mut String, c: &ConsensusResult) {
             escape(&v.message)
         );
         if let Some(s) = &v.side_by_side {
-            side_by_side(h, s);
+            divergence::render(h, s);
         }
         h.push_str("</div>");
     }
@@ -164,37 +173,6 @@ fn consensus(h: &mut String, c: &ConsensusResult) {
     for n in c.unknown_reasons.iter().chain(&c.notes) {
         let _ = write!(h, "<p class=\"note\">{}</p>", escape(n));
     }
-}
-
-/// The two diverging projections, the offending pair marked.
-fn side_by_side(h: &mut String, s: &SideBySide) {
-    let key = s.key.as_deref().map_or("the checkpoints".to_owned(), |k| {
-        format!("key {}", escape(k))
-    });
-    let _ = write!(
-        h,
-        "<table><tr><th>index on {key}</th><th>{}</th><th>{}</th></tr>",
-        escape(&s.left_label),
-        escape(&s.right_label)
-    );
-    let rows = s.left.len().max(s.right.len());
-    for i in 0..rows {
-        let cell =
-            |v: &[crate::history::CmdId]| v.get(i).map_or("—".to_owned(), |c| escape(&c.0));
-        let class = if i == s.marked {
-            " class=\"marked\""
-        } else {
-            ""
-        };
-        let _ = write!(
-            h,
-            "<tr{class}><td>{}</td><td class=\"mono\">{}</td><td class=\"mono\">{}</td></tr>",
-            s.start + i,
-            cell(&s.left),
-            cell(&s.right)
-        );
-    }
-    h.push_str("</table>");
 }
 
 fn execution(h: &mut String, e: &ExecutionResult) {
@@ -244,124 +222,60 @@ fn linearizability(h: &mut String, l: &LinearResult, timeline: Option<&Timeline>
         l.elapsed_us as f64 / 1000.0
     );
     for f in &l.failures {
-        failure(h, f, timeline);
+        linearization::render(h, f, timeline);
     }
     for u in &l.unknown {
         let _ = write!(h, "<p class=\"note\">unknown: {}</p>", escape(u));
     }
 }
 
-fn failure(h: &mut String, f: &NonLinearizable, timeline: Option<&Timeline>) {
-    let _ = write!(
-        h,
-        "<div class=\"violation\"><h4>Object {} is not linearizable</h4><p>{}</p>",
-        escape(&f.object),
-        escape(&f.message)
-    );
-    let _ = write!(
-        h,
-        "<p>Longest linearizable prefix: {} of {} operations; its last ones, in order:</p><ol start=\"{}\" class=\"mono\">",
-        f.linearized,
-        f.operations,
-        f.linearized + 1 - f.prefix_tail.len()
-    );
-    for o in &f.prefix_tail {
-        let _ = write!(
-            h,
-            "<li>process {} {} (line {})</li>",
-            o.process,
-            escape(&o.description),
-            o.line
-        );
-    }
-    let _ = write!(
-        h,
-        "</ol><p>State after it: <code>{}</code>. The operations that could go next, and why none can:</p>",
-        escape(&f.state)
-    );
-    h.push_str("<table><tr><th>process</th><th>operation</th><th>line</th><th>why it cannot be placed</th></tr>");
-    for b in &f.window {
-        let class = if Some(b.op.line) == f.blocking_line {
-            " class=\"marked\""
-        } else {
-            ""
-        };
-        let _ = write!(
-            h,
-            "<tr{class}><td>{}</td><td class=\"mono\">{}</td><td>{}</td><td>{}</td></tr>",
-            b.op.process,
-            escape(&b.op.description),
-            b.op.line,
-            escape(&b.reason)
-        );
-    }
-    h.push_str("</table>");
-    if let Some(t) = timeline {
-        let lines: Vec<usize> = f
-            .window
-            .iter()
-            .map(|b| b.op.line)
-            .chain(f.prefix_tail.iter().map(|o| o.line))
-            .collect();
-        let ops: Vec<&TimedOp> = t.ops.iter().filter(|o| lines.contains(&o.line)).collect();
-        if !ops.is_empty() {
-            let from = ops.iter().map(|o| o.call).min().unwrap_or(0);
-            let to = ops
-                .iter()
-                .map(|o| o.ret.unwrap_or(o.call))
-                .max()
-                .unwrap_or(from)
-                .max(from + 1);
-            let marked: Vec<usize> = f.window.iter().map(|b| b.op.line).collect();
-            h.push_str("<p class=\"note\">The window on a timeline (outlined: could go next; red: must have taken effect before it returned):</p>");
-            h.push_str(&svg::timeline(
-                t,
-                &ops,
-                (from, to),
-                &marked,
-                f.blocking_line,
-            ));
-        }
-    }
-    h.push_str("</div>");
-}
-
-fn run(h: &mut String, t: &Timeline) {
+/// The whole run: every operation on a zoomable timeline, then latencies
+/// and rates per kind and outcome, then the percentiles the summary shows.
+fn run(h: &mut String, i: usize, t: &Timeline) {
     h.push_str("<h3>The run</h3>");
     if t.total_ops > t.ops.len() {
         let _ = write!(
             h,
-            "<p class=\"note\">Showing {} of {} operations on the timeline.</p>",
+            "<p class=\"note\">The timeline holds {} of {} operations (the first ones, and every one a violation names).</p>",
             t.ops.len(),
             t.total_ops
         );
     }
-    let ops: Vec<&TimedOp> = t.ops.iter().collect();
-    let to = ops
-        .iter()
-        .map(|o| o.ret.unwrap_or(o.call))
-        .max()
-        .unwrap_or(t.end);
-    h.push_str(&svg::timeline(t, &ops, (0, to), &[], None));
-    h.push_str(&svg::latency(t));
-    h.push_str(&svg::throughput(t));
-    if !t.quantiles.is_empty() {
-        h.push_str("<table><tr><th>latency quantile</th>");
-        for (q, _) in &t.quantiles {
-            let _ = write!(
-                h,
-                "<th>{}</th>",
-                if *q >= 1.0 {
-                    "max".to_owned()
-                } else {
-                    format!("p{}", q * 100.0)
-                }
-            );
-        }
-        h.push_str("</tr><tr><td></td>");
-        for (_, v) in &t.quantiles {
-            let _ = write!(h, "<td>{}</td>", svg::duration(t, *v));
-        }
-        h.push_str("</tr></table>");
+    h.push_str(&zoom::timeline(t, &format!("timeline{i}")));
+    h.push_str("<h4>Latency of every operation (log scale), by kind and outcome</h4>");
+    h.push_str(&plots::latency_raw(t));
+    h.push_str("<h4>Rate of completions, by kind and outcome</h4>");
+    h.push_str(&plots::rate(t));
+    percentiles(h, t);
+}
+
+/// p50, p95, p99 and max of the time from invocation to `ok` or `fail`,
+/// from `latency`, as the harness's summary computes them.
+fn percentiles(h: &mut String, t: &Timeline) {
+    let p = t.percentiles;
+    if p.count == 0 {
+        return;
     }
+    let _ = write!(
+        h,
+        "<table class=\"percentiles\"><tr><th>latency of {} ok and fail operations</th>",
+        p.count
+    );
+    for (name, _) in QUANTILES {
+        let _ = write!(h, "<th>{name}</th>");
+    }
+    h.push_str("</tr><tr><td></td>");
+    for ((name, _), v) in QUANTILES.iter().zip(p.values()) {
+        // In the summary's own words (`p99 12.3 ms`), so the two read alike.
+        let shown = if t.nanos {
+            format!("{:.1} ms", v as f64 / 1e6)
+        } else {
+            svg::duration(t, v)
+        };
+        let _ = write!(
+            h,
+            "<td data-quantile=\"{name}\" data-value=\"{v}\">{shown}</td>"
+        );
+    }
+    h.push_str("</tr></table>");
 }

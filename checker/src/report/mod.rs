@@ -1,10 +1,15 @@
 //! What the checker writes for people and programs: `results.json`, and
 //! `report.html`.
 
+pub mod bands;
+pub mod divergence;
 pub mod edn;
 pub mod html;
+pub mod linearization;
+pub mod plots;
 pub mod svg;
 pub mod timeline;
+pub mod zoom;
 
 use crate::check::FileResult;
 use crate::verdict::Verdict;
@@ -119,7 +124,7 @@ mod tests {
         );
         assert!(html.contains("<svg"), "timelines and plots are drawn");
         assert!(html.contains("partition"), "the nemesis band is labelled");
-        assert!(!html.contains("<script"), "no scripts");
+        assert!(!html.contains("src="), "nothing fetched, no script either");
         for (i, _) in html.match_indices("http") {
             assert!(
                 html[i..].starts_with("http://www.w3.org/2000/svg"),
@@ -127,6 +132,29 @@ mod tests {
                 &html[i..i + 40]
             );
         }
+        let partial = &html[html
+            .find("<table class=\"partial\">")
+            .expect("partial linearization")..];
+        let partial = &partial[..partial.find("</table>").unwrap()];
+        assert_eq!(
+            partial.matches("class=\"linearized\"").count(),
+            2,
+            "{partial}"
+        );
+        assert!(
+            partial.contains("<td>3</td><td class=\"mono\">&quot;2&quot;</td></tr>"),
+            "state after the second put: {partial}"
+        );
+        assert!(
+            partial.contains("class=\"marked unplaced\"")
+                && partial.contains("could not be placed"),
+            "the get that reads 1 is the operation that cannot be placed: {partial}"
+        );
+        assert_eq!(
+            html.matches("class=\"linpoint\"").count(),
+            2,
+            "one point per linearized operation"
+        );
         std::fs::remove_file(path).ok();
     }
 }

@@ -1,17 +1,18 @@
 //! What the report draws: operations on a per-process timeline, nemesis
-//! bands, and latency and throughput over time.
+//! bands, and the latencies of the run's operations.
 
 use crate::fxhash::{FxHashMap, FxHashSet};
 use crate::history::{EventKind, History, JepsenEvent, Process, Record};
+use crate::latency::{Latencies, Percentiles};
 
-/// Operations drawn on the whole-run timeline at most; the rest are
-/// counted, and the ones a violation names are always drawn.
-const MAX_DRAWN: usize = 1500;
-/// Time buckets of the latency and throughput plots.
-const BUCKETS: usize = 60;
+/// Operations kept for the whole-run timeline at most (every operation of
+/// a harness run; a synthetic history of millions would make a page no
+/// browser opens). The rest are counted, and the ones a violation names are
+/// always kept.
+const MAX_KEPT: usize = 250_000;
 
 /// How an operation ended, for colouring it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Ending {
     Ok,
     Fail,
@@ -19,9 +20,22 @@ pub enum Ending {
     Info,
 }
 
+impl Ending {
+    /// Jepsen's name for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Ending::Ok => "ok",
+            Ending::Fail => "fail",
+            Ending::Info => "info",
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct TimedOp {
     pub process: String,
+    /// The operation's kind (`get`, `put`, `cas`, `transfer`...).
+    pub kind: String,
     pub call: u64,
     /// `None`: no completion by the end of the history.
     pub ret: Option<u64>,
@@ -39,17 +53,6 @@ pub struct Band {
     pub label: String,
 }
 
-/// Operations completing in one slice of time.
-#[derive(Clone, Debug, Default)]
-pub struct Bucket {
-    pub start: u64,
-    pub ok: usize,
-    pub fail: usize,
-    pub info: usize,
-    /// Latency quantiles (p50, p95, p99, max) of the completions.
-    pub latency: Option<[u64; 4]>,
-}
-
 #[derive(Clone, Debug, Default)]
 pub struct Timeline {
     /// Nanoseconds, or event positions for histories without times.
@@ -61,19 +64,18 @@ pub struct Timeline {
     pub bands: Vec<Band>,
     /// When the final heal happened, if it did.
     pub final_heal: Option<u64>,
-    pub buckets: Vec<Bucket>,
-    pub bucket_width: u64,
-    /// Overall latency quantiles: (quantile, latency).
-    pub quantiles: Vec<(f64, u64)>,
+    /// Of the time from each invocation to its `ok` or `fail`, as the
+    /// harness's summary computes them.
+    pub percentiles: Percentiles,
 }
 
-/// The value at quantile `q` of sorted values.
-fn quantile(sorted: &[u64], q: f64) -> u64 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    let i = ((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[i]
+/// The latencies from invocations to their `ok` or `fail`: what the
+/// summary, the report and the bench call latency.
+pub fn completed_latencies(ops: &[TimedOp]) -> Latencies {
+    ops.iter()
+        .filter(|o| o.ending != Ending::Info)
+        .filter_map(|o| Some(o.ret?.saturating_sub(o.call)))
+        .collect()
 }
 
 impl Timeline {
@@ -96,55 +98,13 @@ impl Timeline {
         for b in &mut bands {
             b.end = b.end.min(end);
         }
-        let width = end.div_ceil(BUCKETS as u64).max(1);
-        let mut buckets: Vec<Bucket> = (0..BUCKETS)
-            .map(|i| Bucket {
-                start: i as u64 * width,
-                ..Bucket::default()
-            })
-            .collect();
-        let mut latencies: Vec<Vec<u64>> = vec![Vec::new(); BUCKETS];
-        let mut all = Vec::with_capacity(ops.len());
-        for o in &ops {
-            let Some(ret) = o.ret else { continue };
-            let b = ((ret / width) as usize).min(BUCKETS - 1);
-            match o.ending {
-                Ending::Ok => buckets[b].ok += 1,
-                Ending::Fail => buckets[b].fail += 1,
-                Ending::Info => buckets[b].info += 1,
-            }
-            if o.ending != Ending::Info {
-                let latency = ret.saturating_sub(o.call);
-                latencies[b].push(latency);
-                all.push(latency);
-            }
-        }
-        for (bucket, mut l) in buckets.iter_mut().zip(latencies) {
-            if !l.is_empty() {
-                l.sort_unstable();
-                bucket.latency = Some([
-                    quantile(&l, 0.5),
-                    quantile(&l, 0.95),
-                    quantile(&l, 0.99),
-                    quantile(&l, 1.0),
-                ]);
-            }
-        }
-        all.sort_unstable();
-        let quantiles = if all.is_empty() {
-            Vec::new()
-        } else {
-            [0.5, 0.9, 0.99, 0.999, 1.0]
-                .iter()
-                .map(|&q| (q, quantile(&all, q)))
-                .collect()
-        };
+        let percentiles = completed_latencies(&ops).percentiles();
         let total_ops = ops.len();
-        if ops.len() > MAX_DRAWN {
+        if ops.len() > MAX_KEPT {
             let mut kept = 0;
             ops.retain(|o| {
                 kept += 1;
-                kept <= MAX_DRAWN || focus.contains(&o.line)
+                kept <= MAX_KEPT || focus.contains(&o.line)
             });
         }
         Timeline {
@@ -154,9 +114,7 @@ impl Timeline {
             total_ops,
             bands,
             final_heal,
-            buckets,
-            bucket_width: width,
-            quantiles,
+            percentiles,
         }
     }
 
@@ -174,10 +132,13 @@ impl Timeline {
                     open.insert(&e.command.id.0, ops.len());
                     ops.push(TimedOp {
                         process: e.process.to_string(),
+                        kind: e.command.op.name().to_owned(),
                         call: e.time,
                         ret: None,
                         ending: Ending::Info,
-                        label: e.command.to_string(),
+                        // The id is long and in the history at `line`;
+                        // what the operation does is what a person scans.
+                        label: op_text(&e.command),
                         line,
                     });
                 }
@@ -240,6 +201,7 @@ impl Timeline {
                     let key = e.key.as_ref().map(|k| format!("{k} ")).unwrap_or_default();
                     ops.push(TimedOp {
                         process: p.to_string(),
+                        kind: e.f.clone(),
                         call: t,
                         ret: None,
                         ending: Ending::Info,
@@ -290,5 +252,15 @@ impl Timeline {
         } else {
             format!("event {t}")
         }
+    }
+}
+
+/// What a command does, without its id (`put x 3`).
+fn op_text(command: &crate::history::Command) -> String {
+    let text = command.to_string();
+    let id = format!("{} ", command.id);
+    match text.strip_prefix(&id) {
+        Some(rest) => rest.to_owned(),
+        None => text,
     }
 }

@@ -7,10 +7,10 @@ mod plot;
 
 use crate::cluster::local::LocalCluster;
 use anyhow::Result;
+use gpaxos_checker::latency::Latencies;
 use gpaxos_node::client::Client;
 use gpaxos_node::net::certs;
 use gpaxos_node::Op;
-use hdrhistogram::Histogram;
 use serde::Serialize;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -63,6 +63,7 @@ pub struct BenchResult {
     pub seconds: f64,
     pub ops_per_sec: f64,
     pub p50_ms: f64,
+    pub p95_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
     /// Summed over the nodes' `status` at the end of the run.
@@ -86,7 +87,8 @@ pub struct BenchReport {
 struct Shared {
     stop: AtomicBool,
     measure: AtomicBool,
-    hist: Mutex<Histogram<u64>>,
+    /// Microseconds.
+    hist: Mutex<Latencies>,
     errors: Mutex<u64>,
     value: String,
     conflict: f64,
@@ -125,7 +127,7 @@ async fn client_loop(i: usize, client: &mut Client, s: &Shared) {
         }
         match r {
             Ok(_) => {
-                let _ = hist.lock().expect("histogram lock").record(us.max(1));
+                hist.lock().expect("histogram lock").record(us);
             }
             Err(_) => *errors.lock().expect("errors lock") += 1,
         }
@@ -150,7 +152,7 @@ pub async fn run_one(
     let shared = Arc::new(Shared {
         stop: AtomicBool::new(false),
         measure: AtomicBool::new(false),
-        hist: Mutex::new(Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?),
+        hist: Mutex::new(Latencies::new()),
         errors: Mutex::new(0),
         value: "x".repeat(cfg.value_size),
         conflict,
@@ -185,7 +187,9 @@ pub async fn run_one(
     let learned = (stats.learned_fast + stats.learned_slow).max(1);
     let h = shared.hist.lock().expect("histogram lock");
     let errors = *shared.errors.lock().expect("errors lock");
-    let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    // The percentiles the summary and the report compute, from one place.
+    let p = h.percentiles();
+    let ms = |us: u64| us as f64 / 1000.0;
     Ok(BenchResult {
         mode,
         clients,
@@ -195,9 +199,10 @@ pub async fn run_one(
         errors,
         seconds,
         ops_per_sec: h.len() as f64 / seconds,
-        p50_ms: ms(0.5),
-        p99_ms: ms(0.99),
-        max_ms: h.max() as f64 / 1000.0,
+        p50_ms: ms(p.p50),
+        p95_ms: ms(p.p95),
+        p99_ms: ms(p.p99),
+        max_ms: ms(p.max),
         fast_path: stats.learned_fast as f64 / learned as f64,
         collisions: stats.collisions,
         recoveries: stats.recoveries,
