@@ -1,9 +1,16 @@
 //! One simulated run.
 
 mod lag;
+mod partition;
+mod probe;
+
+pub use partition::Injected;
+pub use probe::{learning_delays, learning_delays_across};
 
 use super::disk::Disk;
 use super::network::{LinkFaults, Network};
+use crate::faults::Kind;
+use crate::latency::Latency;
 use crate::record;
 use crate::workload::KvWorkload;
 use gpaxos_checker::history::History as CheckedHistory;
@@ -41,6 +48,9 @@ pub struct SimConfig {
     pub faults: Faults,
     /// One-way link delay and jitter in µs.
     pub link_us: u64,
+    /// One-way delay in µs of each directed link `[from][to]`, instead of
+    /// `link_us` (`--latency`; jitter still adds to it).
+    pub latency_us: Option<Vec<Vec<u64>>>,
     pub jitter_us: u64,
     pub fsync_us: u64,
     pub tick_us: u64,
@@ -83,6 +93,7 @@ impl SimConfig {
             conflict,
             faults,
             link_us: 1_000,
+            latency_us: None,
             jitter_us: 500,
             fsync_us: 200,
             tick_us: 10 * MS,
@@ -99,6 +110,18 @@ impl SimConfig {
 }
 
 impl SimConfig {
+    /// Runs the links with `latency`'s one-way delays, the nodes' tick at
+    /// [`Latency::tick_ms`], and the clients' patience stretched to match:
+    /// a client retries after four of the longest delays (at least 150
+    /// ms) and gives up after twenty (at least 1 s).
+    pub fn set_latency(&mut self, latency: &Latency) {
+        let max_us = latency.max().as_micros() as u64;
+        self.latency_us = Some(latency.one_way_us.clone());
+        self.tick_us = self.tick_us.max(latency.tick_ms() * MS);
+        self.client_attempt_us = self.client_attempt_us.max(4 * max_us);
+        self.client_timeout_us = self.client_timeout_us.max(20 * max_us);
+    }
+
     /// The configuration seed `seed` runs with: a long seed's where
     /// `long_every` says so.
     pub fn for_seed(&self, seed: u64) -> SimConfig {
@@ -134,6 +157,9 @@ pub struct SimOutcome {
     pub timed_out: bool,
     /// Each node's protocol state at the end, for a run that timed out.
     pub diagnosis: Vec<String>,
+    /// Every partition the nemesis injected: when (simulated µs), its
+    /// shape, and the links the network cut for it.
+    pub partitions: Vec<partition::Injected>,
 }
 
 #[derive(Debug)]
@@ -249,41 +275,7 @@ struct Sim {
     /// instance its learner was at when it went.
     lagging: Option<(NodeId, lag::Away)>,
     lag_from: u64,
-}
-
-/// Lets a quiet cluster settle for a second, proposes one command at
-/// `at_node`, and returns, per node, how long after the proposal its learner
-/// learned it. With no jitter and instant fsyncs this is a whole number of
-/// link delays: 2 in a fast ballot, 3 in a classic one (Section 6.1).
-pub fn learning_delays(protocol: Config, link_us: u64, at_node: NodeId) -> Vec<Option<u64>> {
-    let nodes = protocol.n();
-    let mut cfg = SimConfig::new(nodes, 0, 0.0, Faults::None).expect("valid cluster size");
-    cfg.protocol = protocol;
-    cfg.clients = 0;
-    cfg.link_us = link_us;
-    cfg.jitter_us = 0;
-    cfg.fsync_us = 0;
-    let mut sim = Sim::new(cfg, 0);
-    sim.learn_times = Some(BTreeMap::new());
-    sim.run_until(1_000 * MS);
-    let cmd = Command::new(
-        1,
-        1,
-        gpaxos_node::Op::Put {
-            key: "k".into(),
-            value: "v".into(),
-        },
-    );
-    let proposed = sim.now;
-    if let Some(r) = sim.nodes[at_node as usize].replica.as_mut() {
-        r.propose(cmd.clone());
-    }
-    sim.pump(at_node);
-    sim.run_until(proposed + 100 * link_us);
-    let times = sim.learn_times.take().unwrap_or_default();
-    (0..nodes as NodeId)
-        .map(|n| times.get(&(n, cmd.id)).map(|t| t - proposed))
-        .collect()
+    partitions: Vec<partition::Injected>,
 }
 
 pub fn run_seed(cfg: &SimConfig, seed: u64) -> SimOutcome {
@@ -348,7 +340,7 @@ impl Sim {
         };
         let mut sim = Sim {
             next_process: cfg.clients as u64,
-            net: Network::new(faults),
+            net: Network::new(faults, cfg.latency_us.clone()),
             rng,
             now: 0,
             seq: 0,
@@ -367,6 +359,7 @@ impl Sim {
             learn_times: None,
             lagging: None,
             lag_from: 0,
+            partitions: Vec::new(),
             cfg,
         };
         for id in 0..sim.cfg.nodes as NodeId {
@@ -692,41 +685,7 @@ impl Sim {
         }
         let n = self.cfg.nodes;
         match self.rng.gen_range(0..10) {
-            0..=1 if !self.net.is_partitioned() => {
-                let mut ids: Vec<NodeId> = (0..n as NodeId).collect();
-                for i in (1..ids.len()).rev() {
-                    let j = self.rng.gen_range(0..=i);
-                    ids.swap(i, j);
-                }
-                let description = if n >= 3 && self.rng.gen_bool(0.5) {
-                    self.net.bridge(&ids);
-                    let mid = n / 2;
-                    format!(
-                        "bridge {:?} - {} - {:?}",
-                        &ids[..mid],
-                        node_name(ids[mid]),
-                        &ids[mid + 1..]
-                    )
-                } else {
-                    let cut = self.rng.gen_range(1..n);
-                    let (a, b) = ids.split_at(cut);
-                    self.net.partition(a, b);
-                    format!("{a:?} | {b:?}")
-                };
-                self.history.push(record::nemesis(
-                    self.now * 1000,
-                    "partition",
-                    "start",
-                    Some(description),
-                ));
-                let d = self.rng.gen_range(100 * MS..600 * MS);
-                self.schedule(
-                    d,
-                    Event::Heal {
-                        what: Heal::Partition,
-                    },
-                );
-            }
+            0..=1 if !self.net.is_partitioned() => self.inject_partition(),
             // While a node lags, the lagging-node nemesis does the crashing.
             2..=5 if self.lagging.is_none() => {
                 let down = self.nodes.iter().filter(|x| x.replica.is_none()).count();
@@ -841,7 +800,7 @@ impl Sim {
         node.rewrites = 0;
         self.history.push(record::nemesis(
             self.now * 1000,
-            "kill",
+            Kind::Kill.name(),
             "start",
             Some(node_name(id)),
         ));
@@ -863,7 +822,7 @@ impl Sim {
         node.replica = Some(r);
         self.history.push(record::nemesis(
             self.now * 1000,
-            "kill",
+            Kind::Kill.name(),
             "stop",
             Some(node_name(id)),
         ));
@@ -993,6 +952,7 @@ impl Sim {
             info: self.info,
             sim_time_us: self.now,
             timed_out,
+            partitions: self.partitions,
         }
     }
 }
