@@ -113,9 +113,13 @@ impl SimConfig {
     /// Runs the links with `latency`'s one-way delays, the nodes' tick at
     /// [`Latency::tick_ms`], and the clients' patience stretched to match:
     /// a client retries after four of the longest delays (at least 150
-    /// ms) and gives up after twenty (at least 1 s).
+    /// ms) and gives up after twenty (at least 1 s). A run is cut off
+    /// after 4,000 of the longest delays (at least 120 s): a long seed's
+    /// 3,000 commands take five clients a round trip across the slowest
+    /// quorum each, over 100 s at 100 ms a link.
     pub fn set_latency(&mut self, latency: &Latency) {
         let max_us = latency.max().as_micros() as u64;
+        self.max_us = self.max_us.max(4_000 * max_us);
         self.latency_us = Some(latency.one_way_us.clone());
         self.tick_us = self.tick_us.max(latency.tick_ms() * MS);
         self.client_attempt_us = self.client_attempt_us.max(4 * max_us);
