@@ -290,37 +290,43 @@ pub fn run_seed(cfg: &SimConfig, seed: u64) -> SimOutcome {
     sim.finish(seed, timed_out)
 }
 
+/// The seed's network: with default faults each seed draws its own
+/// weather (and its fsync time into `cfg`).
+fn weather(cfg: &mut SimConfig, rng: &mut SmallRng) -> LinkFaults {
+    match cfg.faults {
+        Faults::None => LinkFaults {
+            base_us: cfg.link_us,
+            jitter_us: cfg.jitter_us,
+            loss: 0.0,
+            duplicate: 0.0,
+            straggle: 0.0,
+            straggle_us: (0, 0),
+            replay: 0.0,
+        },
+        Faults::Default => {
+            // Each seed draws its own weather: how much links reorder,
+            // how slow fsync is (the window in which a crash loses
+            // writes), how lossy and duplicating the network is.
+            cfg.jitter_us = rng.gen_range(cfg.jitter_us..=10 * cfg.jitter_us);
+            cfg.fsync_us = rng.gen_range(cfg.fsync_us / 2..=15 * cfg.fsync_us);
+            LinkFaults {
+                base_us: cfg.link_us,
+                jitter_us: cfg.jitter_us,
+                loss: rng.gen_range(0.0..0.05),
+                duplicate: rng.gen_range(0.0..0.03),
+                straggle: rng.gen_range(0.0..cfg.straggle_max),
+                straggle_us: (10 * MS, 400 * MS),
+                replay: rng.gen_range(0.0..cfg.straggle_max),
+            }
+        }
+    }
+}
+
 impl Sim {
     fn new(cfg: SimConfig, seed: u64) -> Sim {
         let mut rng = SmallRng::seed_from_u64(seed);
         let mut cfg = cfg;
-        let faults = match cfg.faults {
-            Faults::None => LinkFaults {
-                base_us: cfg.link_us,
-                jitter_us: cfg.jitter_us,
-                loss: 0.0,
-                duplicate: 0.0,
-                straggle: 0.0,
-                straggle_us: (0, 0),
-                replay: 0.0,
-            },
-            Faults::Default => {
-                // Each seed draws its own weather: how much links reorder,
-                // how slow fsync is (the window in which a crash loses
-                // writes), how lossy and duplicating the network is.
-                cfg.jitter_us = rng.gen_range(cfg.jitter_us..=10 * cfg.jitter_us);
-                cfg.fsync_us = rng.gen_range(cfg.fsync_us / 2..=15 * cfg.fsync_us);
-                LinkFaults {
-                    base_us: cfg.link_us,
-                    jitter_us: cfg.jitter_us,
-                    loss: rng.gen_range(0.0..0.05),
-                    duplicate: rng.gen_range(0.0..0.03),
-                    straggle: rng.gen_range(0.0..cfg.straggle_max),
-                    straggle_us: (10 * MS, 400 * MS),
-                    replay: rng.gen_range(0.0..cfg.straggle_max),
-                }
-            }
-        };
+        let faults = weather(&mut cfg, &mut rng);
         let nodes = (0..cfg.nodes as NodeId)
             .map(|id| Node {
                 replica: Some(Replica::new(id, cfg.protocol.clone())),
@@ -691,37 +697,7 @@ impl Sim {
         match self.rng.gen_range(0..10) {
             0..=1 if !self.net.is_partitioned() => self.inject_partition(),
             // While a node lags, the lagging-node nemesis does the crashing.
-            2..=5 if self.lagging.is_none() => {
-                let down = self.nodes.iter().filter(|x| x.replica.is_none()).count();
-                // Half the time, crash a node at the worst moment: while it
-                // has writes that are not yet durable.
-                let unsynced: Vec<NodeId> = (0..n as NodeId)
-                    .filter(|&i| {
-                        self.nodes[i as usize].replica.is_some()
-                            && self.nodes[i as usize].disk.has_unsynced()
-                    })
-                    .collect();
-                let victim = if !unsynced.is_empty() && self.rng.gen_bool(0.5) {
-                    unsynced[self.rng.gen_range(0..unsynced.len())]
-                } else {
-                    self.rng.gen_range(0..n) as NodeId
-                };
-                if down < n.div_ceil(2) - 1 && self.nodes[victim as usize].replica.is_some() {
-                    self.crash(victim);
-                    // Half the time the node's machine fails, not only its
-                    // process: the page cache is lost with it.
-                    if self.rng.gen_bool(0.5) {
-                        self.nodes[victim as usize].disk.power_loss();
-                    }
-                    let d = self.rng.gen_range(50 * MS..500 * MS);
-                    self.schedule(
-                        d,
-                        Event::Heal {
-                            what: Heal::Restart(victim),
-                        },
-                    );
-                }
-            }
+            2..=5 if self.lagging.is_none() => self.crash_one(),
             6 if self.lagging.is_none() && self.rng.gen_bool(0.5) => {
                 // Power loss: every node crashes at the same instant and
                 // loses whatever it had not synced. Only promises kept on
@@ -772,6 +748,41 @@ impl Sim {
         }
         let d = self.rng.gen_range(50 * MS..300 * MS);
         self.schedule(d, Event::Nemesis);
+    }
+
+    /// Crashes one node, unless that would leave fewer than a majority up,
+    /// and restarts it 50 to 500 ms later.
+    fn crash_one(&mut self) {
+        let n = self.cfg.nodes;
+        let down = self.nodes.iter().filter(|x| x.replica.is_none()).count();
+        // Half the time, crash a node at the worst moment: while it
+        // has writes that are not yet durable.
+        let unsynced: Vec<NodeId> = (0..n as NodeId)
+            .filter(|&i| {
+                self.nodes[i as usize].replica.is_some()
+                    && self.nodes[i as usize].disk.has_unsynced()
+            })
+            .collect();
+        let victim = if !unsynced.is_empty() && self.rng.gen_bool(0.5) {
+            unsynced[self.rng.gen_range(0..unsynced.len())]
+        } else {
+            self.rng.gen_range(0..n) as NodeId
+        };
+        if down < n.div_ceil(2) - 1 && self.nodes[victim as usize].replica.is_some() {
+            self.crash(victim);
+            // Half the time the node's machine fails, not only its
+            // process: the page cache is lost with it.
+            if self.rng.gen_bool(0.5) {
+                self.nodes[victim as usize].disk.power_loss();
+            }
+            let d = self.rng.gen_range(50 * MS..500 * MS);
+            self.schedule(
+                d,
+                Event::Heal {
+                    what: Heal::Restart(victim),
+                },
+            );
+        }
     }
 
     /// The node's machine loses power: it crashes, its page cache is lost,
