@@ -3,8 +3,10 @@
 
 pub mod bench;
 pub mod cluster;
+pub mod faults;
 pub use gpaxos_checker::exit;
 pub mod judge;
+pub mod latency;
 pub mod logging;
 pub mod nemesis;
 pub mod observe;

@@ -4,10 +4,11 @@ use gpaxos_checker::check::{check_file, check_history, CheckOptions};
 use gpaxos_checker::{History, Verdict};
 use gpaxos_harness::bench::{self, BenchConfig, Mode};
 use gpaxos_harness::cluster::external::ExternalSetup;
-use gpaxos_harness::cluster::relay::LinkFaults;
 use gpaxos_harness::cluster::{docker, nfqueue, Backend};
 use gpaxos_harness::exit::{self, bad_argument};
+use gpaxos_harness::faults::LinkFaults;
 use gpaxos_harness::judge;
+use gpaxos_harness::latency::Latency;
 use gpaxos_harness::logging;
 use gpaxos_harness::nemesis::Kind;
 use gpaxos_harness::runner::{self, TestConfig};
@@ -64,6 +65,16 @@ enum Cmd {
         /// one, then brought back. 0: none; 1: every seed.
         #[arg(long, default_value_t = 10)]
         long_every: u64,
+        /// One-way delays of the node-to-node links: `uniform:MS`,
+        /// `matrix:ROW;ROW;...` (row i holds the ms from n(i+1) to each node,
+        /// comma-separated; quote the `;` from the shell), `matrix:FILE` (a row
+        /// a line), or `regions:NAME=n1,n2;NAME=n3,...` with the built-in table
+        /// of one-way delays between us-east, us-west, eu-west, eu-central,
+        /// ap-northeast, ap-southeast and sa-east (half of published AWS
+        /// round-trip times; approximate). Clients reach their nodes at zero
+        /// delay. The simulated nodes' tick grows to half the longest delay.
+        #[arg(long)]
+        latency: Option<String>,
         /// Worker threads (default: the number of cores).
         #[arg(long)]
         threads: Option<usize>,
@@ -208,6 +219,16 @@ pub struct TestArgs {
     seed: Option<u64>,
     #[arg(long, default_value = "store")]
     store: PathBuf,
+    /// One-way delays of the node-to-node links: `uniform:MS`,
+    /// `matrix:ROW;ROW;...` (row i holds the ms from n(i+1) to each node,
+    /// comma-separated; quote the `;` from the shell), `matrix:FILE` (a row
+    /// a line), or `regions:NAME=n1,n2;NAME=n3,...` with the built-in table
+    /// of one-way delays between us-east, us-west, eu-west, eu-central,
+    /// ap-northeast, ap-southeast and sa-east (half of published AWS
+    /// round-trip times; approximate). Local backend only. Clients reach their nodes at zero
+    /// delay. The nodes' tick grows to half the longest delay.
+    #[arg(long)]
+    latency: Option<String>,
     /// The nodes' TOML configuration (see the README's node section), for
     /// example `checkpoint_every = 8` and `snapshot_every = 2` to compact
     /// often; recorded in the run's test.json. Local backend only.
@@ -277,9 +298,20 @@ struct BenchArgs {
     /// each: 0,0.1
     #[arg(long, value_delimiter = ',', default_value = "0")]
     conflict: Vec<f64>,
-    /// One-way delay on every node-to-node link, in ms (through the relays).
+    /// One-way delay on every node-to-node link, in ms (through the relays):
+    /// the same as `--latency uniform:MS`.
     #[arg(long, default_value_t = 0.0)]
     link_delay_ms: f64,
+    /// One-way delays of the node-to-node links: `uniform:MS`,
+    /// `matrix:ROW;ROW;...` (row i holds the ms from n(i+1) to each node,
+    /// comma-separated; quote the `;` from the shell), `matrix:FILE` (a row
+    /// a line), or `regions:NAME=n1,n2;NAME=n3,...` with the built-in table
+    /// of one-way delays between us-east, us-west, eu-west, eu-central,
+    /// ap-northeast, ap-southeast and sa-east (half of published AWS
+    /// round-trip times; approximate). Clients reach their nodes at zero
+    /// delay. The nodes' tick grows to half the longest delay.
+    #[arg(long, conflicts_with = "link_delay_ms")]
+    latency: Option<String>,
     /// Where the clusters' directories, bench.json and bench.svg go.
     #[arg(long, default_value = "store/bench")]
     out: PathBuf,
@@ -309,6 +341,7 @@ fn real_main(cli: Cli) -> Result<i32> {
             checkpoint_every,
             snapshot_every,
             long_every,
+            latency,
             threads,
             store,
             fail_fast,
@@ -330,6 +363,10 @@ fn real_main(cli: Cli) -> Result<i32> {
             if let Some(bug) = &planted_bug {
                 cfg.protocol.planted = planted_protocol(bug, nodes)?.planted;
                 cfg.planted_bug = Some(bug.clone());
+            }
+            if let Some(spec) = &latency {
+                let l = Latency::parse(spec, nodes).map_err(|e| bad_argument(format!("{e:#}")))?;
+                cfg.set_latency(&l);
             }
             let threads = threads
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -364,6 +401,7 @@ fn real_main(cli: Cli) -> Result<i32> {
                     "--nodes, --clients and --duration must be positive, --conflict in [0, 1], --link-delay-ms in [0, 10000]",
                 ));
             }
+            let latency = bench_latency(&a)?;
             let cfg = BenchConfig {
                 nodes: a.nodes,
                 clients: a.clients,
@@ -372,7 +410,7 @@ fn real_main(cli: Cli) -> Result<i32> {
                 warmup: Duration::from_secs(2),
                 value_size: a.value_size,
                 conflicts: a.conflict,
-                link_delay: Duration::from_secs_f64(a.link_delay_ms / 1000.0),
+                latency,
                 etcd: a.etcd,
             };
             if a.etcd {
@@ -388,6 +426,19 @@ fn real_main(cli: Cli) -> Result<i32> {
         }
         Cmd::Soak(a) => soak(a).map(|()| 0),
     }
+}
+
+/// `bench`'s link delays: `--latency`, or `--link-delay-ms` as a uniform
+/// one.
+fn bench_latency(a: &BenchArgs) -> Result<Option<Latency>> {
+    let spec = match (&a.latency, a.link_delay_ms) {
+        (Some(spec), _) => spec.clone(),
+        (None, ms) if ms > 0.0 => format!("uniform:{ms}"),
+        (None, _) => return Ok(None),
+    };
+    Latency::parse(&spec, a.nodes)
+        .map(Some)
+        .map_err(|e| bad_argument(format!("{e:#}")))
 }
 
 /// `nfqueue`: holds this host's queued packets back until SIGTERM.
@@ -526,7 +577,8 @@ fn test(mut a: TestArgs) -> Result<Verdict> {
     {
         return Err(bad_argument("--nodes, --concurrency, --time-limit and --nemesis-interval must be positive, --rate at least 0"));
     }
-    let node_config = node_config_text(&a)?;
+    let latency = test_latency(&a, n)?;
+    let node_config = with_tick(node_config_text(&a)?, latency.as_ref())?;
     if !(0.0..=1.0).contains(&a.conflict) {
         return Err(bad_argument("--conflict must be between 0 and 1"));
     }
@@ -577,6 +629,7 @@ fn test(mut a: TestArgs) -> Result<Verdict> {
             seed,
             store: a.store.clone(),
             node_config: node_config.clone(),
+            latency: latency.clone(),
             ssh: ssh.clone(),
             external: external.clone(),
         };
@@ -663,6 +716,39 @@ fn planted_protocol(kebab: &str, nodes: usize) -> Result<gpaxos_node::protocol::
         })
 }
 
+/// `test`'s link delays, for the local backend only: the others' links are
+/// real networks (or, for docker, ones the harness does not relay).
+fn test_latency(a: &TestArgs, n: usize) -> Result<Option<Latency>> {
+    let Some(spec) = &a.latency else {
+        return Ok(None);
+    };
+    if a.backend != Backend::Local {
+        return Err(bad_argument(
+            "--latency needs --backend local (its relays hold each datagram for its link's delay)",
+        ));
+    }
+    Latency::parse(spec, n)
+        .map(Some)
+        .map_err(|e| bad_argument(format!("{e:#}")))
+}
+
+/// The nodes' configuration with the tick `--latency` asks for
+/// ([`Latency::tick_ms`]), unless the configuration sets its own.
+fn with_tick(config: Option<String>, latency: Option<&Latency>) -> Result<Option<String>> {
+    let Some(l) = latency else {
+        return Ok(config);
+    };
+    let text = config.unwrap_or_default();
+    let own = gpaxos_node::config_file::ConfigFile::parse(&text)
+        .map_err(|e| bad_argument(format!("node configuration: {e:#}")))?
+        .tick_ms
+        .is_some();
+    if own {
+        return Ok(Some(text));
+    }
+    Ok(Some(format!("tick_ms = {}\n{text}", l.tick_ms())))
+}
+
 /// `fast-learner-classic-quorum` -> `FastLearnerClassicQuorum`.
 fn pascal(kebab: &str) -> String {
     kebab
@@ -715,6 +801,7 @@ fn suite(name: &str, store: PathBuf, ssh: SshArgs) -> Result<i32> {
                 store: dir.clone(),
                 node_config: Some(config.clone()),
                 planted_bug: None,
+                latency: None,
                 cluster: None,
                 tls: None,
                 ssh: SshArgs::default(),
@@ -764,6 +851,7 @@ fn suite_docker(store: PathBuf) -> Result<i32> {
                 store: dir.clone(),
                 node_config: None,
                 planted_bug: None,
+                latency: None,
                 cluster: None,
                 tls: None,
                 ssh: SshArgs::default(),
@@ -875,6 +963,7 @@ fn suite_ssh(store: PathBuf, ssh: SshArgs) -> Result<i32> {
                 store: dir.clone(),
                 node_config: None,
                 planted_bug: None,
+                latency: None,
                 cluster: None,
                 tls: None,
                 ssh: ssh.clone(),

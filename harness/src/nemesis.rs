@@ -2,84 +2,14 @@
 //! (Jepsen's nemesis). Every fault and every heal is recorded in the
 //! history.
 
-use crate::cluster::relay::{grudge, LinkFaults};
 use crate::cluster::Cluster;
+pub use crate::faults::Kind;
+use crate::faults::{LinkFaults, Partition};
 use anyhow::{bail, Result};
 use rand::rngs::SmallRng;
 use rand::seq::SliceRandom;
 use rand::Rng;
-use serde::Serialize;
 use std::time::Duration;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Kind {
-    Partition,
-    Kill,
-    Pause,
-    Loss,
-    Delay,
-    Duplicate,
-    Reorder,
-    TornWal,
-    /// The lagging-node nemesis: one node is killed and kept down while
-    /// the others go on, compact their logs past it and are restarted one
-    /// by one (one each interval); then it comes back and must catch up by
-    /// state transfer.
-    Lag,
-}
-
-impl Kind {
-    pub const ALL: [Kind; 9] = [
-        Kind::Partition,
-        Kind::Kill,
-        Kind::Pause,
-        Kind::Loss,
-        Kind::Delay,
-        Kind::Duplicate,
-        Kind::Reorder,
-        Kind::TornWal,
-        Kind::Lag,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Kind::Partition => "partition",
-            Kind::Kill => "kill",
-            Kind::Pause => "pause",
-            Kind::Loss => "loss",
-            Kind::Delay => "delay",
-            Kind::Duplicate => "duplicate",
-            Kind::Reorder => "reorder",
-            Kind::TornWal => "torn-wal",
-            Kind::Lag => "lag",
-        }
-    }
-
-    /// Parses `partition,kill,...`, `all` or `none`.
-    pub fn parse_list(s: &str) -> Result<Vec<Kind>> {
-        match s.trim() {
-            "none" | "" => return Ok(Vec::new()),
-            "all" => return Ok(Kind::ALL.to_vec()),
-            _ => {}
-        }
-        s.split(',')
-            .map(|w| {
-                let w = w.trim();
-                Kind::ALL
-                    .into_iter()
-                    .find(|k| k.name() == w)
-                    .ok_or_else(|| {
-                        let names: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
-                        anyhow::anyhow!(
-                            "unknown nemesis {w:?}; expected all, none or some of {}",
-                            names.join(",")
-                        )
-                    })
-            })
-            .collect()
-    }
-}
 
 /// A fault in force, with what its heal must undo.
 #[derive(Debug)]
@@ -129,7 +59,6 @@ pub fn inject(
     rng: &mut SmallRng,
 ) -> Result<(Active, String)> {
     let n = cluster.n();
-    let nodes: Vec<usize> = (0..n).collect();
     if !cluster.has_network_faults() {
         if matches!(
             kind,
@@ -145,33 +74,9 @@ pub fn inject(
     };
     match kind {
         Kind::Partition => {
-            let mut shuffled = nodes.clone();
-            shuffled.shuffle(rng);
-            let (g, what) = match rng.gen_range(0..6) {
-                0 => (grudge::halves(&nodes), "halves".to_owned()),
-                1 => (
-                    grudge::random_halves(&nodes, rng),
-                    "random halves".to_owned(),
-                ),
-                2 => (
-                    grudge::majorities_ring(&shuffled),
-                    format!("majorities ring {shuffled:?}"),
-                ),
-                3 => {
-                    let v = rng.gen_range(0..n);
-                    (grudge::isolate(&nodes, v), format!("isolate n{}", v + 1))
-                }
-                4 => {
-                    let v = leader.unwrap_or(0);
-                    (
-                        grudge::isolate(&nodes, v),
-                        format!("isolate the leader n{}", v + 1),
-                    )
-                }
-                _ => (grudge::bridge(&shuffled), format!("bridge {shuffled:?}")),
-            };
-            cluster.partition(&g)?;
-            Ok((Active::Partition, what))
+            let shape = Partition::draw(n, leader, rng);
+            cluster.partition(&shape.grudge(n))?;
+            Ok((Active::Partition, shape.describe()))
         }
         Kind::Loss => {
             let p = rng.gen_range(0.05..0.3);

@@ -74,6 +74,38 @@ fn bad_arguments_exit_254() {
 }
 
 #[test]
+fn a_bad_latency_exits_254_and_says_why() {
+    for (args, why) in [
+        (
+            &["sim", "--latency", "regions:mars=n1,n2,n3,n4,n5"][..],
+            "unknown region \"mars\"",
+        ),
+        (
+            &["sim", "--latency", "regions:us-east=n1,n2"],
+            "n3 is in no region",
+        ),
+        (
+            &["bench", "--latency", "matrix:0,1;1,0"],
+            "2 rows for 5 nodes",
+        ),
+        (
+            &["bench", "--latency", "uniform:5", "--link-delay-ms", "5"],
+            "cannot be used with",
+        ),
+        (&["test", "--latency", "fast"], "expected uniform:MS"),
+        (
+            &["test", "--backend", "docker", "--latency", "uniform:5"],
+            "needs --backend local",
+        ),
+    ] {
+        let out = harness(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(code(&out), 254, "{args:?}: {out:?}");
+        assert!(stderr.contains(why), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
 fn analyze_exits_with_the_verdict() {
     let invalid = run_dir("invalid", STALE_READ);
     let out = analyze(&invalid);

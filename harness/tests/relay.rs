@@ -1,10 +1,11 @@
 //! The UDP relays of the `local` backend: plain UDP servers on loopback
 //! stand in for nodes (forwarding, partitions, loss, delay, duplication,
-//! reordering, teardown), the grudge builders are checked for their
+//! reordering, teardown, per-link latency), the grudge builders are checked for their
 //! promises, and three real node processes run a cluster through the relays.
 
 use gpaxos_harness::cluster::local::{free_ports, node_binary};
 use gpaxos_harness::cluster::relay::{grudge, Grudge, LinkFaults, RelayMesh};
+use gpaxos_harness::latency::Latency;
 use gpaxos_node::app::Reply;
 use gpaxos_node::client::Client;
 use gpaxos_node::net::certs;
@@ -270,6 +271,56 @@ async fn delay_adds_latency_each_way() {
         let rtt = t.elapsed();
         assert!(rtt >= Duration::from_millis(60), "round trip {rtt:?}");
     }
+}
+
+/// Sends one datagram through link 0 -> 1 from `s` to `node1` and back:
+/// the time each way.
+async fn one_way_each(mesh: &RelayMesh, s: &UdpSocket, node1: &UdpSocket) -> (Duration, Duration) {
+    let mut buf = vec![0u8; 64];
+    let t = Instant::now();
+    s.send_to(b"there", mesh.front(0, 1)).await.unwrap();
+    let (_, up) = timeout(LONG, node1.recv_from(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    let there = t.elapsed();
+    let t = Instant::now();
+    node1.send_to(b"back", up).await.unwrap();
+    timeout(LONG, s.recv_from(&mut buf)).await.unwrap().unwrap();
+    (there, t.elapsed())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latency_delays_each_direction_by_its_matrix_entry() {
+    // Node 1 is a bare socket, so each direction is timed on its own.
+    let node1 = socket().await;
+    let (_srv, mut real) = servers(1, false).await;
+    real.push(node1.local_addr().unwrap());
+    let mesh = RelayMesh::start(&real, 6).unwrap();
+    let s = socket().await;
+    let slack = Duration::from_millis(80);
+    let within = |d: Duration, ms: u64| {
+        d >= Duration::from_millis(ms) && d < Duration::from_millis(ms) + slack
+    };
+
+    let (there, back) = one_way_each(&mesh, &s, &node1).await;
+    assert!(
+        within(there, 0) && within(back, 0),
+        "clean: {there:?} {back:?}"
+    );
+
+    // n1 -> n2 takes 120 ms, n2 -> n1 40 ms: an asymmetric pair of links.
+    mesh.set_latency(&Latency::parse("matrix:0,120;40,0", 2).unwrap());
+    let (there, back) = one_way_each(&mesh, &s, &node1).await;
+    assert!(within(there, 120), "n1 -> n2 took {there:?}, not 120 ms");
+    assert!(within(back, 40), "n2 -> n1 took {back:?}, not 40 ms");
+
+    // A heal keeps the distance; a delay fault adds to it.
+    mesh.heal();
+    assert!(within(one_way_each(&mesh, &s, &node1).await.0, 120));
+    mesh.set_all(LinkFaults::delay(Duration::from_millis(50)));
+    let (there, back) = one_way_each(&mesh, &s, &node1).await;
+    assert!(within(there, 170) && within(back, 90), "{there:?} {back:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,6 +6,7 @@ pub mod etcd;
 mod plot;
 
 use crate::cluster::local::LocalCluster;
+use crate::latency::Latency;
 use anyhow::Result;
 use gpaxos_checker::latency::Latencies;
 use gpaxos_node::client::Client;
@@ -46,8 +47,9 @@ pub struct BenchConfig {
     /// Probabilities that a put goes to the key every client shares; one
     /// run each.
     pub conflicts: Vec<f64>,
-    /// One-way delay added to every node-to-node link by the relays.
-    pub link_delay: Duration,
+    /// One-way delays of the node-to-node links (`--latency`), added by
+    /// the relays; clients reach their nodes directly.
+    pub latency: Option<Latency>,
     /// Also measure five etcd members (`etcd::run`).
     pub etcd: bool,
 }
@@ -57,7 +59,8 @@ pub struct BenchResult {
     pub mode: Mode,
     pub clients: usize,
     pub conflict: f64,
-    pub link_delay_ms: f64,
+    /// `--latency` as given, if any.
+    pub latency: Option<String>,
     pub ops: u64,
     pub errors: u64,
     pub seconds: f64,
@@ -134,6 +137,22 @@ async fn client_loop(i: usize, client: &mut Client, s: &Shared) {
     }
 }
 
+/// A fresh cluster for one run; with `--latency`, node-to-node traffic
+/// goes through relays that hold each datagram for its link's delay, and
+/// the nodes' tick grows with the delays ([`Latency::tick_ms`]).
+fn start_cluster(dir: &Path, cfg: &BenchConfig, mode: Mode) -> Result<LocalCluster> {
+    let relays = cfg.latency.as_ref().map(|_| 1);
+    let mut config = mode.node_config().to_owned();
+    if let Some(l) = &cfg.latency {
+        config.push_str(&format!("tick_ms = {}\n", l.tick_ms()));
+    }
+    let cluster = LocalCluster::start_with(dir, cfg.nodes, Some(&config), relays)?;
+    if let (Some(mesh), Some(l)) = (cluster.relays(), &cfg.latency) {
+        mesh.set_latency(l);
+    }
+    Ok(cluster)
+}
+
 /// One mode at one concurrency, on a fresh cluster.
 pub async fn run_one(
     dir: &Path,
@@ -142,11 +161,7 @@ pub async fn run_one(
     clients: usize,
     conflict: f64,
 ) -> Result<BenchResult> {
-    let relays = (!cfg.link_delay.is_zero()).then_some(1);
-    let cluster = LocalCluster::start_with(dir, cfg.nodes, Some(mode.node_config()), relays)?;
-    if let Some(mesh) = cluster.relays() {
-        mesh.set_all(crate::cluster::relay::LinkFaults::delay(cfg.link_delay));
-    }
+    let cluster = start_cluster(dir, cfg, mode)?;
     let creds = certs::load_client(&cluster.tls_dir())?;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let shared = Arc::new(Shared {
@@ -194,7 +209,7 @@ pub async fn run_one(
         mode,
         clients,
         conflict,
-        link_delay_ms: cfg.link_delay.as_secs_f64() * 1000.0,
+        latency: cfg.latency.as_ref().map(|l| l.spec.clone()),
         ops: h.len(),
         errors,
         seconds,
@@ -291,10 +306,12 @@ pub fn compare(report: &BenchReport) -> Vec<String> {
     for r in report.runs.iter().filter(|r| r.mode == Mode::Fast) {
         if let Some(c) = find(Mode::Classic, r.clients, r.conflict) {
             out.push(format!(
-                "fast/classic {:>4} clients conflict {:.2}: throughput x{:.2}, p50 x{:.2}",
+                "fast/classic {:>4} clients conflict {:.2}: throughput x{:.2}, p50 {:.1} / {:.1} ms (x{:.2})",
                 r.clients,
                 r.conflict,
                 r.ops_per_sec / c.ops_per_sec,
+                r.p50_ms,
+                c.p50_ms,
                 r.p50_ms / c.p50_ms
             ));
         }

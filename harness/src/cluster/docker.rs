@@ -19,8 +19,8 @@
 
 use super::netfault::{self, Ns};
 use super::nfqueue::Queue;
-use super::relay::{Grudge, LinkFaults};
 use super::shell::{run, run_in};
+use crate::faults::{Grudge, LinkFaults};
 use anyhow::{anyhow, bail, Context, Result};
 use gpaxos_node::protocol::node_name;
 use std::fmt::Write as _;

@@ -18,12 +18,12 @@ pub mod relay;
 pub mod shell;
 pub mod ssh;
 
+use crate::faults::{Grudge, LinkFaults};
 use crate::runner::TestConfig;
 use anyhow::{bail, Result};
 use docker::DockerCluster;
 use external::{no_faults, ExternalCluster};
 use local::LocalCluster;
-use relay::{Grudge, LinkFaults};
 use serde::Serialize;
 use ssh::SshCluster;
 use std::net::SocketAddr;
@@ -60,6 +60,9 @@ impl Cluster {
     pub fn start(cfg: &TestConfig, dir: &Path) -> Result<Cluster> {
         let n = cfg.nodes;
         let config = cfg.node_config.as_deref();
+        if cfg.latency.is_some() && cfg.backend != Backend::Local {
+            bail!("--latency needs the local backend's relays");
+        }
         match cfg.backend {
             Backend::Ssh => {
                 let Some(setup) = &cfg.ssh else {
@@ -81,12 +84,13 @@ impl Cluster {
                 };
                 Ok(Cluster::External(ExternalCluster::connect(setup)?))
             }
-            Backend::Local => Ok(Cluster::Local(LocalCluster::start_with(
-                dir,
-                n,
-                config,
-                Some(cfg.seed),
-            )?)),
+            Backend::Local => {
+                let c = LocalCluster::start_with(dir, n, config, Some(cfg.seed))?;
+                if let (Some(mesh), Some(l)) = (c.relays(), &cfg.latency) {
+                    mesh.set_latency(l);
+                }
+                Ok(Cluster::Local(c))
+            }
             Backend::Docker => {
                 if config.is_some() {
                     bail!(

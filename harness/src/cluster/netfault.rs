@@ -26,8 +26,8 @@
 //! relays.
 
 use super::nfqueue;
-use super::relay::{Grudge, LinkFaults};
 use super::shell::{self, quote};
+use crate::faults::{Grudge, LinkFaults};
 use anyhow::Result;
 use std::fmt::Write as _;
 use std::net::IpAddr;

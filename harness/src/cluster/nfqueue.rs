@@ -15,7 +15,7 @@
 //! uses `--queue-bypass`, so a full queue or a vanished harness lets
 //! packets through rather than cutting the node off.
 
-use super::relay::LinkFaults;
+use crate::faults::LinkFaults;
 use anyhow::{bail, Context, Result};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};

@@ -1,6 +1,7 @@
 //! UDP relays between the nodes of a `local` cluster, one per directed link,
 //! so the harness can drop, delay, duplicate and reorder real QUIC packets
-//! per link without root.
+//! per link without root, and hold each packet for its link's own one-way
+//! delay (`--latency`, [`RelayMesh::set_latency`]).
 //!
 //! The relay of link `i -> j` has a *front* socket and an *upstream* socket.
 //! Node `i` is told (by its own `--cluster` map) that node `j` lives at the
@@ -37,11 +38,13 @@
 //! restarted on its real address is reached through the same relays. The
 //! relays stop, and their sockets close, when the [`RelayMesh`] is dropped.
 
+pub use crate::faults::{grudge, Grudge, LinkFaults};
+use crate::latency::Latency;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use std::cmp::{Ordering, Reverse};
-use std::collections::{BTreeSet, BinaryHeap};
+use std::collections::BinaryHeap;
 use std::io;
 use std::net::{SocketAddr, UdpSocket as StdUdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -51,51 +54,6 @@ use tokio::net::UdpSocket;
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-
-/// Directed links `(from, to)` whose packets are all dropped, in both
-/// directions of the link's connection: with `(j, i)` cut, node `i` hears
-/// nothing from node `j`. A partition between `i` and `j` holds both
-/// `(i, j)` and `(j, i)`. Build them with the functions of [`grudge`].
-pub type Grudge = BTreeSet<(usize, usize)>;
-
-/// Packet faults of one directed link, applied to each datagram in either
-/// direction. The default is a clean link.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
-pub struct LinkFaults {
-    /// Probability that a datagram is dropped.
-    pub loss: f64,
-    /// Added to every datagram's transit time.
-    pub delay: Duration,
-    /// Each datagram's delay is `delay` plus a uniform random amount in
-    /// `[-jitter, +jitter]` (never below zero). Jitter alone keeps the
-    /// order of datagrams: one never leaves before one received earlier.
-    pub jitter: Duration,
-    /// Probability that a datagram is sent twice.
-    pub duplicate: f64,
-    /// Probability that a datagram is held back an extra random time in
-    /// `[0, max(delay + jitter, 5 ms)]`, out of order, so that datagrams
-    /// received after it overtake it.
-    pub reorder: f64,
-}
-
-impl LinkFaults {
-    /// A link that only delays, by `d` each way.
-    pub fn delay(d: Duration) -> LinkFaults {
-        LinkFaults {
-            delay: d,
-            ..LinkFaults::default()
-        }
-    }
-
-    /// No fault at all.
-    pub fn is_clean(&self) -> bool {
-        *self == LinkFaults::default()
-    }
-
-    fn holds(&self) -> bool {
-        !self.delay.is_zero() || !self.jitter.is_zero() || self.reorder > 0.0
-    }
-}
 
 /// The shortest hold of a reordered datagram's window.
 const MIN_REORDER_WINDOW: Duration = Duration::from_millis(5);
@@ -128,6 +86,10 @@ impl std::ops::AddAssign for LinkStats {
 struct LinkState {
     cut: AtomicBool,
     faults: Mutex<LinkFaults>,
+    /// The link's own one-way delay in ns, per direction (`Dir`): the
+    /// distance between its nodes (`--latency`), under any fault and kept
+    /// by a heal.
+    latency_ns: [AtomicU64; 2],
     forwarded: AtomicU64,
     dropped: AtomicU64,
     duplicated: AtomicU64,
@@ -141,6 +103,10 @@ impl LinkState {
 
     fn set_faults(&self, f: LinkFaults) {
         *self.faults.lock().unwrap_or_else(|e| e.into_inner()) = f;
+    }
+
+    fn latency(&self, dir: Dir) -> Duration {
+        Duration::from_nanos(self.latency_ns[dir as usize].load(Relaxed))
     }
 
     fn stats(&self) -> LinkStats {
@@ -263,6 +229,23 @@ impl RelayMesh {
     pub fn set_all(&self, faults: LinkFaults) {
         for l in self.links.iter().flatten() {
             l.state.set_faults(faults);
+        }
+    }
+
+    /// Sets every link's own one-way delays from `latency`: on link
+    /// `i -> j`, node `i`'s datagrams take `latency[i][j]` and node `j`'s
+    /// answers `latency[j][i]`. Heals keep them; packet faults add to them.
+    pub fn set_latency(&self, latency: &Latency) {
+        assert_eq!(latency.n(), self.n(), "a latency matrix for every node");
+        for (from, to) in self.pairs() {
+            let state = &self.link(from, to).state;
+            let each = [
+                (Dir::Forward, latency.one_way(from, to)),
+                (Dir::Back, latency.one_way(to, from)),
+            ];
+            for (dir, d) in each {
+                state.latency_ns[dir as usize].store(d.as_nanos() as u64, Relaxed);
+            }
         }
     }
 
@@ -469,54 +452,85 @@ async fn relay(
             Dir::Forward => &front_buf[..len],
             Dir::Back => &up_buf[..len],
         };
-        if state.cut.load(Relaxed) {
-            state.dropped.fetch_add(1, Relaxed);
-            continue;
-        }
-        let f = state.faults();
-        if f.loss > 0.0 && rng.gen_bool(f.loss.min(1.0)) {
-            state.dropped.fetch_add(1, Relaxed);
-            continue;
-        }
-        let copies = if f.duplicate > 0.0 && rng.gen_bool(f.duplicate.min(1.0)) {
-            state.duplicated.fetch_add(1, Relaxed);
-            2
-        } else {
-            1
-        };
-        state.forwarded.fetch_add(1, Relaxed);
-        if !f.holds() {
-            for _ in 0..copies {
-                ends.send(dir, data).await;
+        match fate(&state, dir, &mut rng, &mut floor) {
+            Fate::Drop => {}
+            Fate::Send { copies, at: None } => {
+                for _ in 0..copies {
+                    ends.send(dir, data).await;
+                }
             }
-            continue;
+            Fate::Send {
+                copies,
+                at: Some(at),
+            } => {
+                for _ in 0..copies {
+                    seq += 1;
+                    held.push(Reverse(Held {
+                        at,
+                        seq,
+                        dir,
+                        data: data.to_vec(),
+                    }));
+                }
+                release(&mut held, &ends, &state).await;
+            }
         }
-        let now = Instant::now();
-        let mut wait = f.delay;
-        if !f.jitter.is_zero() {
-            let j = f.jitter.as_nanos() as i64;
-            let off = rng.gen_range(-j..=j);
-            wait = Duration::from_nanos((wait.as_nanos() as i64 + off).max(0) as u64);
-        }
-        let at = if f.reorder > 0.0 && rng.gen_bool(f.reorder.min(1.0)) {
-            state.reordered.fetch_add(1, Relaxed);
-            let window = (f.delay + f.jitter).max(MIN_REORDER_WINDOW);
-            now + wait + window.mul_f64(rng.gen::<f64>())
-        } else {
-            let k = dir as usize;
-            floor[k] = floor[k].max(now + wait);
-            floor[k]
-        };
-        for _ in 0..copies {
-            seq += 1;
-            held.push(Reverse(Held {
-                at,
-                seq,
-                dir,
-                data: data.to_vec(),
-            }));
-        }
-        release(&mut held, &ends, &state).await;
+    }
+}
+
+/// What becomes of one datagram.
+enum Fate {
+    Drop,
+    /// `copies` of it leave at `at`, or at once.
+    Send {
+        copies: usize,
+        at: Option<Instant>,
+    },
+}
+
+/// Decides a datagram's fate under its link's cut, packet faults and
+/// latency, and counts it. `floor` is the earliest time the next in-order
+/// held datagram of each direction may leave.
+fn fate(state: &LinkState, dir: Dir, rng: &mut SmallRng, floor: &mut [Instant; 2]) -> Fate {
+    if state.cut.load(Relaxed) {
+        state.dropped.fetch_add(1, Relaxed);
+        return Fate::Drop;
+    }
+    let f = state.faults();
+    if f.loss > 0.0 && rng.gen_bool(f.loss.min(1.0)) {
+        state.dropped.fetch_add(1, Relaxed);
+        return Fate::Drop;
+    }
+    let copies = if f.duplicate > 0.0 && rng.gen_bool(f.duplicate.min(1.0)) {
+        state.duplicated.fetch_add(1, Relaxed);
+        2
+    } else {
+        1
+    };
+    state.forwarded.fetch_add(1, Relaxed);
+    let latency = state.latency(dir);
+    if !f.holds() && latency.is_zero() {
+        return Fate::Send { copies, at: None };
+    }
+    let now = Instant::now();
+    let mut wait = latency + f.delay;
+    if !f.jitter.is_zero() {
+        let j = f.jitter.as_nanos() as i64;
+        let off = rng.gen_range(-j..=j);
+        wait = Duration::from_nanos((wait.as_nanos() as i64 + off).max(0) as u64);
+    }
+    let at = if f.reorder > 0.0 && rng.gen_bool(f.reorder.min(1.0)) {
+        state.reordered.fetch_add(1, Relaxed);
+        let window = (f.delay + f.jitter).max(MIN_REORDER_WINDOW);
+        now + wait + window.mul_f64(rng.gen::<f64>())
+    } else {
+        let k = dir as usize;
+        floor[k] = floor[k].max(now + wait);
+        floor[k]
+    };
+    Fate::Send {
+        copies,
+        at: Some(at),
     }
 }
 
@@ -531,119 +545,5 @@ async fn release(held: &mut BinaryHeap<Reverse<Held>>, ends: &Ends, state: &Link
         } else {
             ends.send(h.dir, &h.data).await;
         }
-    }
-}
-
-/// Grudges in Jepsen's manner, over node indices. The order of `nodes`
-/// matters (which half, which ring); shuffle it first for random ones.
-pub mod grudge {
-    use super::Grudge;
-    use rand::seq::SliceRandom;
-    use rand::Rng;
-
-    /// Every node hears only the nodes of its own component: every link
-    /// between two components is cut, both ways. Nodes in no component
-    /// keep all their links.
-    pub fn complete(components: &[Vec<usize>]) -> Grudge {
-        let mut g = Grudge::new();
-        for (a, ca) in components.iter().enumerate() {
-            for (b, cb) in components.iter().enumerate() {
-                if a != b {
-                    for &x in ca {
-                        for &y in cb {
-                            if x != y {
-                                g.insert((x, y));
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        g
-    }
-
-    /// `nodes` split in two, the smaller half first: the halves' lists.
-    pub fn split(nodes: &[usize]) -> (Vec<usize>, Vec<usize>) {
-        let (a, b) = nodes.split_at(nodes.len() / 2);
-        (a.to_vec(), b.to_vec())
-    }
-
-    /// The first `len / 2` nodes against the rest.
-    pub fn halves(nodes: &[usize]) -> Grudge {
-        let (a, b) = split(nodes);
-        complete(&[a, b])
-    }
-
-    /// [`halves`] of the nodes in a random order.
-    pub fn random_halves(nodes: &[usize], rng: &mut impl Rng) -> Grudge {
-        halves(&shuffled(nodes, rng))
-    }
-
-    /// `node` alone against the rest.
-    pub fn isolate(nodes: &[usize], node: usize) -> Grudge {
-        let rest = nodes.iter().copied().filter(|&x| x != node).collect();
-        complete(&[vec![node], rest])
-    }
-
-    /// [`halves`], except that the first node of the larger half keeps its
-    /// links to everyone: it bridges two components that each hold it.
-    pub fn bridge(nodes: &[usize]) -> Grudge {
-        let (a, b) = split(nodes);
-        let Some(&bridge) = b.first() else {
-            return Grudge::new();
-        };
-        complete(&[a, b])
-            .into_iter()
-            .filter(|&(x, y)| x != bridge && y != bridge)
-            .collect()
-    }
-
-    /// Each node hears a majority (itself counted), and no two nodes hear
-    /// the same one: the nodes sit on a ring in the order of `nodes`, and
-    /// each keeps the links to its neighbours within distance
-    /// `majority / 2`, both ways. With three nodes no such symmetric cut
-    /// exists, so each node hears only itself and its successor (links
-    /// cut one way).
-    pub fn majorities_ring(nodes: &[usize]) -> Grudge {
-        let n = nodes.len();
-        let mut g = Grudge::new();
-        if n < 3 {
-            return g;
-        }
-        if n == 3 {
-            // Node k hears k+1 but not k+2: cut the link k+2 -> k.
-            for k in 0..3 {
-                g.insert((nodes[(k + 2) % 3], nodes[k]));
-            }
-            return g;
-        }
-        let majority = n / 2 + 1;
-        let reach = majority / 2;
-        for a in 0..n {
-            for b in 0..n {
-                let d = a.abs_diff(b);
-                if d.min(n - d) > reach {
-                    g.insert((nodes[a], nodes[b]));
-                }
-            }
-        }
-        g
-    }
-
-    /// The nodes that node `i` hears under `g`: those whose link to `i` is
-    /// not cut, itself included.
-    pub fn hears(g: &Grudge, nodes: &[usize], i: usize) -> Vec<usize> {
-        nodes
-            .iter()
-            .copied()
-            .filter(|&j| j == i || !g.contains(&(j, i)))
-            .collect()
-    }
-
-    /// `nodes` in a random order: a random ring or split.
-    pub fn shuffled(nodes: &[usize], rng: &mut impl Rng) -> Vec<usize> {
-        let mut v = nodes.to_vec();
-        v.shuffle(rng);
-        v
     }
 }

@@ -24,8 +24,8 @@
 
 use super::local::{make_certs, node_binary};
 use super::netfault;
-use super::relay::{Grudge, LinkFaults};
 use super::shell::quote;
+use crate::faults::{Grudge, LinkFaults};
 use crate::ssh::netem;
 use crate::ssh::remote::{control_dir, Remote};
 use crate::ssh::SshSetup;

@@ -55,6 +55,9 @@ pub struct TestConfig {
     pub store: PathBuf,
     /// Text of the nodes' TOML configuration, if any.
     pub node_config: Option<String>,
+    /// One-way delays of the node-to-node links (`--latency`; local only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency: Option<crate::latency::Latency>,
     /// The ssh backend's hosts and how to reach them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ssh: Option<SshSetup>,

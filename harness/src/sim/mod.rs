@@ -12,5 +12,7 @@ pub mod network;
 mod run;
 mod sweep;
 
-pub use run::{learning_delays, run_seed, Faults, SimConfig, SimOutcome};
+pub use run::{
+    learning_delays, learning_delays_across, run_seed, Faults, Injected, SimConfig, SimOutcome,
+};
 pub use sweep::{judge, sweep, Failure, SweepReport};

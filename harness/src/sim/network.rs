@@ -1,15 +1,17 @@
 //! The simulated network: per-link delay with jitter, loss, duplication
 //! (reordering follows from jitter), and partitions as a grudge: the set of
-//! directed links that drop everything (Jepsen's nemesis vocabulary).
+//! directed links that drop everything, in the vocabulary of
+//! [`crate::faults`] that every backend shares.
 
+use crate::faults::Grudge;
 use gpaxos_node::protocol::NodeId;
 use rand::rngs::SmallRng;
 use rand::Rng;
-use std::collections::BTreeSet;
 
 #[derive(Clone, Debug)]
 pub struct LinkFaults {
-    /// One-way delay in µs: `base + uniform(0, jitter)`.
+    /// One-way delay in µs: `base + uniform(0, jitter)`, where `base` is
+    /// this or, with a latency matrix, the link's entry in it.
     pub base_us: u64,
     pub jitter_us: u64,
     pub loss: f64,
@@ -27,45 +29,34 @@ pub struct LinkFaults {
 pub struct Network {
     pub faults: LinkFaults,
     /// Directed links `(from, to)` that drop every packet.
-    grudge: BTreeSet<(NodeId, NodeId)>,
+    grudge: Grudge,
+    /// One-way delay in µs of each directed link `[from][to]`, replacing
+    /// `faults.base_us` (`--latency`).
+    pub latency_us: Option<Vec<Vec<u64>>>,
     /// A node kept away from every other (the lagging-node nemesis), apart
     /// from the partitions that come and go.
     pub away: Option<NodeId>,
 }
 
 impl Network {
-    pub fn new(faults: LinkFaults) -> Self {
+    pub fn new(faults: LinkFaults, latency_us: Option<Vec<Vec<u64>>>) -> Self {
         Network {
             faults,
-            grudge: BTreeSet::new(),
+            grudge: Grudge::new(),
+            latency_us,
             away: None,
         }
     }
 
-    /// Cuts every link between the two sides, both ways.
-    pub fn partition(&mut self, side_a: &[NodeId], side_b: &[NodeId]) {
-        for &a in side_a {
-            for &b in side_b {
-                self.grudge.insert((a, b));
-                self.grudge.insert((b, a));
-            }
-        }
+    /// Cuts exactly the links of `grudge`, replacing any partition in
+    /// force.
+    pub fn partition(&mut self, grudge: Grudge) {
+        self.grudge = grudge;
     }
 
-    /// Jepsen's bridge: two halves that cannot talk to each other, and one
-    /// node that talks to both. Quorums on either side then meet only in
-    /// the bridge, which is where a protocol's intersection argument is
-    /// thinnest.
-    pub fn bridge(&mut self, order: &[NodeId]) {
-        let mid = order.len() / 2;
-        let (left, right) = (&order[..mid], &order[mid + 1..]);
-        self.partition(left, right);
-    }
-
-    /// Cuts one node off from every other.
-    pub fn isolate(&mut self, node: NodeId, n: usize) {
-        let others: Vec<NodeId> = (0..n as NodeId).filter(|&x| x != node).collect();
-        self.partition(&[node], &others);
+    /// The links cut now.
+    pub fn grudge(&self) -> &Grudge {
+        &self.grudge
     }
 
     pub fn heal(&mut self) {
@@ -79,15 +70,20 @@ impl Network {
     /// The delays after which copies of one message arrive: none if dropped,
     /// two if duplicated.
     pub fn transmit(&self, from: NodeId, to: NodeId, rng: &mut SmallRng) -> Vec<u64> {
-        if self.grudge.contains(&(from, to)) || self.away == Some(from) || self.away == Some(to) {
+        let cut = self.grudge.contains(&(from as usize, to as usize));
+        if cut || self.away == Some(from) || self.away == Some(to) {
             return Vec::new();
         }
         let f = &self.faults;
+        let base_us = match &self.latency_us {
+            Some(m) => m[from as usize][to as usize],
+            None => f.base_us,
+        };
         if f.loss > 0.0 && rng.gen_bool(f.loss) {
             return Vec::new();
         }
         let delay = |rng: &mut SmallRng| {
-            let mut d = f.base_us
+            let mut d = base_us
                 + if f.jitter_us > 0 {
                     rng.gen_range(0..=f.jitter_us)
                 } else {

@@ -1,9 +1,16 @@
 //! One simulated run.
 
 mod lag;
+mod partition;
+mod probe;
+
+pub use partition::Injected;
+pub use probe::{learning_delays, learning_delays_across};
 
 use super::disk::Disk;
 use super::network::{LinkFaults, Network};
+use crate::faults::Kind;
+use crate::latency::Latency;
 use crate::record;
 use crate::workload::KvWorkload;
 use gpaxos_checker::consensus::{self, Property};
@@ -42,6 +49,9 @@ pub struct SimConfig {
     pub faults: Faults,
     /// One-way link delay and jitter in µs.
     pub link_us: u64,
+    /// One-way delay in µs of each directed link `[from][to]`, instead of
+    /// `link_us` (`--latency`; jitter still adds to it).
+    pub latency_us: Option<Vec<Vec<u64>>>,
     pub jitter_us: u64,
     pub fsync_us: u64,
     pub tick_us: u64,
@@ -87,6 +97,7 @@ impl SimConfig {
             conflict,
             faults,
             link_us: 1_000,
+            latency_us: None,
             jitter_us: 500,
             fsync_us: 200,
             tick_us: 10 * MS,
@@ -104,6 +115,22 @@ impl SimConfig {
 }
 
 impl SimConfig {
+    /// Runs the links with `latency`'s one-way delays, the nodes' tick at
+    /// [`Latency::tick_ms`], and the clients' patience stretched to match:
+    /// a client retries after four of the longest delays (at least 150
+    /// ms) and gives up after twenty (at least 1 s). A run is cut off
+    /// after 4,000 of the longest delays (at least 120 s): a long seed's
+    /// 3,000 commands take five clients a round trip across the slowest
+    /// quorum each, over 100 s at 100 ms a link.
+    pub fn set_latency(&mut self, latency: &Latency) {
+        let max_us = latency.max().as_micros() as u64;
+        self.max_us = self.max_us.max(4_000 * max_us);
+        self.latency_us = Some(latency.one_way_us.clone());
+        self.tick_us = self.tick_us.max(latency.tick_ms() * MS);
+        self.client_attempt_us = self.client_attempt_us.max(4 * max_us);
+        self.client_timeout_us = self.client_timeout_us.max(20 * max_us);
+    }
+
     /// The configuration seed `seed` runs with: a long seed's where
     /// `long_every` says so.
     pub fn for_seed(&self, seed: u64) -> SimConfig {
@@ -142,6 +169,9 @@ pub struct SimOutcome {
     pub stopped_at_violation: bool,
     /// Each node's protocol state at the end, for a run that timed out.
     pub diagnosis: Vec<String>,
+    /// Every partition the nemesis injected: when (simulated µs), its
+    /// shape, and the links the network cut for it.
+    pub partitions: Vec<partition::Injected>,
 }
 
 #[derive(Debug)]
@@ -257,41 +287,7 @@ struct Sim {
     /// instance its learner was at when it went.
     lagging: Option<(NodeId, lag::Away)>,
     lag_from: u64,
-}
-
-/// Lets a quiet cluster settle for a second, proposes one command at
-/// `at_node`, and returns, per node, how long after the proposal its learner
-/// learned it. With no jitter and instant fsyncs this is a whole number of
-/// link delays: 2 in a fast ballot, 3 in a classic one (Section 6.1).
-pub fn learning_delays(protocol: Config, link_us: u64, at_node: NodeId) -> Vec<Option<u64>> {
-    let nodes = protocol.n();
-    let mut cfg = SimConfig::new(nodes, 0, 0.0, Faults::None).expect("valid cluster size");
-    cfg.protocol = protocol;
-    cfg.clients = 0;
-    cfg.link_us = link_us;
-    cfg.jitter_us = 0;
-    cfg.fsync_us = 0;
-    let mut sim = Sim::new(cfg, 0);
-    sim.learn_times = Some(BTreeMap::new());
-    sim.run_until(1_000 * MS);
-    let cmd = Command::new(
-        1,
-        1,
-        gpaxos_node::Op::Put {
-            key: "k".into(),
-            value: "v".into(),
-        },
-    );
-    let proposed = sim.now;
-    if let Some(r) = sim.nodes[at_node as usize].replica.as_mut() {
-        r.propose(cmd.clone());
-    }
-    sim.pump(at_node);
-    sim.run_until(proposed + 100 * link_us);
-    let times = sim.learn_times.take().unwrap_or_default();
-    (0..nodes as NodeId)
-        .map(|n| times.get(&(n, cmd.id)).map(|t| t - proposed))
-        .collect()
+    partitions: Vec<partition::Injected>,
 }
 
 pub fn run_seed(cfg: &SimConfig, seed: u64) -> SimOutcome {
@@ -317,37 +313,43 @@ enum End {
 /// its final heal.
 const CHECK_EVERY_US: u64 = 1_000 * MS;
 
+/// The seed's network: with default faults each seed draws its own
+/// weather (and its fsync time into `cfg`).
+fn weather(cfg: &mut SimConfig, rng: &mut SmallRng) -> LinkFaults {
+    match cfg.faults {
+        Faults::None => LinkFaults {
+            base_us: cfg.link_us,
+            jitter_us: cfg.jitter_us,
+            loss: 0.0,
+            duplicate: 0.0,
+            straggle: 0.0,
+            straggle_us: (0, 0),
+            replay: 0.0,
+        },
+        Faults::Default => {
+            // Each seed draws its own weather: how much links reorder,
+            // how slow fsync is (the window in which a crash loses
+            // writes), how lossy and duplicating the network is.
+            cfg.jitter_us = rng.gen_range(cfg.jitter_us..=10 * cfg.jitter_us);
+            cfg.fsync_us = rng.gen_range(cfg.fsync_us / 2..=15 * cfg.fsync_us);
+            LinkFaults {
+                base_us: cfg.link_us,
+                jitter_us: cfg.jitter_us,
+                loss: rng.gen_range(0.0..0.05),
+                duplicate: rng.gen_range(0.0..0.03),
+                straggle: rng.gen_range(0.0..cfg.straggle_max),
+                straggle_us: (10 * MS, 400 * MS),
+                replay: rng.gen_range(0.0..cfg.straggle_max),
+            }
+        }
+    }
+}
+
 impl Sim {
     fn new(cfg: SimConfig, seed: u64) -> Sim {
         let mut rng = SmallRng::seed_from_u64(seed);
         let mut cfg = cfg;
-        let faults = match cfg.faults {
-            Faults::None => LinkFaults {
-                base_us: cfg.link_us,
-                jitter_us: cfg.jitter_us,
-                loss: 0.0,
-                duplicate: 0.0,
-                straggle: 0.0,
-                straggle_us: (0, 0),
-                replay: 0.0,
-            },
-            Faults::Default => {
-                // Each seed draws its own weather: how much links reorder,
-                // how slow fsync is (the window in which a crash loses
-                // writes), how lossy and duplicating the network is.
-                cfg.jitter_us = rng.gen_range(cfg.jitter_us..=10 * cfg.jitter_us);
-                cfg.fsync_us = rng.gen_range(cfg.fsync_us / 2..=15 * cfg.fsync_us);
-                LinkFaults {
-                    base_us: cfg.link_us,
-                    jitter_us: cfg.jitter_us,
-                    loss: rng.gen_range(0.0..0.05),
-                    duplicate: rng.gen_range(0.0..0.03),
-                    straggle: rng.gen_range(0.0..cfg.straggle_max),
-                    straggle_us: (10 * MS, 400 * MS),
-                    replay: rng.gen_range(0.0..cfg.straggle_max),
-                }
-            }
-        };
+        let faults = weather(&mut cfg, &mut rng);
         let nodes = (0..cfg.nodes as NodeId)
             .map(|id| Node {
                 replica: Some(Replica::new(id, cfg.protocol.clone())),
@@ -371,7 +373,7 @@ impl Sim {
         };
         let mut sim = Sim {
             next_process: cfg.clients as u64,
-            net: Network::new(faults),
+            net: Network::new(faults, cfg.latency_us.clone()),
             rng,
             now: 0,
             seq: 0,
@@ -390,6 +392,7 @@ impl Sim {
             learn_times: None,
             lagging: None,
             lag_from: 0,
+            partitions: Vec::new(),
             cfg,
         };
         for id in 0..sim.cfg.nodes as NodeId {
@@ -744,73 +747,9 @@ impl Sim {
         }
         let n = self.cfg.nodes;
         match self.rng.gen_range(0..10) {
-            0..=1 if !self.net.is_partitioned() => {
-                let mut ids: Vec<NodeId> = (0..n as NodeId).collect();
-                for i in (1..ids.len()).rev() {
-                    let j = self.rng.gen_range(0..=i);
-                    ids.swap(i, j);
-                }
-                let description = if n >= 3 && self.rng.gen_bool(0.5) {
-                    self.net.bridge(&ids);
-                    let mid = n / 2;
-                    format!(
-                        "bridge {:?} - {} - {:?}",
-                        &ids[..mid],
-                        node_name(ids[mid]),
-                        &ids[mid + 1..]
-                    )
-                } else {
-                    let cut = self.rng.gen_range(1..n);
-                    let (a, b) = ids.split_at(cut);
-                    self.net.partition(a, b);
-                    format!("{a:?} | {b:?}")
-                };
-                self.history.push(record::nemesis(
-                    self.now * 1000,
-                    "partition",
-                    "start",
-                    Some(description),
-                ));
-                let d = self.rng.gen_range(100 * MS..600 * MS);
-                self.schedule(
-                    d,
-                    Event::Heal {
-                        what: Heal::Partition,
-                    },
-                );
-            }
+            0..=1 if !self.net.is_partitioned() => self.inject_partition(),
             // While a node lags, the lagging-node nemesis does the crashing.
-            2..=5 if self.lagging.is_none() => {
-                let down = self.nodes.iter().filter(|x| x.replica.is_none()).count();
-                // Half the time, crash a node at the worst moment: while it
-                // has writes that are not yet durable.
-                let unsynced: Vec<NodeId> = (0..n as NodeId)
-                    .filter(|&i| {
-                        self.nodes[i as usize].replica.is_some()
-                            && self.nodes[i as usize].disk.has_unsynced()
-                    })
-                    .collect();
-                let victim = if !unsynced.is_empty() && self.rng.gen_bool(0.5) {
-                    unsynced[self.rng.gen_range(0..unsynced.len())]
-                } else {
-                    self.rng.gen_range(0..n) as NodeId
-                };
-                if down < n.div_ceil(2) - 1 && self.nodes[victim as usize].replica.is_some() {
-                    self.crash(victim);
-                    // Half the time the node's machine fails, not only its
-                    // process: the page cache is lost with it.
-                    if self.rng.gen_bool(0.5) {
-                        self.nodes[victim as usize].disk.power_loss();
-                    }
-                    let d = self.rng.gen_range(50 * MS..500 * MS);
-                    self.schedule(
-                        d,
-                        Event::Heal {
-                            what: Heal::Restart(victim),
-                        },
-                    );
-                }
-            }
+            2..=5 if self.lagging.is_none() => self.crash_one(),
             6 if self.lagging.is_none() && self.rng.gen_bool(0.5) => {
                 // Power loss: every node crashes at the same instant and
                 // loses whatever it had not synced. Only promises kept on
@@ -863,6 +802,41 @@ impl Sim {
         self.schedule(d, Event::Nemesis);
     }
 
+    /// Crashes one node, unless that would leave fewer than a majority up,
+    /// and restarts it 50 to 500 ms later.
+    fn crash_one(&mut self) {
+        let n = self.cfg.nodes;
+        let down = self.nodes.iter().filter(|x| x.replica.is_none()).count();
+        // Half the time, crash a node at the worst moment: while it
+        // has writes that are not yet durable.
+        let unsynced: Vec<NodeId> = (0..n as NodeId)
+            .filter(|&i| {
+                self.nodes[i as usize].replica.is_some()
+                    && self.nodes[i as usize].disk.has_unsynced()
+            })
+            .collect();
+        let victim = if !unsynced.is_empty() && self.rng.gen_bool(0.5) {
+            unsynced[self.rng.gen_range(0..unsynced.len())]
+        } else {
+            self.rng.gen_range(0..n) as NodeId
+        };
+        if down < n.div_ceil(2) - 1 && self.nodes[victim as usize].replica.is_some() {
+            self.crash(victim);
+            // Half the time the node's machine fails, not only its
+            // process: the page cache is lost with it.
+            if self.rng.gen_bool(0.5) {
+                self.nodes[victim as usize].disk.power_loss();
+            }
+            let d = self.rng.gen_range(50 * MS..500 * MS);
+            self.schedule(
+                d,
+                Event::Heal {
+                    what: Heal::Restart(victim),
+                },
+            );
+        }
+    }
+
     /// The node's machine loses power: it crashes, its page cache is lost,
     /// and it restarts 20 to 200 ms later.
     fn lose_power(&mut self, id: NodeId) {
@@ -893,7 +867,7 @@ impl Sim {
         node.rewrites = 0;
         self.history.push(record::nemesis(
             self.now * 1000,
-            "kill",
+            Kind::Kill.name(),
             "start",
             Some(node_name(id)),
         ));
@@ -915,7 +889,7 @@ impl Sim {
         node.replica = Some(r);
         self.history.push(record::nemesis(
             self.now * 1000,
-            "kill",
+            Kind::Kill.name(),
             "stop",
             Some(node_name(id)),
         ));
@@ -1047,6 +1021,7 @@ impl Sim {
             sim_time_us: self.now,
             timed_out,
             stopped_at_violation: end == End::Violation,
+            partitions: self.partitions,
         }
     }
 }

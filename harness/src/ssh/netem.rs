@@ -10,7 +10,7 @@
 //! packets there. Everything else (the harness's clients, ssh) keeps the
 //! other three bands, as the default `pfifo_fast` priomap would.
 
-use crate::cluster::relay::LinkFaults;
+use crate::faults::LinkFaults;
 use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::time::Duration;

@@ -5,6 +5,7 @@
 //! back and must catch up by state transfer.
 
 use super::{Event, Heal, Sim, MS};
+use crate::faults::Kind;
 use crate::record;
 use gpaxos_node::protocol::{node_name, NodeId};
 use rand::Rng;
@@ -81,7 +82,7 @@ impl Sim {
             .map_or(0, |r| r.closed_below());
         self.history.push(record::nemesis(
             self.now * 1000,
-            "lag",
+            Kind::Lag.name(),
             "start",
             Some(format!("{} {how:?}", node_name(victim))),
         ));
@@ -143,7 +144,7 @@ impl Sim {
         }
         self.history.push(record::nemesis(
             self.now * 1000,
-            "lag",
+            Kind::Lag.name(),
             "stop",
             Some(node_name(victim)),
         ));
