@@ -33,64 +33,7 @@ struct Cli {
 enum Cmd {
     /// Runs the protocol core under the deterministic simulator, one run per
     /// seed, and checks every run.
-    Sim {
-        /// How many seeds to run.
-        #[arg(long, default_value_t = 100)]
-        seeds: u64,
-        /// The first seed.
-        #[arg(long, default_value_t = 0)]
-        start_seed: u64,
-        #[arg(long, default_value_t = 5)]
-        nodes: usize,
-        /// Client operations per run.
-        #[arg(long, default_value_t = 500)]
-        commands: usize,
-        /// Probability that an operation touches the key all clients share.
-        #[arg(long, default_value_t = 0.1)]
-        conflict: f64,
-        #[arg(long, value_enum, default_value_t = Faults::Default)]
-        faults: Faults,
-        /// Commands per instance before the leader proposes a checkpoint
-        /// (Section 6.3). A checkpoint interferes with every command, so
-        /// commands racing one are recovered by the leader.
-        #[arg(long, default_value_t = 64)]
-        checkpoint_every: usize,
-        /// Instances between snapshots that replace a node's log; 0 never
-        /// takes one.
-        #[arg(long, default_value_t = 2)]
-        snapshot_every: u64,
-        /// Every this many seeds (by number) is a long seed: at least 3,000
-        /// commands, a checkpoint every 8, a snapshot every 2 instances, and
-        /// a node kept away while the others compact and restart one by
-        /// one, then brought back. 0: none; 1: every seed.
-        #[arg(long, default_value_t = 10)]
-        long_every: u64,
-        /// One-way delays of the node-to-node links: `uniform:MS`,
-        /// `matrix:ROW;ROW;...` (row i holds the ms from n(i+1) to each node,
-        /// comma-separated; quote the `;` from the shell), `matrix:FILE` (a row
-        /// a line), or `regions:NAME=n1,n2;NAME=n3,...` with the built-in table
-        /// of one-way delays between us-east, us-west, eu-west, eu-central,
-        /// ap-northeast, ap-southeast and sa-east (half of published AWS
-        /// round-trip times; approximate). Clients reach their nodes at zero
-        /// delay. The simulated nodes' tick grows to half the longest delay.
-        #[arg(long)]
-        latency: Option<String>,
-        /// Worker threads (default: the number of cores).
-        #[arg(long)]
-        threads: Option<usize>,
-        /// Where the histories of failing seeds are written.
-        #[arg(long, default_value = "store/sim")]
-        store: PathBuf,
-        /// Stops at the first failing seed (seeds already running finish)
-        /// and prints its replay command.
-        #[arg(long)]
-        fail_fast: bool,
-        /// Runs the nodes with a deliberate protocol mistake (kebab-case
-        /// name of a `PlantedBug`); only builds with the node's
-        /// `planted-bugs` feature (test builds) accept it.
-        #[arg(long, hide = true)]
-        planted_bug: Option<String>,
-    },
+    Sim(SimArgs),
     /// Measures throughput and latency of a local cluster (fsync on), fast
     /// ballots against classic ones.
     Bench(BenchArgs),
@@ -244,6 +187,66 @@ pub struct TestArgs {
 }
 
 #[derive(clap::Args)]
+struct SimArgs {
+    /// How many seeds to run.
+    #[arg(long, default_value_t = 100)]
+    seeds: u64,
+    /// The first seed.
+    #[arg(long, default_value_t = 0)]
+    start_seed: u64,
+    #[arg(long, default_value_t = 5)]
+    nodes: usize,
+    /// Client operations per run.
+    #[arg(long, default_value_t = 500)]
+    commands: usize,
+    /// Probability that an operation touches the key all clients share.
+    #[arg(long, default_value_t = 0.1)]
+    conflict: f64,
+    #[arg(long, value_enum, default_value_t = Faults::Default)]
+    faults: Faults,
+    /// Commands per instance before the leader proposes a checkpoint
+    /// (Section 6.3). A checkpoint interferes with every command, so
+    /// commands racing one are recovered by the leader.
+    #[arg(long, default_value_t = 64)]
+    checkpoint_every: usize,
+    /// Instances between snapshots that replace a node's log; 0 never
+    /// takes one.
+    #[arg(long, default_value_t = 2)]
+    snapshot_every: u64,
+    /// Every this many seeds (by number) is a long seed: at least 3,000
+    /// commands, a checkpoint every 8, a snapshot every 2 instances, and
+    /// a node kept away while the others compact and restart one by
+    /// one, then brought back. 0: none; 1: every seed.
+    #[arg(long, default_value_t = 10)]
+    long_every: u64,
+    /// One-way delays of the node-to-node links: `uniform:MS`,
+    /// `matrix:ROW;ROW;...` (row i holds the ms from n(i+1) to each node,
+    /// comma-separated; quote the `;` from the shell), `matrix:FILE` (a row
+    /// a line), or `regions:NAME=n1,n2;NAME=n3,...` with the built-in table
+    /// of one-way delays between us-east, us-west, eu-west, eu-central,
+    /// ap-northeast, ap-southeast and sa-east (half of published AWS
+    /// round-trip times; approximate). Clients reach their nodes at zero
+    /// delay. The simulated nodes' tick grows to half the longest delay.
+    #[arg(long)]
+    latency: Option<String>,
+    /// Worker threads (default: the number of cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Where the histories of failing seeds are written.
+    #[arg(long, default_value = "store/sim")]
+    store: PathBuf,
+    /// Stops at the first failing seed (seeds already running finish)
+    /// and prints its replay command.
+    #[arg(long)]
+    fail_fast: bool,
+    /// Runs the nodes with a deliberate protocol mistake (kebab-case
+    /// name of a `PlantedBug`); only builds with the node's
+    /// `planted-bugs` feature (test builds) accept it.
+    #[arg(long, hide = true)]
+    planted_bug: Option<String>,
+}
+
+#[derive(clap::Args)]
 struct SoakArgs {
     #[arg(long, default_value_t = 5)]
     nodes: usize,
@@ -331,55 +334,7 @@ fn main() {
 /// Runs the command; the exit code of what it found.
 fn real_main(cli: Cli) -> Result<i32> {
     match cli.command {
-        Cmd::Sim {
-            seeds,
-            start_seed,
-            nodes,
-            commands,
-            conflict,
-            faults,
-            checkpoint_every,
-            snapshot_every,
-            long_every,
-            latency,
-            threads,
-            store,
-            fail_fast,
-            planted_bug,
-        } => {
-            if !(0.0..=1.0).contains(&conflict) {
-                return Err(bad_argument(format!(
-                    "--conflict must be between 0 and 1, got {conflict}"
-                )));
-            }
-            if checkpoint_every == 0 {
-                return Err(bad_argument("--checkpoint-every must be at least 1"));
-            }
-            let mut cfg = SimConfig::new(nodes, commands, conflict, faults)
-                .map_err(|e| bad_argument(format!("{e:#}")))?;
-            cfg.protocol.checkpoint_every = checkpoint_every;
-            cfg.protocol.snapshot_every = snapshot_every;
-            cfg.long_every = long_every;
-            if let Some(bug) = &planted_bug {
-                cfg.protocol.planted = planted_protocol(bug, nodes)?.planted;
-                cfg.planted_bug = Some(bug.clone());
-            }
-            if let Some(spec) = &latency {
-                let l = Latency::parse(spec, nodes).map_err(|e| bad_argument(format!("{e:#}")))?;
-                cfg.set_latency(&l);
-            }
-            let threads = threads
-                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-            let report = sim::sweep(
-                &cfg,
-                start_seed..start_seed + seeds,
-                threads,
-                &store,
-                fail_fast,
-            )?;
-            print!("{report}");
-            Ok(if report.failures.is_empty() { 0 } else { 1 })
-        }
+        Cmd::Sim(a) => sim(a),
         Cmd::Test(a) => test(a).map(Verdict::exit_code),
         Cmd::Suite { name, store, ssh } => suite(&name, store, ssh),
         Cmd::Nfqueue {
@@ -390,42 +345,97 @@ fn real_main(cli: Cli) -> Result<i32> {
         } => serve_nfqueue(delay_us, jitter_us, reorder, seed),
         Cmd::Serve { store, port } => gpaxos_harness::serve::serve(&store, port).map(|()| 0),
         Cmd::Analyze { run } => analyze(&run),
-        Cmd::Bench(a) => {
-            if a.nodes == 0
-                || a.clients.contains(&0)
-                || a.duration == 0
-                || a.conflict.iter().any(|c| !(0.0..=1.0).contains(c))
-                || !(0.0..=10_000.0).contains(&a.link_delay_ms)
-            {
-                return Err(bad_argument(
-                    "--nodes, --clients and --duration must be positive, --conflict in [0, 1], --link-delay-ms in [0, 10000]",
-                ));
-            }
-            let latency = bench_latency(&a)?;
-            let cfg = BenchConfig {
-                nodes: a.nodes,
-                clients: a.clients,
-                modes: a.modes,
-                duration: Duration::from_secs(a.duration),
-                warmup: Duration::from_secs(2),
-                value_size: a.value_size,
-                conflicts: a.conflict,
-                latency,
-                etcd: a.etcd,
-            };
-            if a.etcd {
-                bench::etcd::available().map_err(|e| bad_argument(e.to_string()))?;
-            }
-            let _ = std::fs::remove_dir_all(&a.out);
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
-            rt.block_on(bench::run(&a.out, &cfg))?;
-            println!("results: {}", a.out.join("bench.json").display());
-            Ok(0)
-        }
+        Cmd::Bench(a) => bench(a),
         Cmd::Soak(a) => soak(a).map(|()| 0),
     }
+}
+
+/// `sim`: a sweep of seeds, each checked; exit 1 if any failed.
+fn sim(a: SimArgs) -> Result<i32> {
+    let SimArgs {
+        seeds,
+        start_seed,
+        nodes,
+        commands,
+        conflict,
+        faults,
+        checkpoint_every,
+        snapshot_every,
+        long_every,
+        latency,
+        threads,
+        store,
+        fail_fast,
+        planted_bug,
+    } = a;
+    if !(0.0..=1.0).contains(&conflict) {
+        return Err(bad_argument(format!(
+            "--conflict must be between 0 and 1, got {conflict}"
+        )));
+    }
+    if checkpoint_every == 0 {
+        return Err(bad_argument("--checkpoint-every must be at least 1"));
+    }
+    let mut cfg = SimConfig::new(nodes, commands, conflict, faults)
+        .map_err(|e| bad_argument(format!("{e:#}")))?;
+    cfg.protocol.checkpoint_every = checkpoint_every;
+    cfg.protocol.snapshot_every = snapshot_every;
+    cfg.long_every = long_every;
+    if let Some(bug) = &planted_bug {
+        cfg.protocol.planted = planted_protocol(bug, nodes)?.planted;
+        cfg.planted_bug = Some(bug.clone());
+    }
+    if let Some(spec) = &latency {
+        let l = Latency::parse(spec, nodes).map_err(|e| bad_argument(format!("{e:#}")))?;
+        cfg.set_latency(&l);
+    }
+    let threads =
+        threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let report = sim::sweep(
+        &cfg,
+        start_seed..start_seed + seeds,
+        threads,
+        &store,
+        fail_fast,
+    )?;
+    print!("{report}");
+    Ok(if report.failures.is_empty() { 0 } else { 1 })
+}
+
+/// `bench`: fast against classic ballots (and etcd with `--etcd`).
+fn bench(a: BenchArgs) -> Result<i32> {
+    if a.nodes == 0
+        || a.clients.contains(&0)
+        || a.duration == 0
+        || a.conflict.iter().any(|c| !(0.0..=1.0).contains(c))
+        || !(0.0..=10_000.0).contains(&a.link_delay_ms)
+    {
+        return Err(bad_argument(
+            "--nodes, --clients and --duration must be positive, --conflict in [0, 1], --link-delay-ms in [0, 10000]",
+        ));
+    }
+    let latency = bench_latency(&a)?;
+    let cfg = BenchConfig {
+        nodes: a.nodes,
+        clients: a.clients,
+        modes: a.modes,
+        duration: Duration::from_secs(a.duration),
+        warmup: Duration::from_secs(2),
+        value_size: a.value_size,
+        conflicts: a.conflict,
+        latency,
+        etcd: a.etcd,
+    };
+    if a.etcd {
+        bench::etcd::available().map_err(|e| bad_argument(e.to_string()))?;
+    }
+    let _ = std::fs::remove_dir_all(&a.out);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(bench::run(&a.out, &cfg))?;
+    println!("results: {}", a.out.join("bench.json").display());
+    Ok(0)
 }
 
 /// `bench`'s link delays: `--latency`, or `--link-delay-ms` as a uniform
@@ -540,20 +550,89 @@ fn soak(a: SoakArgs) -> Result<()> {
 
 /// Runs `--test-count` tests; the worst verdict of them.
 fn test(mut a: TestArgs) -> Result<Verdict> {
-    let ssh = ssh_setup(&a)?;
-    let external = external_setup(&a)?;
-    let named = match (&ssh, &external) {
+    let template = test_config(&mut a)?;
+    let (rt, interrupted) = runtime_with_ctrl_c()?;
+    let mut worst = Verdict::Valid;
+    for i in 0..a.test_count.max(1) {
+        let seed = a.seed.map_or_else(
+            || {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos() as u64)
+            },
+            |s| s + i as u64,
+        );
+        let cfg = TestConfig {
+            seed,
+            ..template.clone()
+        };
+        eprintln!(
+            "test {}/{}: {:?} backend, {} nodes, {:?}, nemesis {}, {} s, seed {seed}",
+            i + 1,
+            a.test_count.max(1),
+            a.backend,
+            cfg.nodes,
+            a.workload,
+            a.nemesis,
+            a.time_limit
+        );
+        let summary = rt.block_on(runner::run(cfg, interrupted.clone()));
+        log_verdict(&summary);
+        let summary = summary?;
+        println!("{summary}");
+        worst = worst.and(summary.verdict);
+        if interrupted.load(Ordering::Relaxed) {
+            break;
+        }
+    }
+    Ok(worst)
+}
+
+/// A runtime for the runs, and the flag Ctrl-C sets: a run interrupted
+/// heals everything and checks what it recorded.
+fn runtime_with_ctrl_c() -> Result<(tokio::runtime::Runtime, Arc<AtomicBool>)> {
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let flag = interrupted.clone();
+    rt.spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("interrupted: healing everything and checking what was recorded");
+            flag.store(true, Ordering::Relaxed);
+        }
+    });
+    Ok((rt, interrupted))
+}
+
+/// The nodes of the run: the nodes file's or `--cluster`'s count, else
+/// `--nodes` (5 by default); a mismatch is a usage error.
+fn node_count(
+    a: &TestArgs,
+    ssh: Option<&SshSetup>,
+    external: Option<&ExternalSetup>,
+) -> Result<usize> {
+    let named = match (ssh, external) {
         (Some(s), _) => Some((s.nodes.len(), "the nodes file names")),
         (_, Some(e)) => Some((e.addrs()?.len(), "--cluster names")),
         _ => None,
     };
-    let n = match (named, a.nodes) {
+    match (named, a.nodes) {
         (Some((len, what)), Some(n)) if n != len => {
-            return Err(bad_argument(format!("--nodes {n}, but {what} {len} nodes")))
+            Err(bad_argument(format!("--nodes {n}, but {what} {len} nodes")))
         }
-        (Some((len, _)), _) => len,
-        (None, n) => n.unwrap_or(5),
-    };
+        (Some((len, _)), _) => Ok(len),
+        (None, n) => Ok(n.unwrap_or(5)),
+    }
+}
+
+/// Every run's configuration but its seed, from the flags, checked so that
+/// a mistake is a usage error (exit 254) before any node starts.
+fn test_config(a: &mut TestArgs) -> Result<TestConfig> {
+    let ssh = ssh_setup(a)?;
+    let external = external_setup(a)?;
+    let n = node_count(a, ssh.as_ref(), external.as_ref())?;
     a.nodes = Some(n);
     if a.backend == Backend::Docker {
         if a.planted_bug.is_some() || a.node_config.is_some() {
@@ -577,85 +656,39 @@ fn test(mut a: TestArgs) -> Result<Verdict> {
     {
         return Err(bad_argument("--nodes, --concurrency, --time-limit and --nemesis-interval must be positive, --rate at least 0"));
     }
-    let latency = test_latency(&a, n)?;
-    let node_config = with_tick(node_config_text(&a)?, latency.as_ref())?;
+    let latency = test_latency(a, n)?;
+    let node_config = with_tick(node_config_text(a)?, latency.as_ref())?;
     if !(0.0..=1.0).contains(&a.conflict) {
         return Err(bad_argument("--conflict must be between 0 and 1"));
     }
     let nemesis =
         Kind::parse_list(&a.nemesis).map_err(|e| bad_argument(format!("--nemesis: {e:#}")))?;
-    let interrupted = Arc::new(AtomicBool::new(false));
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    {
-        let flag = interrupted.clone();
-        rt.spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("interrupted: healing everything and checking what was recorded");
-                flag.store(true, Ordering::Relaxed);
-            }
-        });
-    }
-    let mut worst = Verdict::Valid;
-    for i in 0..a.test_count.max(1) {
-        let seed = a.seed.map_or_else(
-            || {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_nanos() as u64)
-            },
-            |s| s + i as u64,
-        );
-        let prefix = match a.backend {
-            Backend::Local => "",
-            Backend::Docker => "docker-",
-            Backend::Ssh => "ssh-",
-            Backend::External => "external-",
-        };
-        let cfg = TestConfig {
-            name: format!("{prefix}{:?}-{}", a.workload, a.nemesis.replace(',', "+"))
-                .to_lowercase(),
-            backend: a.backend,
-            nodes: n,
-            workload: a.workload,
-            nemesis: nemesis.clone(),
-            nemesis_interval: a.nemesis_interval,
-            time_limit: a.time_limit,
-            rate: a.rate,
-            concurrency: a.concurrency,
-            conflict: a.conflict,
-            seed,
-            store: a.store.clone(),
-            node_config: node_config.clone(),
-            latency: latency.clone(),
-            ssh: ssh.clone(),
-            external: external.clone(),
-        };
-        if let Err(e) = runner::check_external(&cfg) {
-            return Err(bad_argument(format!("{e:#}")));
-        }
-        eprintln!(
-            "test {}/{}: {:?} backend, {} nodes, {:?}, nemesis {}, {} s, seed {seed}",
-            i + 1,
-            a.test_count.max(1),
-            a.backend,
-            n,
-            a.workload,
-            a.nemesis,
-            a.time_limit
-        );
-        let summary = rt.block_on(runner::run(cfg, interrupted.clone()));
-        log_verdict(&summary);
-        let summary = summary?;
-        println!("{summary}");
-        worst = worst.and(summary.verdict);
-        if interrupted.load(Ordering::Relaxed) {
-            break;
-        }
-    }
-    Ok(worst)
+    let prefix = match a.backend {
+        Backend::Local => "",
+        Backend::Docker => "docker-",
+        Backend::Ssh => "ssh-",
+        Backend::External => "external-",
+    };
+    let cfg = TestConfig {
+        name: format!("{prefix}{:?}-{}", a.workload, a.nemesis.replace(',', "+")).to_lowercase(),
+        backend: a.backend,
+        nodes: n,
+        workload: a.workload,
+        nemesis,
+        nemesis_interval: a.nemesis_interval,
+        time_limit: a.time_limit,
+        rate: a.rate,
+        concurrency: a.concurrency,
+        conflict: a.conflict,
+        seed: 0,
+        store: a.store.clone(),
+        node_config,
+        latency,
+        ssh,
+        external,
+    };
+    runner::check_external(&cfg).map_err(|e| bad_argument(format!("{e:#}")))?;
+    Ok(cfg)
 }
 
 /// The run's last lines in its harness.log (the verdict, or the error
