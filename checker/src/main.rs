@@ -274,17 +274,9 @@ fn print_bench(results: &[FileResult], times: &mut [Vec<Duration>]) {
     }
 }
 
-fn check(args: CheckArgs) -> Result<gpaxos_checker::Verdict> {
-    if args.bench == Some(0) {
-        return Err(bad_argument("--bench needs at least one round"));
-    }
-    if !(args.time_limit >= 0.0 && args.time_limit.is_finite()) {
-        return Err(bad_argument(format!(
-            "--time-limit is seconds, 0 or more, not {}",
-            args.time_limit
-        )));
-    }
-    let options = CheckOptions {
+/// The checks `check` runs, from its flags.
+fn check_options(args: &CheckArgs) -> CheckOptions {
+    CheckOptions {
         model: args.model.map(|m| match m {
             ModelArg::Register => ModelKind::Register,
             ModelArg::CasRegister => ModelKind::CasRegister,
@@ -310,7 +302,20 @@ fn check(args: CheckArgs) -> Result<gpaxos_checker::Verdict> {
             FailArg::CasRefused => FailReading::CasRefused,
         },
         run: None,
-    };
+    }
+}
+
+fn check(args: CheckArgs) -> Result<gpaxos_checker::Verdict> {
+    if args.bench == Some(0) {
+        return Err(bad_argument("--bench needs at least one round"));
+    }
+    if !(args.time_limit >= 0.0 && args.time_limit.is_finite()) {
+        return Err(bad_argument(format!(
+            "--time-limit is seconds, 0 or more, not {}",
+            args.time_limit
+        )));
+    }
+    let options = check_options(&args);
     if let Some(out) = &args.out {
         // The log goes beside the results, and is open before the first
         // check so it holds every line of them.
@@ -342,7 +347,7 @@ fn check(args: CheckArgs) -> Result<gpaxos_checker::Verdict> {
         }
     }
     let summary = Summary::of(&results);
-    println!(
+    let counts = format!(
         "{} file(s): {} valid, {} invalid, {} unknown => {}",
         results.len(),
         summary.valid,
@@ -350,6 +355,7 @@ fn check(args: CheckArgs) -> Result<gpaxos_checker::Verdict> {
         summary.unknown,
         summary.verdict()
     );
+    println!("{counts}");
     if args.bench.is_some() {
         print_bench(&results, &mut file_times);
         round_times.sort();
@@ -366,14 +372,7 @@ fn check(args: CheckArgs) -> Result<gpaxos_checker::Verdict> {
         report::write_results(out, &results)
             .with_context(|| format!("writing {}", out.display()))?;
         report::write_html(out, &results).with_context(|| format!("writing {}", out.display()))?;
-        tracing::info!(
-            "{} file(s): {} valid, {} invalid, {} unknown => {}; results.json and report.html written",
-            results.len(),
-            summary.valid,
-            summary.invalid,
-            summary.unknown,
-            summary.verdict()
-        );
+        tracing::info!("{counts}; results.json and report.html written");
     }
     Ok(summary.verdict())
 }

@@ -615,7 +615,7 @@ fn node_count(
 ) -> Result<usize> {
     let named = match (ssh, external) {
         (Some(s), _) => Some((s.nodes.len(), "the nodes file names")),
-        (_, Some(e)) => Some((e.addrs()?.len(), "--cluster names")),
+        (_, Some(e)) => Some((e.addrs.len(), "--cluster names")),
         _ => None,
     };
     match (named, a.nodes) {

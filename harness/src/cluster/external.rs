@@ -23,33 +23,31 @@ pub struct ExternalSetup {
     pub cluster: String,
     /// Holds `ca.pem`, `client.pem` and `client.key`.
     pub tls: PathBuf,
+    /// The nodes' client addresses, in node order, resolved once when the
+    /// flags are checked.
+    pub addrs: Vec<SocketAddr>,
 }
 
 impl ExternalSetup {
     /// Checks the flags before anything runs: the map parses and every
     /// address resolves, and the client's credentials load.
     pub fn parse(cluster: &str, tls: &Path) -> Result<ExternalSetup> {
-        let setup = ExternalSetup {
-            cluster: cluster.to_owned(),
-            tls: tls.to_owned(),
-        };
-        setup.addrs()?;
+        let addrs = parse_cluster(cluster)
+            .context("--cluster")?
+            .iter()
+            .map(|a| resolve(a))
+            .collect::<Result<Vec<_>>>()?;
         certs::load_client(tls).with_context(|| {
             format!(
                 "--tls {}: the client's certificate (ca.pem, client.pem, client.key)",
                 tls.display()
             )
         })?;
-        Ok(setup)
-    }
-
-    /// The nodes' client addresses, in node order.
-    pub fn addrs(&self) -> Result<Vec<SocketAddr>> {
-        parse_cluster(&self.cluster)
-            .context("--cluster")?
-            .iter()
-            .map(|a| resolve(a))
-            .collect()
+        Ok(ExternalSetup {
+            cluster: cluster.to_owned(),
+            tls: tls.to_owned(),
+            addrs,
+        })
     }
 }
 
@@ -59,11 +57,11 @@ pub struct ExternalCluster {
 }
 
 impl ExternalCluster {
-    pub fn connect(setup: &ExternalSetup) -> Result<ExternalCluster> {
-        Ok(ExternalCluster {
-            addrs: setup.addrs()?,
+    pub fn connect(setup: &ExternalSetup) -> ExternalCluster {
+        ExternalCluster {
+            addrs: setup.addrs.clone(),
             tls: setup.tls.clone(),
-        })
+        }
     }
 
     pub fn n(&self) -> usize {

@@ -82,7 +82,7 @@ impl Cluster {
                 let Some(setup) = &cfg.external else {
                     bail!("the external backend needs --cluster and --tls");
                 };
-                Ok(Cluster::External(ExternalCluster::connect(setup)?))
+                Ok(Cluster::External(ExternalCluster::connect(setup)))
             }
             Backend::Local => {
                 let c = LocalCluster::start_with(dir, n, config, Some(cfg.seed))?;

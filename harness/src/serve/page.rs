@@ -4,6 +4,8 @@
 
 use super::files::href_segment;
 use super::runs::{fault_kinds, Run};
+/// The report's escaping, for HTML content and attribute values alike.
+pub use gpaxos_checker::report::svg::escape;
 
 const STYLE: &str = "body{font:14px system-ui,sans-serif;margin:1.5em}\
 table{border-collapse:collapse}th,td{padding:.3em .7em;border-bottom:1px solid #ddd;\
@@ -11,22 +13,6 @@ text-align:left;vertical-align:top}th{background:#f4f4f4}td.n{text-align:right}\
 .v{font-weight:600;padding:.1em .5em;border-radius:3px;color:#fff}\
 .valid{background:#2e7d32}.invalid{background:#c62828}.unknown{background:#f9a825;color:#000}\
 .none{background:#9e9e9e}a{margin-right:.6em}small{color:#666}";
-
-/// Escapes text for HTML content and attribute values.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// The whole index page for `runs` (already newest first).
 pub fn table(runs: &[Run]) -> String {
